@@ -1,0 +1,94 @@
+//! What an event records: which kind of thing changed and how.
+//!
+//! Every state change in karya is written as an event in the same transaction as the change
+//! itself. The event names the entity it is about and the kind of change; its payload (JSON
+//! text, composed by the store) carries the details. Events are the audit trail and the source
+//! from which SLA clocks and metrics are recomputed.
+
+use std::fmt;
+
+/// The kind of entity an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntityType {
+    Client,
+    Site,
+    Engagement,
+    WorkItem,
+    Task,
+    Worker,
+    Offer,
+    Review,
+    Decision,
+    Policy,
+    Deliverable,
+}
+
+impl EntityType {
+    pub fn code(self) -> &'static str {
+        match self {
+            EntityType::Client => "client",
+            EntityType::Site => "site",
+            EntityType::Engagement => "engagement",
+            EntityType::WorkItem => "work_item",
+            EntityType::Task => "task",
+            EntityType::Worker => "worker",
+            EntityType::Offer => "offer",
+            EntityType::Review => "review",
+            EntityType::Decision => "decision",
+            EntityType::Policy => "policy",
+            EntityType::Deliverable => "deliverable",
+        }
+    }
+}
+
+impl fmt::Display for EntityType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The kind of change. The code is `<entity>.<verb>`, stable across versions: auditors and
+/// webhooks match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    ClientCreated,
+    EngagementCreated,
+    WorkItemCreated,
+    WorkItemTransitioned,
+    TaskCreated,
+    TaskTransitioned,
+    TaskClaimed,
+    TaskReleased,
+}
+
+impl EventKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            EventKind::ClientCreated => "client.created",
+            EventKind::EngagementCreated => "engagement.created",
+            EventKind::WorkItemCreated => "work_item.created",
+            EventKind::WorkItemTransitioned => "work_item.transitioned",
+            EventKind::TaskCreated => "task.created",
+            EventKind::TaskTransitioned => "task.transitioned",
+            EventKind::TaskClaimed => "task.claimed",
+            EventKind::TaskReleased => "task.released",
+        }
+    }
+
+    pub fn entity_type(self) -> EntityType {
+        match self {
+            EventKind::ClientCreated => EntityType::Client,
+            EventKind::EngagementCreated => EntityType::Engagement,
+            EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
+            EventKind::TaskCreated | EventKind::TaskTransitioned | EventKind::TaskClaimed | EventKind::TaskReleased => {
+                EntityType::Task
+            }
+        }
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
