@@ -52,6 +52,8 @@ impl fmt::Display for EntityType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     ClientCreated,
+    SiteCreated,
+    WorkerCreated,
     EngagementCreated,
     WorkItemCreated,
     WorkItemTransitioned,
@@ -65,6 +67,8 @@ impl EventKind {
     pub fn code(self) -> &'static str {
         match self {
             EventKind::ClientCreated => "client.created",
+            EventKind::SiteCreated => "site.created",
+            EventKind::WorkerCreated => "worker.created",
             EventKind::EngagementCreated => "engagement.created",
             EventKind::WorkItemCreated => "work_item.created",
             EventKind::WorkItemTransitioned => "work_item.transitioned",
@@ -78,6 +82,8 @@ impl EventKind {
     pub fn entity_type(self) -> EntityType {
         match self {
             EventKind::ClientCreated => EntityType::Client,
+            EventKind::SiteCreated => EntityType::Site,
+            EventKind::WorkerCreated => EntityType::Worker,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
             EventKind::TaskCreated | EventKind::TaskTransitioned | EventKind::TaskClaimed | EventKind::TaskReleased => {

@@ -1,1 +1,310 @@
-//! placeholder
+//! karya's persistence: one [`Store`] over two engines, SQLite (the embedded default) and
+//! PostgreSQL (several nodes sharing one database).
+//!
+//! This is the only crate that writes SQL. Its public API speaks in `karya-core` types and
+//! plain Rust values; no `sqlx` type crosses it.
+//!
+//! # Invariants
+//! - Every state change is written with its event in the same transaction ([`events`]), and
+//!   each client's events form a hash chain ([`karya_core::chain`]).
+//! - Tenant data is read and written through [`Tenant`], which carries the client id into every
+//!   query; another client's id reads exactly like a missing one.
+//! - A task has at most one active assignment, enforced by a partial unique index as well as by
+//!   the claim logic.
+//!
+//! # Layout
+//! - [`open`](Store::open): engine selection by URL, connection set-up, start-up checks.
+//! - `migrate`: versioned schema per engine, refusing a newer schema than this build knows.
+//! - `events`: appending to and verifying the chain.
+//! - `clients`, `work`: the use cases, one method each.
+//!
+//! SQLite runs all writes through a single connection (the single-writer path), so writers
+//! queue in the process instead of failing with `SQLITE_BUSY`; reads use a pool of their own.
+//! PostgreSQL uses one pool and row locks (`FOR UPDATE SKIP LOCKED` for claims).
+
+mod clients;
+mod events;
+mod migrate;
+mod rows;
+mod work;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+pub use events::{AuditReport, ChainStatus, StoredEvent};
+pub use migrate::SCHEMA_VERSION;
+pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
+
+/// Page size limit for every listing: large enough for a screen or an export batch, small
+/// enough that one request cannot pull a tenant's whole history into memory.
+pub const PAGE_LIMIT_MAX: u32 = 500;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+        }
+    }
+}
+
+/// What can go wrong in the store that a caller may want to act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such thing, or it belongs to another client (the two are indistinguishable).
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// The change collides with stored data: a duplicate, or a concurrent change.
+    #[error("{message}")]
+    Conflict { message: String },
+    /// The change breaks a domain rule (an illegal state transition, an invalid value).
+    #[error("{message}")]
+    Rejected { message: String },
+    /// The database holds a newer schema than this build of karya knows.
+    #[error("database schema is at version {found}, newer than this karya knows ({known}): upgrade karya")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl StoreError {
+    fn not_found(kind: &'static str, id: impl ToString) -> StoreError {
+        StoreError::NotFound { kind, id: id.to_string() }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> StoreError {
+        StoreError::Other(anyhow::Error::new(err).context("database error"))
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A page of a listing, in id order (ids sort by creation time).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `after` to get the next page; `None` on the last page.
+    pub next_after: Option<String>,
+}
+
+/// Which page of a listing to read.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// At most this many items, capped at [`PAGE_LIMIT_MAX`]; 0 means the default of 50.
+    pub limit: u32,
+    /// Only items whose id sorts after this one.
+    pub after: Option<String>,
+}
+
+impl PageRequest {
+    fn limit(&self) -> i64 {
+        match self.limit {
+            0 => 50,
+            n => i64::from(n.min(PAGE_LIMIT_MAX)),
+        }
+    }
+}
+
+/// Tuning for [`Store::open`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections in the pool (readers on SQLite; all connections on PostgreSQL).
+    pub max_connections: u32,
+    /// How long to wait for a connection or a lock before giving up.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> StoreOptions {
+        StoreOptions { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// The handle to karya's database. Cheap to clone; clones share the pools.
+#[derive(Clone)]
+pub struct Store {
+    engine: Engine,
+    /// Where writes go. On SQLite a pool of exactly one connection.
+    writer: AnyPool,
+    /// Where reads go. On PostgreSQL the same pool as `writer`.
+    reader: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine).finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://path` or `postgres://...`), creating a SQLite
+    /// file and its directory if missing, checks its settings and brings its schema up to date.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let store = if url.starts_with("sqlite:") {
+            open_sqlite(url, options).await?
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            open_postgres(url, options).await?
+        } else {
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "unsupported database url {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+                    redact_url(url)
+                ),
+            });
+        };
+        migrate::run(&store).await?;
+        Ok(store)
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// Answers whether the database responds (for health checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    /// Runs SQLite's own consistency check (`PRAGMA integrity_check`); `Ok(())` when the file is
+    /// sound. On PostgreSQL there is no equivalent and this only pings.
+    pub async fn integrity_check(&self) -> Result<()> {
+        match self.engine {
+            Engine::Sqlite => {
+                let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(&self.writer).await?;
+                let report: Vec<String> = rows.into_iter().map(|(line,)| line).collect();
+                if report != ["ok"] {
+                    return Err(anyhow::anyhow!("sqlite integrity check failed: {}", report.join("; ")).into());
+                }
+                Ok(())
+            }
+            Engine::Postgres => self.ping().await,
+        }
+    }
+
+    /// Closes the pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Access to one client's data. Every method of [`Tenant`] is scoped to `client_id`.
+    pub fn tenant(&self, client_id: karya_core::id::ClientId) -> Tenant {
+        Tenant { store: self.clone(), client_id }
+    }
+
+    /// Runs a raw statement. For tests that must tamper with or inspect the database as an
+    /// attacker or an operator with direct access would; never used by karya itself.
+    #[doc(hidden)]
+    pub async fn execute_raw_for_tests(&self, sql: &str) -> Result<u64> {
+        Ok(sqlx::raw_sql(sql).execute(&self.writer).await?.rows_affected())
+    }
+}
+
+/// One client's slice of the store.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    store: Store,
+    client_id: karya_core::id::ClientId,
+}
+
+impl Tenant {
+    pub fn client_id(&self) -> karya_core::id::ClientId {
+        self.client_id
+    }
+}
+
+async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Err(StoreError::Rejected {
+            message: "sqlite needs a file path (sqlite://karya-data/karya.db): the write-ahead log needs a file".into(),
+        });
+    }
+    if let Some(dir) = Path::new(path).parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|err| anyhow::anyhow!("cannot create database directory {}: {err}", dir.display()))?;
+    }
+    let connect = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?.disable_statement_logging();
+    let pool_options = |max: u32| {
+        AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(options.acquire_timeout)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // WAL lets readers run beside the writer; FULL syncs the log on every commit,
+                    // so an acknowledged write survives power loss, not only a crash.
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            })
+    };
+    let writer = pool_options(1).connect_with(connect.clone()).await?;
+    let reader = pool_options(options.max_connections.max(1)).connect_with(connect).await?;
+    let store = Store { engine: Engine::Sqlite, writer, reader };
+    check_sqlite_settings(&store).await?;
+    Ok(store)
+}
+
+/// Refuses to run on a SQLite connection whose durability settings did not take.
+async fn check_sqlite_settings(store: &Store) -> Result<()> {
+    let (journal_mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&store.writer).await?;
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&store.writer).await?;
+    // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 {
+        return Err(anyhow::anyhow!(
+            "sqlite settings did not take: journal_mode={journal_mode}, synchronous={synchronous} (want wal and full)"
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Store> {
+    let connect = AnyConnectOptions::from_str(url)?.disable_statement_logging();
+    let pool = AnyPoolOptions::new()
+        .max_connections(options.max_connections.max(2))
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot connect to {}: {err}", redact_url(url)))?;
+    Ok(Store { engine: Engine::Postgres, writer: pool.clone(), reader: pool })
+}
+
+/// The URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(super::redact_url("postgres://karya:s3cret@db/karya"), "postgres://karya:***@db/karya");
+        assert_eq!(super::redact_url("postgres://karya@db/karya"), "postgres://karya@db/karya");
+        assert_eq!(super::redact_url("sqlite://karya-data/karya.db"), "sqlite://karya-data/karya.db");
+    }
+}

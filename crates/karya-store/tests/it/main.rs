@@ -1,0 +1,47 @@
+//! The storage conformance suite: every test here runs unchanged against SQLite and PostgreSQL.
+//!
+//! PostgreSQL tests create a database of their own on the server named by
+//! `KARYA_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and drop it
+//! afterwards. They fail, rather than skip, when the server cannot be reached, unless
+//! `KARYA_TEST_SKIP_POSTGRES=1` is set.
+
+mod harness;
+mod suite;
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = crate::harness::TestDb::sqlite().await;
+                    crate::suite::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = crate::harness::TestDb::postgres().await else { return };
+                    crate::suite::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    clients_are_created_listed_and_unique,
+    tenant_reads_never_cross_clients,
+    work_item_lifecycle_is_event_sourced,
+    illegal_transitions_write_nothing,
+    external_ref_and_version_conflicts,
+    claim_race_is_exactly_once,
+    one_active_assignment_is_enforced_by_the_schema,
+    tampering_is_detected_and_named,
+    reopening_is_idempotent_and_newer_schemas_are_refused,
+    lifecycle_property,
+);
