@@ -96,7 +96,12 @@ pub fn link(prev: &ChainHash, event: &EventFields<'_>) -> ChainHash {
     hasher.update(event.client_id.as_uuid().as_bytes());
     hasher.update(event.seq.to_be_bytes());
     hasher.update(event.at_us.to_be_bytes());
-    for field in [event.kind, event.entity_type, event.entity_id, event.payload] {
+    for field in [
+        event.kind,
+        event.entity_type,
+        event.entity_id,
+        event.payload,
+    ] {
         hasher.update((field.len() as u64).to_be_bytes());
         hasher.update(field.as_bytes());
     }
@@ -122,7 +127,9 @@ pub struct ChainBreak {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BreakReason {
-    #[error("expected event {expected} here, found event {found} (an event is missing or out of order)")]
+    #[error(
+        "expected event {expected} here, found event {found} (an event is missing or out of order)"
+    )]
     SequenceGap { expected: u64, found: u64 },
     #[error("its link to the previous event does not match that event's hash")]
     PrevHashMismatch,
@@ -142,20 +149,36 @@ pub struct ChainVerifier {
 
 impl ChainVerifier {
     pub fn new(client_id: ClientId) -> ChainVerifier {
-        ChainVerifier { client_id, next_seq: 1, prev: ChainHash::GENESIS }
+        ChainVerifier {
+            client_id,
+            next_seq: 1,
+            prev: ChainHash::GENESIS,
+        }
     }
 
     /// Checks the next event of the chain.
     pub fn check(&mut self, event: &StoredLink<'_>) -> Result<(), ChainBreak> {
         let seq = event.fields.seq;
-        let fail = |reason| Err(ChainBreak { client_id: self.client_id, seq, reason });
+        let fail = |reason| {
+            Err(ChainBreak {
+                client_id: self.client_id,
+                seq,
+                reason,
+            })
+        };
         if event.fields.client_id != self.client_id {
             // The reader hands over one client's events; another client's event here is a
             // reader bug, not a tampered log.
-            panic!("event of client {} in the chain of {}", event.fields.client_id, self.client_id);
+            panic!(
+                "event of client {} in the chain of {}",
+                event.fields.client_id, self.client_id
+            );
         }
         if seq != self.next_seq {
-            return fail(BreakReason::SequenceGap { expected: self.next_seq, found: seq });
+            return fail(BreakReason::SequenceGap {
+                expected: self.next_seq,
+                found: seq,
+            });
         }
         if event.prev_hash.parse::<ChainHash>().ok() != Some(self.prev) {
             return fail(BreakReason::PrevHashMismatch);
@@ -212,7 +235,12 @@ mod tests {
             };
             let hash = link(&prev, &fields);
             out.push(Owned {
-                fields: (seq, fields.at_us, "work_item.created".into(), payload.clone()),
+                fields: (
+                    seq,
+                    fields.at_us,
+                    "work_item.created".into(),
+                    payload.clone(),
+                ),
                 prev_hash: prev.to_hex(),
                 hash: hash.to_hex(),
             });
@@ -246,7 +274,10 @@ mod tests {
         let (client, events) = chain(5);
         let head = events.last().unwrap().hash.clone();
         assert_eq!(verify(client, &events, (5, &head)), Ok(5));
-        assert_eq!(verify(client, &[], (0, &ChainHash::GENESIS.to_hex())), Ok(0));
+        assert_eq!(
+            verify(client, &[], (0, &ChainHash::GENESIS.to_hex())),
+            Ok(0)
+        );
     }
 
     #[test]
@@ -262,12 +293,27 @@ mod tests {
         let mut deleted = chain(5).1;
         deleted.remove(1);
         let err = verify(client, &deleted, (5, &head)).unwrap_err();
-        assert_eq!((err.seq, err.reason), (3, BreakReason::SequenceGap { expected: 2, found: 3 }));
+        assert_eq!(
+            (err.seq, err.reason),
+            (
+                3,
+                BreakReason::SequenceGap {
+                    expected: 2,
+                    found: 3
+                }
+            )
+        );
 
         let mut truncated = chain(5).1;
         truncated.pop();
         let err = verify(client, &truncated, (5, &head)).unwrap_err();
-        assert_eq!(err.reason, BreakReason::HeadMismatch { head_seq: 5, last_seq: 4 });
+        assert_eq!(
+            err.reason,
+            BreakReason::HeadMismatch {
+                head_seq: 5,
+                last_seq: 4
+            }
+        );
 
         // Swapping two events' contents while keeping the sequence numbers in place.
         let mut swapped = chain(5).1;
@@ -281,15 +327,18 @@ mod tests {
 
     #[test]
     fn hash_hex_round_trips() {
-        let hash = link(&ChainHash::GENESIS, &EventFields {
-            client_id: CLIENT.parse().unwrap(),
-            seq: 1,
-            at_us: 0,
-            kind: "k",
-            entity_type: "t",
-            entity_id: "i",
-            payload: "{}",
-        });
+        let hash = link(
+            &ChainHash::GENESIS,
+            &EventFields {
+                client_id: CLIENT.parse().unwrap(),
+                seq: 1,
+                at_us: 0,
+                kind: "k",
+                entity_type: "t",
+                entity_id: "i",
+                payload: "{}",
+            },
+        );
         assert_eq!(hash.to_hex().parse::<ChainHash>(), Ok(hash));
         assert!("zz".parse::<ChainHash>().is_err());
     }

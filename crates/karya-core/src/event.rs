@@ -86,9 +86,10 @@ impl EventKind {
             EventKind::WorkerCreated => EntityType::Worker,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
-            EventKind::TaskCreated | EventKind::TaskTransitioned | EventKind::TaskClaimed | EventKind::TaskReleased => {
-                EntityType::Task
-            }
+            EventKind::TaskCreated
+            | EventKind::TaskTransitioned
+            | EventKind::TaskClaimed
+            | EventKind::TaskReleased => EntityType::Task,
         }
     }
 }

@@ -11,7 +11,9 @@ use uuid::Uuid;
 
 /// The text given was not an id of the expected form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed {kind} id {text:?}: expected a UUID such as 0192f0e4-5b1c-7d3e-9a41-2f6c8e1d0a7b")]
+#[error(
+    "malformed {kind} id {text:?}: expected a UUID such as 0192f0e4-5b1c-7d3e-9a41-2f6c8e1d0a7b"
+)]
 pub struct ParseIdError {
     pub kind: &'static str,
     pub text: String,

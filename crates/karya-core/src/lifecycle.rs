@@ -193,7 +193,12 @@ impl TaskState {
     pub fn is_held(self) -> bool {
         matches!(
             self,
-            TaskState::Assigned | TaskState::InProgress | TaskState::Submitted | TaskState::InReview | TaskState::Accepted | TaskState::Rework
+            TaskState::Assigned
+                | TaskState::InProgress
+                | TaskState::Submitted
+                | TaskState::InReview
+                | TaskState::Accepted
+                | TaskState::Rework
         )
     }
 }
@@ -225,7 +230,11 @@ mod tests {
             Done,
             "a task cannot go from ready to done; from ready it can go to: offered, assigned, on_hold, escalated, cancelled",
         );
-        check_task(Done, Ready, "a task cannot go from done to ready; from done it can go to: nothing, it is final");
+        check_task(
+            Done,
+            Ready,
+            "a task cannot go from done to ready; from done it can go to: nothing, it is final",
+        );
     }
 
     #[test]
@@ -261,7 +270,11 @@ mod tests {
             }
             assert_eq!(reached.len(), all.len(), "unreachable states");
         }
-        check(WorkItemState::ALL, WorkItemState::TRANSITIONS, WorkItemState::Received);
+        check(
+            WorkItemState::ALL,
+            WorkItemState::TRANSITIONS,
+            WorkItemState::Received,
+        );
         check(TaskState::ALL, TaskState::TRANSITIONS, TaskState::Ready);
     }
 

@@ -7,8 +7,8 @@
 use jiff::Timestamp;
 
 use crate::id::{
-    AssignmentId, ClientId, DecisionId, DeliverableId, EngagementId, OfferId, PolicyId, ReviewId, SiteId, TaskId,
-    WorkItemId, WorkerId,
+    AssignmentId, ClientId, DecisionId, DeliverableId, EngagementId, OfferId, PolicyId, ReviewId,
+    SiteId, TaskId, WorkItemId, WorkerId,
 };
 use crate::lifecycle::{TaskState, WorkItemState};
 use crate::money::Currency;
@@ -44,7 +44,12 @@ pub enum Priority {
 }
 
 impl Priority {
-    pub const ALL: [Priority; 4] = [Priority::Low, Priority::Normal, Priority::High, Priority::Urgent];
+    pub const ALL: [Priority; 4] = [
+        Priority::Low,
+        Priority::Normal,
+        Priority::High,
+        Priority::Urgent,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {

@@ -47,7 +47,9 @@ impl FromStr for Currency {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.as_bytes() {
             &[a, b, c] if [a, b, c].iter().all(u8::is_ascii_uppercase) => Ok(Currency([a, b, c])),
-            _ => Err(MoneyError::MalformedCurrency(text.chars().take(16).collect())),
+            _ => Err(MoneyError::MalformedCurrency(
+                text.chars().take(16).collect(),
+            )),
         }
     }
 }
@@ -84,13 +86,22 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency })
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Money {
+            minor,
+            currency: self.currency,
+        })
     }
 
     pub fn checked_mul(self, factor: i64) -> Result<Money, MoneyError> {
         let minor = self.minor.checked_mul(factor).ok_or(MoneyError::Overflow)?;
-        Ok(Money { minor, currency: self.currency })
+        Ok(Money {
+            minor,
+            currency: self.currency,
+        })
     }
 }
 
@@ -103,7 +114,14 @@ impl fmt::Display for Money {
             return write!(f, "{sign}{abs} {}", self.currency);
         }
         let scale = 10u64.pow(digits);
-        write!(f, "{sign}{}.{:0width$} {}", abs / scale, abs % scale, self.currency, width = digits as usize)
+        write!(
+            f,
+            "{sign}{}.{:0width$} {}",
+            abs / scale,
+            abs % scale,
+            self.currency,
+            width = digits as usize
+        )
     }
 }
 
@@ -129,6 +147,9 @@ mod tests {
             a.checked_add(Money::new(1, Currency::USD)),
             Err(MoneyError::CurrencyMismatch(_, _))
         ));
-        assert_eq!(Money::new(i64::MAX, Currency::EUR).checked_add(Money::new(1, Currency::EUR)), Err(MoneyError::Overflow));
+        assert_eq!(
+            Money::new(i64::MAX, Currency::EUR).checked_add(Money::new(1, Currency::EUR)),
+            Err(MoneyError::Overflow)
+        );
     }
 }

@@ -104,7 +104,10 @@ mod tests {
 
     #[test]
     fn thirteen_kpo_and_twelve_bpo_lines_with_unique_codes() {
-        let kpo = ServiceLine::ALL.iter().filter(|l| l.category() == Category::Kpo).count();
+        let kpo = ServiceLine::ALL
+            .iter()
+            .filter(|l| l.category() == Category::Kpo)
+            .count();
         assert_eq!((kpo, ServiceLine::ALL.len() - kpo), (13, 12));
         for line in ServiceLine::ALL {
             assert_eq!(line.code().parse::<ServiceLine>(), Ok(line));

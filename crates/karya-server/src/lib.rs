@@ -1,1 +1,172 @@
-//! placeholder
+//! karya's HTTP edge: the REST API under `/api/v1`, health, and (as it grows) the web UI.
+//!
+//! This is the only crate that knows HTTP and JSON. Handlers follow three beats: parse the
+//! request into domain types (a malformed value is a 400 naming the field), call the store
+//! (which asks `karya-core` for every rule), and convert the result by hand into a DTO.
+//!
+//! # Layout
+//! - [`router`]: every route, the body limit, fallbacks and request logging.
+//! - [`error`]: the one `ApiError`, its stable codes and their statuses.
+//! - [`extract`]: extractors whose rejections are `ApiError`s.
+//! - [`dto`]: wire shapes.
+//! - `clients`, `work_items`, `audit`: handlers per resource.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+
+mod audit;
+mod clients;
+mod work_items;
+
+use std::future::Future;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use karya_store::Store;
+use serde_json::json;
+
+use crate::error::{ApiError, ErrorCode};
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Largest request body accepted: JSON requests are small; documents will come as streamed
+/// uploads on routes of their own with their own limit.
+pub const BODY_BYTES_MAX: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+}
+
+impl AppState {
+    pub fn new(store: Store) -> AppState {
+        AppState { store }
+    }
+
+    /// The time of a change. The server is the shell, so it reads the clock; the core and
+    /// store take the time as an argument.
+    pub fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+
+    /// A new id: UUID version 7, so ids sort by creation time.
+    pub fn new_id(&self) -> uuid::Uuid {
+        uuid::Uuid::now_v7()
+    }
+}
+
+/// Every route of the server.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/service-lines", get(service_lines))
+        .merge(clients::router())
+        .merge(work_items::router())
+        .merge(audit::router())
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` completes, then stops taking connections and lets requests in
+/// flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Checks a required text field: trimmed, not empty, not longer than `max_chars`.
+pub(crate) fn check_text<'a>(field: &str, text: &'a str, max_chars: usize) -> ApiResult<&'a str> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ApiError::invalid(format!("{field} must not be empty")));
+    }
+    if text.chars().count() > max_chars {
+        return Err(ApiError::invalid(format!(
+            "{field} is longer than {max_chars} characters"
+        )));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::invalid(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(text)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({"status": "ok", "database": state.store.engine().name()}))
+            .into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "health check: database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(
+                    json!({"status": "unavailable", "database": state.store.engine().name()}),
+                ),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn service_lines() -> axum::Json<serde_json::Value> {
+    let lines: Vec<_> = karya_core::service_line::ServiceLine::ALL
+        .iter()
+        .map(|line| json!({"code": line.code(), "name": line.name(), "category": line.category().as_str()}))
+        .collect();
+    axum::Json(json!({"items": lines}))
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        ErrorCode::NoRoute,
+        "no such route; the API lives under /api/v1",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "method not allowed on this route",
+    )
+}
+
+/// One structured line per request: method, route pattern (never the ids in the path, never a
+/// body), status and latency.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    let route = route.as_deref().unwrap_or("(unmatched)");
+    if status >= 500 {
+        tracing::warn!(%method, route, status, latency_us, "request");
+    } else {
+        tracing::info!(%method, route, status, latency_us, "request");
+    }
+    response
+}

@@ -27,7 +27,10 @@ fn worker_row(row: &AnyRow) -> Result<Worker> {
     Ok(Worker {
         id: parse(row, "id")?,
         name: get(row, "name")?,
-        site_id: site_id.map(|s| s.parse()).transpose().map_err(|e| anyhow::anyhow!("stored site id: {e}"))?,
+        site_id: site_id
+            .map(|s| s.parse())
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("stored site id: {e}"))?,
         designation: parse_designation(&designation)
             .ok_or_else(|| anyhow::anyhow!("stored designation {designation:?} unknown"))?,
         created_at: timestamp(row, "created_at_us")?,
@@ -35,9 +38,14 @@ fn worker_row(row: &AnyRow) -> Result<Worker> {
 }
 
 pub(crate) fn parse_designation(text: &str) -> Option<Designation> {
-    [Designation::Analyst, Designation::SeniorAnalyst, Designation::TeamLead, Designation::Manager]
-        .into_iter()
-        .find(|d| d.code() == text)
+    [
+        Designation::Analyst,
+        Designation::SeniorAnalyst,
+        Designation::TeamLead,
+        Designation::Manager,
+    ]
+    .into_iter()
+    .find(|d| d.code() == text)
 }
 
 /// Makes sure the firm's own chain exists; called once per process, idempotent.
@@ -54,34 +62,57 @@ async fn ensure_firm_chain(conn: &mut sqlx::AnyConnection) -> Result<()> {
 
 impl Store {
     /// Registers a client and opens its event chain.
-    pub async fn create_client(&self, id: ClientId, name: &str, currency: Currency, now: Timestamp) -> Result<Client> {
+    pub async fn create_client(
+        &self,
+        id: ClientId,
+        name: &str,
+        currency: Currency,
+        now: Timestamp,
+    ) -> Result<Client> {
         let mut tx = self.writer.begin().await?;
-        let inserted = sqlx::query("INSERT INTO clients (id, name, currency, created_at_us) VALUES ($1, $2, $3, $4)")
-            .bind(id.to_string())
-            .bind(name)
-            .bind(currency.to_string())
-            .bind(us(now))
-            .execute(&mut *tx)
-            .await;
+        let inserted = sqlx::query(
+            "INSERT INTO clients (id, name, currency, created_at_us) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id.to_string())
+        .bind(name)
+        .bind(currency.to_string())
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await;
         if let Err(err) = inserted {
             if is_unique_violation(&err) {
-                return Err(StoreError::Conflict { message: format!("a client named {name:?} exists already") });
+                return Err(StoreError::Conflict {
+                    message: format!("a client named {name:?} exists already"),
+                });
             }
             return Err(err.into());
         }
         start_chain(&mut tx, id).await?;
-        append(&mut tx, id, EventKind::ClientCreated, &id.to_string(), &json!({"name": name, "currency": currency.as_str()}), now)
-            .await?;
+        append(
+            &mut tx,
+            id,
+            EventKind::ClientCreated,
+            &id.to_string(),
+            &json!({"name": name, "currency": currency.as_str()}),
+            now,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(Client { id, name: name.to_string(), currency, created_at: Timestamp::from_microsecond(us(now)).unwrap_or(now) })
+        Ok(Client {
+            id,
+            name: name.to_string(),
+            currency,
+            created_at: Timestamp::from_microsecond(us(now)).unwrap_or(now),
+        })
     }
 
     pub async fn client(&self, id: ClientId) -> Result<Client> {
-        let row = sqlx::query("SELECT id, name, currency, created_at_us FROM clients WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::not_found("client", id))?;
+        let row =
+            sqlx::query("SELECT id, name, currency, created_at_us FROM clients WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(&self.reader)
+                .await?
+                .ok_or_else(|| StoreError::not_found("client", id))?;
         client_row(&row)
     }
 
@@ -114,7 +145,9 @@ impl Store {
         .await;
         if let Err(err) = inserted {
             if is_unique_violation(&err) {
-                return Err(StoreError::Conflict { message: format!("a site named {:?} exists already", site.name) });
+                return Err(StoreError::Conflict {
+                    message: format!("a site named {:?} exists already", site.name),
+                });
             }
             return Err(err.into());
         }
@@ -154,7 +187,10 @@ impl Store {
         .await;
         if let Err(err) = inserted {
             if is_foreign_key_violation(&err) {
-                return Err(StoreError::not_found("site", site_id.map(|s| s.to_string()).unwrap_or_default()));
+                return Err(StoreError::not_found(
+                    "site",
+                    site_id.map(|s| s.to_string()).unwrap_or_default(),
+                ));
             }
             return Err(err.into());
         }
@@ -168,21 +204,33 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(Worker { id, name: name.to_string(), site_id, designation, created_at: now })
+        Ok(Worker {
+            id,
+            name: name.to_string(),
+            site_id,
+            designation,
+            created_at: now,
+        })
     }
 
     pub async fn worker(&self, id: WorkerId) -> Result<Worker> {
-        let row = sqlx::query("SELECT id, name, site_id, designation, created_at_us FROM workers WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_optional(&self.reader)
-            .await?
-            .ok_or_else(|| StoreError::not_found("worker", id))?;
+        let row = sqlx::query(
+            "SELECT id, name, site_id, designation, created_at_us FROM workers WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("worker", id))?;
         worker_row(&row)
     }
 }
 
 /// Builds a page from a fetched batch: a full batch may have more after it.
 pub(crate) fn page_of<T>(items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
-    let next_after = if items.len() as i64 == limit { items.last().map(key) } else { None };
+    let next_after = if items.len() as i64 == limit {
+        items.last().map(key)
+    } else {
+        None
+    };
     Page { items, next_after }
 }

@@ -78,15 +78,18 @@ pub(crate) async fn append(
     now: Timestamp,
 ) -> Result<u64> {
     let client = client_id.to_string();
-    let head = sqlx::query("UPDATE chain_heads SET seq = seq + 1 WHERE client_id = $1 RETURNING seq, hash")
-        .bind(&client)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no chain head for client {client}"))?;
+    let head = sqlx::query(
+        "UPDATE chain_heads SET seq = seq + 1 WHERE client_id = $1 RETURNING seq, hash",
+    )
+    .bind(&client)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| anyhow::anyhow!("no chain head for client {client}"))?;
     let seq: i64 = get(&head, "seq")?;
     let prev_hex: String = get(&head, "hash")?;
-    let prev: ChainHash =
-        prev_hex.parse().map_err(|_| anyhow::anyhow!("chain head of client {client} holds a malformed hash"))?;
+    let prev: ChainHash = prev_hex
+        .parse()
+        .map_err(|_| anyhow::anyhow!("chain head of client {client} holds a malformed hash"))?;
     let payload = payload.to_string();
     let fields = EventFields {
         client_id,
@@ -113,7 +116,11 @@ pub(crate) async fn append(
     .bind(&hash)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2").bind(&hash).bind(&client).execute(conn).await?;
+    sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2")
+        .bind(&hash)
+        .bind(&client)
+        .execute(conn)
+        .await?;
     Ok(seq as u64)
 }
 
@@ -136,7 +143,9 @@ impl Tenant {
         let after: i64 = match &page.after {
             None => 0,
             Some(text) => text.parse().map_err(|_| StoreError::Rejected {
-                message: format!("malformed page cursor {text:?}: expected an event sequence number"),
+                message: format!(
+                    "malformed page cursor {text:?}: expected an event sequence number"
+                ),
             })?,
         };
         let limit = page.limit();
@@ -150,12 +159,18 @@ impl Tenant {
         .fetch_all(&self.store.reader)
         .await?;
         let items = rows.iter().map(stored_event).collect::<Result<Vec<_>>>()?;
-        let next_after = (items.len() as i64 == limit).then(|| items.last().map(|e| e.seq.to_string())).flatten();
+        let next_after = (items.len() as i64 == limit)
+            .then(|| items.last().map(|e| e.seq.to_string()))
+            .flatten();
         Ok(Page { items, next_after })
     }
 
     /// The events about one entity, oldest first.
-    pub async fn entity_events(&self, entity_type: &str, entity_id: &str) -> Result<Vec<StoredEvent>> {
+    pub async fn entity_events(
+        &self,
+        entity_type: &str,
+        entity_id: &str,
+    ) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query(
             "SELECT seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash FROM events
              WHERE client_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY seq",
@@ -179,7 +194,11 @@ impl Store {
                     .fetch_all(&self.reader)
                     .await?
             }
-            None => sqlx::query("SELECT client_id FROM chain_heads ORDER BY client_id").fetch_all(&self.reader).await?,
+            None => {
+                sqlx::query("SELECT client_id FROM chain_heads ORDER BY client_id")
+                    .fetch_all(&self.reader)
+                    .await?
+            }
         };
         if let (Some(client_id), true) = (only, rows.is_empty()) {
             return Err(StoreError::not_found("client", client_id));
@@ -199,7 +218,9 @@ impl Store {
         if self.engine == Engine::Postgres {
             // Head and events must come from one snapshot, or a write landing between the two
             // reads would look like tampering.
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(&mut *tx)
+                .await?;
         }
         let head = sqlx::query("SELECT seq, hash FROM chain_heads WHERE client_id = $1")
             .bind(&client)
@@ -238,7 +259,11 @@ impl Store {
                     hash: &event.hash,
                 };
                 if let Err(broken) = verifier.check(&link) {
-                    return Ok(ChainStatus { client_id, events_verified: verified, broken: Some(broken) });
+                    return Ok(ChainStatus {
+                        client_id,
+                        events_verified: verified,
+                        broken: Some(broken),
+                    });
                 }
                 verified += 1;
                 after = event.seq as i64;
@@ -249,6 +274,10 @@ impl Store {
         }
         tx.rollback().await?;
         let broken = verifier.finish(head_seq.max(0) as u64, &head_hash).err();
-        Ok(ChainStatus { client_id, events_verified: verified, broken })
+        Ok(ChainStatus {
+            client_id,
+            events_verified: verified,
+            broken,
+        })
     }
 }

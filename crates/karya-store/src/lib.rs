@@ -35,7 +35,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use events::{AuditReport, ChainStatus, StoredEvent};
+pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
@@ -80,7 +80,10 @@ pub enum StoreError {
 
 impl StoreError {
     fn not_found(kind: &'static str, id: impl ToString) -> StoreError {
-        StoreError::NotFound { kind, id: id.to_string() }
+        StoreError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
     }
 }
 
@@ -129,7 +132,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> StoreOptions {
-        StoreOptions { max_connections: 8, acquire_timeout: Duration::from_secs(10) }
+        StoreOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -145,7 +151,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("engine", &self.engine).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,10 +193,16 @@ impl Store {
     pub async fn integrity_check(&self) -> Result<()> {
         match self.engine {
             Engine::Sqlite => {
-                let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check").fetch_all(&self.writer).await?;
+                let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+                    .fetch_all(&self.writer)
+                    .await?;
                 let report: Vec<String> = rows.into_iter().map(|(line,)| line).collect();
                 if report != ["ok"] {
-                    return Err(anyhow::anyhow!("sqlite integrity check failed: {}", report.join("; ")).into());
+                    return Err(anyhow::anyhow!(
+                        "sqlite integrity check failed: {}",
+                        report.join("; ")
+                    )
+                    .into());
                 }
                 Ok(())
             }
@@ -204,14 +218,20 @@ impl Store {
 
     /// Access to one client's data. Every method of [`Tenant`] is scoped to `client_id`.
     pub fn tenant(&self, client_id: karya_core::id::ClientId) -> Tenant {
-        Tenant { store: self.clone(), client_id }
+        Tenant {
+            store: self.clone(),
+            client_id,
+        }
     }
 
     /// Runs a raw statement. For tests that must tamper with or inspect the database as an
     /// attacker or an operator with direct access would; never used by karya itself.
     #[doc(hidden)]
     pub async fn execute_raw_for_tests(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::raw_sql(sql).execute(&self.writer).await?.rows_affected())
+        Ok(sqlx::raw_sql(sql)
+            .execute(&self.writer)
+            .await?
+            .rows_affected())
     }
 }
 
@@ -229,18 +249,25 @@ impl Tenant {
 }
 
 async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let path = path.split('?').next().unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
         return Err(StoreError::Rejected {
             message: "sqlite needs a file path (sqlite://karya-data/karya.db): the write-ahead log needs a file".into(),
         });
     }
-    if let Some(dir) = Path::new(path).parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|err| anyhow::anyhow!("cannot create database directory {}: {err}", dir.display()))?;
+    if let Some(dir) = Path::new(path)
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            anyhow::anyhow!("cannot create database directory {}: {err}", dir.display())
+        })?;
     }
-    let connect = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?.disable_statement_logging();
+    let connect = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
+        .disable_statement_logging();
     let pool_options = |max: u32| {
         AnyPoolOptions::new()
             .max_connections(max)
@@ -258,16 +285,26 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
             })
     };
     let writer = pool_options(1).connect_with(connect.clone()).await?;
-    let reader = pool_options(options.max_connections.max(1)).connect_with(connect).await?;
-    let store = Store { engine: Engine::Sqlite, writer, reader };
+    let reader = pool_options(options.max_connections.max(1))
+        .connect_with(connect)
+        .await?;
+    let store = Store {
+        engine: Engine::Sqlite,
+        writer,
+        reader,
+    };
     check_sqlite_settings(&store).await?;
     Ok(store)
 }
 
 /// Refuses to run on a SQLite connection whose durability settings did not take.
 async fn check_sqlite_settings(store: &Store) -> Result<()> {
-    let (journal_mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&store.writer).await?;
-    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous").fetch_one(&store.writer).await?;
+    let (journal_mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(&store.writer)
+        .await?;
+    let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+        .fetch_one(&store.writer)
+        .await?;
     // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
     if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 {
         return Err(anyhow::anyhow!(
@@ -286,13 +323,21 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Store> {
         .connect_with(connect)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to {}: {err}", redact_url(url)))?;
-    Ok(Store { engine: Engine::Postgres, writer: pool.clone(), reader: pool })
+    Ok(Store {
+        engine: Engine::Postgres,
+        writer: pool.clone(),
+        reader: pool,
+    })
 }
 
 /// The URL with any password replaced, for messages and logs.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
     match userinfo.split_once(':') {
         Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_string(),
@@ -303,8 +348,17 @@ pub fn redact_url(url: &str) -> String {
 mod tests {
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(super::redact_url("postgres://karya:s3cret@db/karya"), "postgres://karya:***@db/karya");
-        assert_eq!(super::redact_url("postgres://karya@db/karya"), "postgres://karya@db/karya");
-        assert_eq!(super::redact_url("sqlite://karya-data/karya.db"), "sqlite://karya-data/karya.db");
+        assert_eq!(
+            super::redact_url("postgres://karya:s3cret@db/karya"),
+            "postgres://karya:***@db/karya"
+        );
+        assert_eq!(
+            super::redact_url("postgres://karya@db/karya"),
+            "postgres://karya@db/karya"
+        );
+        assert_eq!(
+            super::redact_url("sqlite://karya-data/karya.db"),
+            "sqlite://karya-data/karya.db"
+        );
     }
 }

@@ -22,7 +22,10 @@ const MIGRATION_LOCK_KEY: i64 = 0x6b61_7279_615f_6d67;
 pub(crate) async fn run(store: &Store) -> Result<()> {
     let mut tx = store.writer.begin().await?;
     if store.engine == Engine::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(MIGRATION_LOCK_KEY).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
     }
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at_us BIGINT NOT NULL)",
@@ -30,11 +33,19 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     .execute(&mut *tx)
     .await?;
     let (current,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetch_one(&mut *tx).await?;
+        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(&mut *tx)
+            .await?;
     if current > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew { found: current, known: SCHEMA_VERSION });
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known: SCHEMA_VERSION,
+        });
     }
-    for (version, sqlite, postgres) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
+    for (version, sqlite, postgres) in MIGRATIONS
+        .iter()
+        .filter(|(version, _, _)| *version > current)
+    {
         let sql = match store.engine {
             Engine::Sqlite => sqlite,
             Engine::Postgres => postgres,
@@ -47,7 +58,11 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
             .bind(applied_at_us)
             .execute(&mut *tx)
             .await?;
-        tracing::info!(version, engine = store.engine.name(), "applied schema migration");
+        tracing::info!(
+            version,
+            engine = store.engine.name(),
+            "applied schema migration"
+        );
     }
     tx.commit().await?;
     Ok(())

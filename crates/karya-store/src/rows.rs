@@ -26,7 +26,8 @@ where
     T::Err: Display,
 {
     let text: String = row.try_get(column)?;
-    text.parse().map_err(|err| anyhow::anyhow!("stored {column} {text:?} does not parse: {err}").into())
+    text.parse()
+        .map_err(|err| anyhow::anyhow!("stored {column} {text:?} does not parse: {err}").into())
 }
 
 pub(crate) fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp> {
@@ -35,7 +36,8 @@ pub(crate) fn timestamp(row: &AnyRow, column: &str) -> Result<Timestamp> {
 }
 
 fn micros(us: i64) -> Result<Timestamp> {
-    Timestamp::from_microsecond(us).map_err(|err| anyhow::anyhow!("stored time {us} out of range: {err}").into())
+    Timestamp::from_microsecond(us)
+        .map_err(|err| anyhow::anyhow!("stored time {us} out of range: {err}").into())
 }
 
 /// The precision the store keeps: microseconds. Callers' timestamps are truncated to it, so a
@@ -46,10 +48,16 @@ pub(crate) fn us(ts: Timestamp) -> i64 {
 
 /// Whether an error is a unique-constraint violation (a duplicate).
 pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err.as_database_error().map(|e| e.kind()), Some(sqlx::error::ErrorKind::UniqueViolation))
+    matches!(
+        err.as_database_error().map(|e| e.kind()),
+        Some(sqlx::error::ErrorKind::UniqueViolation)
+    )
 }
 
 /// Whether an error is a foreign-key violation (a reference to something missing).
 pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
-    matches!(err.as_database_error().map(|e| e.kind()), Some(sqlx::error::ErrorKind::ForeignKeyViolation))
+    matches!(
+        err.as_database_error().map(|e| e.kind()),
+        Some(sqlx::error::ErrorKind::ForeignKeyViolation)
+    )
 }

@@ -57,10 +57,14 @@ pub struct WorkItemFilter {
 const ENGAGEMENT_COLUMNS: &str = "id, client_id, name, service_line, created_at_us";
 const WORK_ITEM_COLUMNS: &str =
     "id, client_id, engagement_id, external_ref, title, priority, state, input, received_at_us, updated_at_us, version";
-const TASK_COLUMNS: &str = "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
+const TASK_COLUMNS: &str =
+    "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
 
 fn priority_rank(priority: Priority) -> i64 {
-    Priority::ALL.iter().position(|p| *p == priority).expect("every priority is listed") as i64
+    Priority::ALL
+        .iter()
+        .position(|p| *p == priority)
+        .expect("every priority is listed") as i64
 }
 
 fn priority_of(row: &AnyRow) -> Result<Priority> {
@@ -116,7 +120,11 @@ fn stored(ts: Timestamp) -> Timestamp {
 }
 
 impl Tenant {
-    pub async fn create_engagement(&self, new: &NewEngagement, now: Timestamp) -> Result<Engagement> {
+    pub async fn create_engagement(
+        &self,
+        new: &NewEngagement,
+        now: Timestamp,
+    ) -> Result<Engagement> {
         let mut tx = self.store.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO engagements (id, client_id, name, service_line, created_at_us) VALUES ($1, $2, $3, $4, $5)",
@@ -134,7 +142,9 @@ impl Tenant {
                     message: format!("this client has an engagement named {:?} already", new.name),
                 })
             }
-            Err(err) if is_foreign_key_violation(&err) => return Err(StoreError::not_found("client", self.client_id)),
+            Err(err) if is_foreign_key_violation(&err) => {
+                return Err(StoreError::not_found("client", self.client_id))
+            }
             other => other?,
         };
         append(
@@ -157,12 +167,14 @@ impl Tenant {
     }
 
     pub async fn engagement(&self, id: EngagementId) -> Result<Engagement> {
-        let row = sqlx::query(&format!("SELECT {ENGAGEMENT_COLUMNS} FROM engagements WHERE client_id = $1 AND id = $2"))
-            .bind(self.client_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.store.reader)
-            .await?
-            .ok_or_else(|| StoreError::not_found("engagement", id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {ENGAGEMENT_COLUMNS} FROM engagements WHERE client_id = $1 AND id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("engagement", id))?;
         engagement_row(&row)
     }
 
@@ -176,7 +188,10 @@ impl Tenant {
         .bind(limit)
         .fetch_all(&self.store.reader)
         .await?;
-        let items = rows.iter().map(engagement_row).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(engagement_row)
+            .collect::<Result<Vec<_>>>()?;
         Ok(page_of(items, limit, |e| e.id.to_string()))
     }
 
@@ -204,7 +219,9 @@ impl Tenant {
         match inserted {
             Err(err) if is_unique_violation(&err) => {
                 drop(tx);
-                let existing = self.work_item_by_ref(new.engagement_id, new.external_ref.as_deref().unwrap_or("")).await?;
+                let existing = self
+                    .work_item_by_ref(new.engagement_id, new.external_ref.as_deref().unwrap_or(""))
+                    .await?;
                 return Err(StoreError::Conflict {
                     message: format!(
                         "a work item with external_ref {:?} exists already in this engagement: {}",
@@ -245,7 +262,11 @@ impl Tenant {
         })
     }
 
-    async fn work_item_by_ref(&self, engagement_id: EngagementId, external_ref: &str) -> Result<Option<WorkItem>> {
+    async fn work_item_by_ref(
+        &self,
+        engagement_id: EngagementId,
+        external_ref: &str,
+    ) -> Result<Option<WorkItem>> {
         let row = sqlx::query(&format!(
             "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND engagement_id = $2 AND external_ref = $3"
         ))
@@ -258,16 +279,22 @@ impl Tenant {
     }
 
     pub async fn work_item(&self, id: WorkItemId) -> Result<WorkItem> {
-        let row = sqlx::query(&format!("SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"))
-            .bind(self.client_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.store.reader)
-            .await?
-            .ok_or_else(|| StoreError::not_found("work item", id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("work item", id))?;
         work_item_row(&row)
     }
 
-    pub async fn list_work_items(&self, filter: &WorkItemFilter, page: &PageRequest) -> Result<Page<WorkItem>> {
+    pub async fn list_work_items(
+        &self,
+        filter: &WorkItemFilter,
+        page: &PageRequest,
+    ) -> Result<Page<WorkItem>> {
         let limit = page.limit();
         // Unset filters bind as NULL and match everything; the statement stays one shape.
         let rows = sqlx::query(&format!(
@@ -279,7 +306,12 @@ impl Tenant {
         .bind(self.client_id.to_string())
         .bind(page.after.clone().unwrap_or_default())
         .bind(filter.state.map(|s| s.code()).unwrap_or(""))
-        .bind(filter.engagement_id.map(|e| e.to_string()).unwrap_or_default())
+        .bind(
+            filter
+                .engagement_id
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        )
         .bind(limit)
         .fetch_all(&self.store.reader)
         .await?;
@@ -298,19 +330,29 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<WorkItem> {
         let mut tx = self.store.writer.begin().await?;
-        let row = sqlx::query(&format!("SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"))
-            .bind(self.client_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("work item", id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("work item", id))?;
         let mut item = work_item_row(&row)?;
         if let Some(expected) = expected_version.filter(|v| *v != item.version) {
             return Err(StoreError::Conflict {
-                message: format!("work item {id} is at version {}, not {expected}: reload and retry", item.version),
+                message: format!(
+                    "work item {id} is at version {}, not {expected}: reload and retry",
+                    item.version
+                ),
             });
         }
-        let action = item.state.transition(to).map_err(|err| StoreError::Rejected { message: err.to_string() })?;
+        let action = item
+            .state
+            .transition(to)
+            .map_err(|err| StoreError::Rejected {
+                message: err.to_string(),
+            })?;
         let updated = sqlx::query(
             "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1
              WHERE client_id = $3 AND id = $4 AND version = $5",
@@ -323,7 +365,9 @@ impl Tenant {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict { message: format!("work item {id} changed concurrently: reload and retry") });
+            return Err(StoreError::Conflict {
+                message: format!("work item {id} changed concurrently: reload and retry"),
+            });
         }
         append(
             &mut tx,
@@ -368,16 +412,18 @@ impl Tenant {
                     work_item_row(&row)?
                 }
             };
-            sqlx::query(&format!("INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"))
-                .bind(new.id.to_string())
-                .bind(self.client_id.to_string())
-                .bind(new.work_item_id.to_string())
-                .bind(&new.step)
-                .bind(priority_rank(item.priority))
-                .bind(TaskState::Ready.code())
-                .bind(us(now))
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)"
+            ))
+            .bind(new.id.to_string())
+            .bind(self.client_id.to_string())
+            .bind(new.work_item_id.to_string())
+            .bind(&new.step)
+            .bind(priority_rank(item.priority))
+            .bind(TaskState::Ready.code())
+            .bind(us(now))
+            .execute(&mut *tx)
+            .await?;
             append(
                 &mut tx,
                 self.client_id,
@@ -404,12 +450,14 @@ impl Tenant {
     }
 
     pub async fn task(&self, id: TaskId) -> Result<Task> {
-        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"))
-            .bind(self.client_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&self.store.reader)
-            .await?
-            .ok_or_else(|| StoreError::not_found("task", id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("task", id))?;
         task_row(&row)
     }
 
@@ -428,17 +476,26 @@ impl Tenant {
     /// cancelled) releases the worker's assignment in the same transaction.
     pub async fn transition_task(&self, id: TaskId, to: TaskState, now: Timestamp) -> Result<Task> {
         let mut tx = self.store.writer.begin().await?;
-        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"))
-            .bind(self.client_id.to_string())
-            .bind(id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("task", id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("task", id))?;
         let mut task = task_row(&row)?;
-        let action = task.state.transition(to).map_err(|err| StoreError::Rejected { message: err.to_string() })?;
+        let action = task
+            .state
+            .transition(to)
+            .map_err(|err| StoreError::Rejected {
+                message: err.to_string(),
+            })?;
         if to == TaskState::Assigned {
             return Err(StoreError::Rejected {
-                message: "a task is assigned by claiming it for a worker, not by a plain transition".into(),
+                message:
+                    "a task is assigned by claiming it for a worker, not by a plain transition"
+                        .into(),
             });
         }
         let updated = sqlx::query(
@@ -452,7 +509,9 @@ impl Tenant {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict { message: format!("task {id} changed concurrently: reload and retry") });
+            return Err(StoreError::Conflict {
+                message: format!("task {id} changed concurrently: reload and retry"),
+            });
         }
         append(
             &mut tx,
@@ -469,8 +528,15 @@ impl Tenant {
                 .bind(id.to_string())
                 .execute(&mut *tx)
                 .await?;
-            append(&mut tx, self.client_id, EventKind::TaskReleased, &id.to_string(), &json!({"reason": action}), now)
-                .await?;
+            append(
+                &mut tx,
+                self.client_id,
+                EventKind::TaskReleased,
+                &id.to_string(),
+                &json!({"reason": action}),
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         task.state = to;
@@ -491,12 +557,14 @@ impl Tenant {
             Engine::Sqlite => "",
         };
         let mut tx = self.store.writer.begin().await?;
-        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"))
-            .bind(self.client_id.to_string())
-            .bind(task_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::not_found("task", task_id))?;
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(task_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::not_found("task", task_id))?;
         let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
         tx.commit().await?;
         Ok(task)
@@ -512,15 +580,24 @@ async fn assign(
     assignment_id: AssignmentId,
     now: Timestamp,
 ) -> Result<Task> {
-    let action = task.state.transition(TaskState::Assigned).map_err(|err| StoreError::Rejected { message: err.to_string() })?;
-    let updated = sqlx::query("UPDATE tasks SET state = 'assigned', updated_at_us = $1 WHERE id = $2 AND state = $3")
-        .bind(us(now))
-        .bind(task.id.to_string())
-        .bind(task.state.code())
-        .execute(&mut *conn)
-        .await?;
+    let action =
+        task.state
+            .transition(TaskState::Assigned)
+            .map_err(|err| StoreError::Rejected {
+                message: err.to_string(),
+            })?;
+    let updated = sqlx::query(
+        "UPDATE tasks SET state = 'assigned', updated_at_us = $1 WHERE id = $2 AND state = $3",
+    )
+    .bind(us(now))
+    .bind(task.id.to_string())
+    .bind(task.state.code())
+    .execute(&mut *conn)
+    .await?;
     if updated.rows_affected() != 1 {
-        return Err(StoreError::Conflict { message: format!("task {} changed concurrently: reload and retry", task.id) });
+        return Err(StoreError::Conflict {
+            message: format!("task {} changed concurrently: reload and retry", task.id),
+        });
     }
     let inserted = sqlx::query(
         "INSERT INTO assignments (id, task_id, client_id, worker_id, assigned_at_us) VALUES ($1, $2, $3, $4, $5)",
@@ -533,9 +610,13 @@ async fn assign(
     .execute(&mut *conn)
     .await;
     match inserted {
-        Err(err) if is_foreign_key_violation(&err) => return Err(StoreError::not_found("worker", worker_id)),
+        Err(err) if is_foreign_key_violation(&err) => {
+            return Err(StoreError::not_found("worker", worker_id))
+        }
         Err(err) if is_unique_violation(&err) => {
-            return Err(StoreError::Conflict { message: format!("task {} is held by another worker", task.id) })
+            return Err(StoreError::Conflict {
+                message: format!("task {} is held by another worker", task.id),
+            })
         }
         other => other?,
     };
@@ -588,10 +669,12 @@ impl Store {
 
     /// The worker holding a task now, if any.
     pub async fn active_assignee(&self, task_id: TaskId) -> Result<Option<WorkerId>> {
-        let row = sqlx::query("SELECT worker_id FROM assignments WHERE task_id = $1 AND released_at_us IS NULL")
-            .bind(task_id.to_string())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row = sqlx::query(
+            "SELECT worker_id FROM assignments WHERE task_id = $1 AND released_at_us IS NULL",
+        )
+        .bind(task_id.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
         row.as_ref().map(|row| parse(row, "worker_id")).transpose()
     }
 }

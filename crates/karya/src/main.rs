@@ -1,1 +1,262 @@
-fn main() {}
+//! The `karya` binary: wires configuration, logging, the store and the server together.
+//!
+//! This is the only place that touches process state (arguments, environment, files, signals,
+//! the tracing subscriber). Everything it calls receives what it needs as arguments.
+
+mod config;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use karya_core::id::ClientId;
+use karya_store::{Store, StoreOptions};
+
+use crate::config::{Config, LogFormat, Overrides, DEFAULT_TOML};
+
+/// karya runs a knowledge and business process outsourcing firm: intake, routing of work to
+/// qualified people, SLAs, quality, decisions under client policy, billing and an audit trail.
+#[derive(Parser)]
+#[command(name = "karya", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// Configuration file [default: ./karya.toml when present].
+    #[arg(long, global = true, env = "KARYA_CONFIG", value_name = "PATH")]
+    config: Option<std::path::PathBuf>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "KARYA_LOG_FORMAT", value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// Log filter, e.g. info or karya_server=debug.
+    #[arg(long, global = true, env = "KARYA_LOG", value_name = "FILTER")]
+    log: Option<String>,
+}
+
+#[derive(Args)]
+struct DbArgs {
+    /// Database: sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://karya-data/karya.db].
+    #[arg(long, env = "KARYA_DATABASE_URL", value_name = "URL")]
+    db: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (and, as it grows, the web UI) until SIGTERM or Ctrl-C.
+    Serve {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Address to listen on [default: 127.0.0.1:8080].
+        #[arg(long, env = "KARYA_BIND", value_name = "ADDR")]
+        bind: Option<String>,
+    },
+    /// Bring the database schema up to date and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Audit the tamper-evident event log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Show configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every client's hash chain (or one client's). Exits 0 when all are intact, 1 when a
+    /// chain is broken (naming the first broken event), 2 on any other error.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+        /// Verify only this client's chain.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the full default configuration, with comments, as a starting karya.toml.
+    Default,
+    /// Print the configuration in effect after file, environment and flags (secrets hidden).
+    Show {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long, env = "KARYA_BIND", value_name = "ADDR")]
+        bind: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        log_format: cli.global.log_format.clone(),
+        log_level: cli.global.log.clone(),
+        ..Overrides::default()
+    };
+    match cli.command {
+        Command::Config(ConfigCommand::Default) => {
+            print!("{DEFAULT_TOML}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Show { db, bind }) => {
+            overrides.database_url = db.db;
+            overrides.bind = bind;
+            print!("{}", Config::load(&overrides)?.to_toml());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve { db, bind } => {
+            overrides.database_url = db.db;
+            overrides.bind = bind;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(serve(config))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate { db } => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                store.close().await;
+                println!("schema is at version {}", karya_store::SCHEMA_VERSION);
+                anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { db, client }) => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            let client = client
+                .map(|text| text.parse::<ClientId>())
+                .transpose()
+                .map_err(|err| anyhow::anyhow!("--client: {err}"))?;
+            runtime()?.block_on(audit_verify(config, client))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .with_context(|| format!("log filter {:?} is not valid", config.log_level))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let options = StoreOptions {
+        max_connections: config.max_connections,
+        ..StoreOptions::default()
+    };
+    Store::open(config.database_url.expose(), &options)
+        .await
+        .with_context(|| format!("cannot open the database at {}", config.database_url))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %config.database_url, "karya serving");
+    println!(
+        "karya is serving http://{addr} (database {})",
+        config.database_url
+    );
+    let state = karya_server::AppState::new(store.clone());
+    karya_server::serve(listener, state, shutdown_signal())
+        .await
+        .context("server failed")?;
+    store.close().await;
+    tracing::info!("karya stopped");
+    Ok(())
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn audit_verify(config: Config, client: Option<ClientId>) -> anyhow::Result<ExitCode> {
+    let store = open_store(&config).await?;
+    let report = store.audit(client).await?;
+    store.close().await;
+    let mut total = 0u64;
+    for chain in &report.chains {
+        total += chain.events_verified;
+        let name = if chain.client_id == karya_store::FIRM_CHAIN {
+            "firm".to_string()
+        } else {
+            format!("client {}", chain.client_id)
+        };
+        match &chain.broken {
+            None => println!("ok      {name}: {} events intact", chain.events_verified),
+            Some(broken) => println!("BROKEN  {name}: event {}: {}", broken.seq, broken.reason),
+        }
+    }
+    match report.first_break() {
+        None => {
+            println!(
+                "audit passed: {} chains, {total} events, all intact",
+                report.chains.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(broken) => {
+            eprintln!("audit FAILED: {broken}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -18,10 +18,17 @@ enum Cleanup {
 
 impl TestDb {
     pub async fn sqlite() -> TestDb {
-        let dir = std::env::temp_dir().join(format!("karya-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("karya-test-{}", uuid::Uuid::now_v7().simple()));
         let url = format!("sqlite://{}/karya.db", dir.display());
-        let store = Store::open(&url, &StoreOptions::default()).await.expect("open sqlite");
-        TestDb { store, url, cleanup: Cleanup::Dir(dir) }
+        let store = Store::open(&url, &StoreOptions::default())
+            .await
+            .expect("open sqlite");
+        TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Dir(dir),
+        }
     }
 
     /// A fresh PostgreSQL database, or `None` when PostgreSQL tests are explicitly skipped.
@@ -32,19 +39,34 @@ impl TestDb {
         }
         let admin_url = admin_url();
         let name = format!("karya_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap_or_else(|err| {
-            panic!(
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|err| {
+                panic!(
                 "PostgreSQL is not reachable at {admin_url} ({err}); start it as the README says, \
                  or set KARYA_TEST_SKIP_POSTGRES=1 to skip PostgreSQL locally"
             )
-        });
-        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create test database");
+            });
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
         admin.close().await.ok();
         let url = database_url(&admin_url, &name);
-        let store = Store::open(&url, &StoreOptions { max_connections: 40, ..StoreOptions::default() })
-            .await
-            .expect("open postgres");
-        Some(TestDb { store, url, cleanup: Cleanup::Database { admin_url, name } })
+        let store = Store::open(
+            &url,
+            &StoreOptions {
+                max_connections: 40,
+                ..StoreOptions::default()
+            },
+        )
+        .await
+        .expect("open postgres");
+        Some(TestDb {
+            store,
+            url,
+            cleanup: Cleanup::Database { admin_url, name },
+        })
     }
 
     pub async fn finish(self) {
@@ -55,7 +77,10 @@ impl TestDb {
             }
             Cleanup::Database { admin_url, name } => {
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.ok();
+                    admin
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await
+                        .ok();
                 }
             }
         }
@@ -63,7 +88,8 @@ impl TestDb {
 }
 
 fn admin_url() -> String {
-    std::env::var("KARYA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("KARYA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// The admin URL with its database name replaced.

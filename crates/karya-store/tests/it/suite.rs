@@ -11,7 +11,8 @@ use karya_core::model::{Designation, Priority};
 use karya_core::money::Currency;
 use karya_core::service_line::ServiceLine;
 use karya_store::{
-    NewEngagement, NewTask, NewWorkItem, PageRequest, Store, StoreError, StoreOptions, Tenant, WorkItemFilter,
+    NewEngagement, NewTask, NewWorkItem, PageRequest, Store, StoreError, StoreOptions, Tenant,
+    WorkItemFilter,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -34,7 +35,14 @@ macro_rules! impl_from_uuid {
     )*};
 }
 struct Wrap<T>(T);
-impl_from_uuid!(ClientId, EngagementId, WorkItemId, TaskId, WorkerId, AssignmentId);
+impl_from_uuid!(
+    ClientId,
+    EngagementId,
+    WorkItemId,
+    TaskId,
+    WorkerId,
+    AssignmentId
+);
 fn id<T>() -> T
 where
     Wrap<T>: From<uuid::Uuid>,
@@ -44,12 +52,19 @@ where
 
 async fn client(store: &Store, name: &str) -> Tenant {
     let client_id: ClientId = id();
-    store.create_client(client_id, name, Currency::USD, now()).await.unwrap();
+    store
+        .create_client(client_id, name, Currency::USD, now())
+        .await
+        .unwrap();
     store.tenant(client_id)
 }
 
 async fn engagement(tenant: &Tenant, name: &str) -> EngagementId {
-    let new = NewEngagement { id: id(), name: name.into(), service_line: ServiceLine::IpResearch };
+    let new = NewEngagement {
+        id: id(),
+        name: name.into(),
+        service_line: ServiceLine::IpResearch,
+    };
     tenant.create_engagement(&new, now()).await.unwrap().id
 }
 
@@ -65,18 +80,28 @@ fn new_item(engagement_id: EngagementId, external_ref: Option<&str>) -> NewWorkI
 }
 
 async fn item(tenant: &Tenant, engagement_id: EngagementId) -> WorkItemId {
-    tenant.create_work_item(&new_item(engagement_id, None), now()).await.unwrap().id
+    tenant
+        .create_work_item(&new_item(engagement_id, None), now())
+        .await
+        .unwrap()
+        .id
 }
 
 async fn worker(store: &Store, name: &str) -> WorkerId {
     let worker_id: WorkerId = id();
-    store.create_worker(worker_id, name, None, Designation::Analyst, now()).await.unwrap();
+    store
+        .create_worker(worker_id, name, None, Designation::Analyst, now())
+        .await
+        .unwrap();
     worker_id
 }
 
 async fn event_count(tenant: &Tenant) -> usize {
     let mut count = 0;
-    let mut page = PageRequest { limit: 500, after: None };
+    let mut page = PageRequest {
+        limit: 500,
+        after: None,
+    };
     loop {
         let events = tenant.events(&page).await.unwrap();
         count += events.items.len();
@@ -89,7 +114,11 @@ async fn event_count(tenant: &Tenant) -> usize {
 
 async fn assert_intact(store: &Store) {
     let report = store.audit(None).await.unwrap();
-    assert!(report.intact(), "audit found a break: {:?}", report.first_break());
+    assert!(
+        report.intact(),
+        "audit found a break: {:?}",
+        report.first_break()
+    );
 }
 
 pub async fn clients_are_created_listed_and_unique(db: &TestDb) {
@@ -97,18 +126,43 @@ pub async fn clients_are_created_listed_and_unique(db: &TestDb) {
     for name in ["Acme Insurance", "Globex Pharma", "Initech Legal"] {
         client(store, name).await;
     }
-    let first = store.list_clients(&PageRequest { limit: 2, after: None }).await.unwrap();
+    let first = store
+        .list_clients(&PageRequest {
+            limit: 2,
+            after: None,
+        })
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 2);
-    let second = store.list_clients(&PageRequest { limit: 2, after: first.next_after.clone() }).await.unwrap();
+    let second = store
+        .list_clients(&PageRequest {
+            limit: 2,
+            after: first.next_after.clone(),
+        })
+        .await
+        .unwrap();
     assert_eq!(second.items.len(), 1);
     assert_eq!(second.next_after, None);
-    let names: HashSet<String> = first.items.iter().chain(&second.items).map(|c| c.name.clone()).collect();
+    let names: HashSet<String> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|c| c.name.clone())
+        .collect();
     assert_eq!(names.len(), 3);
 
-    let again = store.create_client(id(), "Acme Insurance", Currency::INR, now()).await;
-    assert!(matches!(again, Err(StoreError::Conflict { .. })), "{again:?}");
+    let again = store
+        .create_client(id(), "Acme Insurance", Currency::INR, now())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
     let missing = store.client(id()).await;
-    assert!(matches!(missing, Err(StoreError::NotFound { kind: "client", .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { kind: "client", .. })),
+        "{missing:?}"
+    );
 
     let stored = store.client(first.items[0].id).await.unwrap();
     assert_eq!(stored, first.items[0]);
@@ -121,27 +175,80 @@ pub async fn tenant_reads_never_cross_clients(db: &TestDb) {
     let b = client(store, "Client B").await;
     let a_engagement = engagement(&a, "prior art").await;
     let a_item = item(&a, a_engagement).await;
-    let a_task = a.create_task(&NewTask { id: id(), work_item_id: a_item, step: "search".into() }, now()).await.unwrap();
+    let a_task = a
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: a_item,
+                step: "search".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
 
-    let not_found = |result: Result<_, StoreError>| matches!(result, Err(StoreError::NotFound { .. }));
+    let not_found =
+        |result: Result<_, StoreError>| matches!(result, Err(StoreError::NotFound { .. }));
     assert!(not_found(b.engagement(a_engagement).await.map(|_| ())));
     assert!(not_found(b.work_item(a_item).await.map(|_| ())));
     assert!(not_found(b.task(a_task.id).await.map(|_| ())));
-    assert!(not_found(b.create_work_item(&new_item(a_engagement, None), now()).await.map(|_| ())));
-    assert!(not_found(b.transition_work_item(a_item, WorkItemState::InProgress, None, None, now()).await.map(|_| ())));
-    assert!(not_found(b.transition_task(a_task.id, TaskState::Cancelled, now()).await.map(|_| ())));
     assert!(not_found(
-        b.create_task(&NewTask { id: id(), work_item_id: a_item, step: "search".into() }, now()).await.map(|_| ())
+        b.create_work_item(&new_item(a_engagement, None), now())
+            .await
+            .map(|_| ())
     ));
-    assert!(not_found(b.assign_task(a_task.id, worker(store, "w").await, id(), now()).await.map(|_| ())));
-    assert!(b.list_engagements(&PageRequest::default()).await.unwrap().items.is_empty());
-    assert!(b.list_work_items(&WorkItemFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty());
+    assert!(not_found(
+        b.transition_work_item(a_item, WorkItemState::InProgress, None, None, now())
+            .await
+            .map(|_| ())
+    ));
+    assert!(not_found(
+        b.transition_task(a_task.id, TaskState::Cancelled, now())
+            .await
+            .map(|_| ())
+    ));
+    assert!(not_found(
+        b.create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: a_item,
+                step: "search".into()
+            },
+            now()
+        )
+        .await
+        .map(|_| ())
+    ));
+    assert!(not_found(
+        b.assign_task(a_task.id, worker(store, "w").await, id(), now())
+            .await
+            .map(|_| ())
+    ));
+    assert!(b
+        .list_engagements(&PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    assert!(b
+        .list_work_items(&WorkItemFilter::default(), &PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     assert!(b.tasks_of(a_item).await.unwrap().is_empty());
-    assert!(b.entity_events("work_item", &a_item.to_string()).await.unwrap().is_empty());
+    assert!(b
+        .entity_events("work_item", &a_item.to_string())
+        .await
+        .unwrap()
+        .is_empty());
     let b_events = b.events(&PageRequest::default()).await.unwrap().items;
     assert_eq!(b_events.len(), 1, "only B's own client.created event");
     // A is untouched by B's failed attempts.
-    assert_eq!(a.work_item(a_item).await.unwrap().state, WorkItemState::Received);
+    assert_eq!(
+        a.work_item(a_item).await.unwrap().state,
+        WorkItemState::Received
+    );
     assert_intact(store).await;
 }
 
@@ -152,23 +259,55 @@ pub async fn work_item_lifecycle_is_event_sourced(db: &TestDb) {
     let item_id = item(&tenant, engagement_id).await;
     use WorkItemState::*;
     for to in [InProgress, OnHold, InProgress, Delivered, Closed] {
-        let item = tenant.transition_work_item(item_id, to, Some("test"), None, now()).await.unwrap();
+        let item = tenant
+            .transition_work_item(item_id, to, Some("test"), None, now())
+            .await
+            .unwrap();
         assert_eq!(item.state, to);
     }
     let item = tenant.work_item(item_id).await.unwrap();
     assert_eq!((item.state, item.version), (Closed, 6));
-    let events = tenant.entity_events("work_item", &item_id.to_string()).await.unwrap();
+    let events = tenant
+        .entity_events("work_item", &item_id.to_string())
+        .await
+        .unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["work_item.created", "work_item.transitioned", "work_item.transitioned", "work_item.transitioned", "work_item.transitioned", "work_item.transitioned"]);
-    assert!(events[4].payload.contains(r#""to":"delivered""#), "{}", events[4].payload);
+    assert_eq!(
+        kinds,
+        [
+            "work_item.created",
+            "work_item.transitioned",
+            "work_item.transitioned",
+            "work_item.transitioned",
+            "work_item.transitioned",
+            "work_item.transitioned"
+        ]
+    );
+    assert!(
+        events[4].payload.contains(r#""to":"delivered""#),
+        "{}",
+        events[4].payload
+    );
 
     let by_state = tenant
-        .list_work_items(&WorkItemFilter { state: Some(Closed), engagement_id: None }, &PageRequest::default())
+        .list_work_items(
+            &WorkItemFilter {
+                state: Some(Closed),
+                engagement_id: None,
+            },
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert_eq!(by_state.items.len(), 1);
     let none_open = tenant
-        .list_work_items(&WorkItemFilter { state: Some(Received), engagement_id: None }, &PageRequest::default())
+        .list_work_items(
+            &WorkItemFilter {
+                state: Some(Received),
+                engagement_id: None,
+            },
+            &PageRequest::default(),
+        )
         .await
         .unwrap();
     assert!(none_open.items.is_empty());
@@ -181,16 +320,39 @@ pub async fn illegal_transitions_write_nothing(db: &TestDb) {
     let engagement_id = engagement(&tenant, "claims").await;
     let item_id = item(&tenant, engagement_id).await;
     let before = event_count(&tenant).await;
-    let err = tenant.transition_work_item(item_id, WorkItemState::Delivered, None, None, now()).await.unwrap_err();
+    let err = tenant
+        .transition_work_item(item_id, WorkItemState::Delivered, None, None, now())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "a work item cannot go from received to delivered; from received it can go to: in_progress, on_hold, cancelled"
     );
-    let task = tenant.create_task(&NewTask { id: id(), work_item_id: item_id, step: "check".into() }, now()).await.unwrap();
-    let err = tenant.transition_task(task.id, TaskState::Done, now()).await.unwrap_err();
+    let task = tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "check".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let err = tenant
+        .transition_task(task.id, TaskState::Done, now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Rejected { .. }), "{err:?}");
-    assert_eq!(event_count(&tenant).await, before + 1, "only the task.created event was added");
-    assert_eq!(tenant.work_item(item_id).await.unwrap().state, WorkItemState::Received);
+    assert_eq!(
+        event_count(&tenant).await,
+        before + 1,
+        "only the task.created event was added"
+    );
+    assert_eq!(
+        tenant.work_item(item_id).await.unwrap().state,
+        WorkItemState::Received
+    );
     assert_eq!(tenant.task(task.id).await.unwrap().state, TaskState::Ready);
 }
 
@@ -199,18 +361,40 @@ pub async fn external_ref_and_version_conflicts(db: &TestDb) {
     let tenant = client(store, "Acme").await;
     let claims = engagement(&tenant, "claims").await;
     let other = engagement(&tenant, "other").await;
-    let first = tenant.create_work_item(&new_item(claims, Some("CLM-1")), now()).await.unwrap();
-    let err = tenant.create_work_item(&new_item(claims, Some("CLM-1")), now()).await.unwrap_err();
+    let first = tenant
+        .create_work_item(&new_item(claims, Some("CLM-1")), now())
+        .await
+        .unwrap();
+    let err = tenant
+        .create_work_item(&new_item(claims, Some("CLM-1")), now())
+        .await
+        .unwrap_err();
     match err {
-        StoreError::Conflict { message } => assert!(message.contains(&first.id.to_string()), "{message}"),
+        StoreError::Conflict { message } => {
+            assert!(message.contains(&first.id.to_string()), "{message}")
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
-    tenant.create_work_item(&new_item(other, Some("CLM-1")), now()).await.unwrap();
+    tenant
+        .create_work_item(&new_item(other, Some("CLM-1")), now())
+        .await
+        .unwrap();
 
-    tenant.transition_work_item(first.id, WorkItemState::InProgress, None, Some(1), now()).await.unwrap();
-    let stale = tenant.transition_work_item(first.id, WorkItemState::OnHold, None, Some(1), now()).await;
-    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
-    assert_eq!(tenant.work_item(first.id).await.unwrap().state, WorkItemState::InProgress);
+    tenant
+        .transition_work_item(first.id, WorkItemState::InProgress, None, Some(1), now())
+        .await
+        .unwrap();
+    let stale = tenant
+        .transition_work_item(first.id, WorkItemState::OnHold, None, Some(1), now())
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        tenant.work_item(first.id).await.unwrap().state,
+        WorkItemState::InProgress
+    );
     assert_intact(store).await;
 }
 
@@ -226,8 +410,13 @@ pub async fn claim_race_is_exactly_once(db: &TestDb) {
         let per_client = TASKS / CLIENTS;
         for _ in 0..per_client / 250 {
             let item_id = item(&tenant, engagement_id).await;
-            let batch: Vec<NewTask> =
-                (0..250).map(|_| NewTask { id: id(), work_item_id: item_id, step: "key".into() }).collect();
+            let batch: Vec<NewTask> = (0..250)
+                .map(|_| NewTask {
+                    id: id(),
+                    work_item_id: item_id,
+                    step: "key".into(),
+                })
+                .collect();
             for task in tenant.create_tasks(&batch, now()).await.unwrap() {
                 all_tasks.insert(task.id);
             }
@@ -269,9 +458,16 @@ pub async fn claim_race_is_exactly_once(db: &TestDb) {
     assert_eq!(seen.keys().copied().collect::<HashSet<_>>(), all_tasks);
     assert_eq!(idle_claimers, 0, "every claimer got work: none starved");
     for (task_id, worker_id) in seen.iter().take(50) {
-        assert_eq!(store.active_assignee(*task_id).await.unwrap(), Some(*worker_id));
+        assert_eq!(
+            store.active_assignee(*task_id).await.unwrap(),
+            Some(*worker_id)
+        );
     }
-    assert!(store.claim_next_task(worker(store, "late").await, id(), now()).await.unwrap().is_none());
+    assert!(store
+        .claim_next_task(worker(store, "late").await, id(), now())
+        .await
+        .unwrap()
+        .is_none());
     assert_intact(store).await;
 }
 
@@ -280,14 +476,30 @@ pub async fn one_active_assignment_is_enforced_by_the_schema(db: &TestDb) {
     let tenant = client(store, "Acme").await;
     let engagement_id = engagement(&tenant, "claims").await;
     let item_id = item(&tenant, engagement_id).await;
-    let task = tenant.create_task(&NewTask { id: id(), work_item_id: item_id, step: "adjudicate".into() }, now()).await.unwrap();
+    let task = tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "adjudicate".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
     let first = worker(store, "first").await;
     let second = worker(store, "second").await;
-    tenant.assign_task(task.id, first, id(), now()).await.unwrap();
+    tenant
+        .assign_task(task.id, first, id(), now())
+        .await
+        .unwrap();
 
     // The code refuses...
     let again = tenant.assign_task(task.id, second, id(), now()).await;
-    assert!(matches!(again, Err(StoreError::Rejected { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::Rejected { .. })),
+        "{again:?}"
+    );
     // ...and so does the schema, even for a write that bypasses the code.
     let bypass = store
         .execute_raw_for_tests(&format!(
@@ -301,9 +513,15 @@ pub async fn one_active_assignment_is_enforced_by_the_schema(db: &TestDb) {
     assert!(bypass.is_err(), "a second active assignment was stored");
 
     // Releasing frees the task for the next worker.
-    tenant.transition_task(task.id, TaskState::Ready, now()).await.unwrap();
+    tenant
+        .transition_task(task.id, TaskState::Ready, now())
+        .await
+        .unwrap();
     assert_eq!(store.active_assignee(task.id).await.unwrap(), None);
-    tenant.assign_task(task.id, second, id(), now()).await.unwrap();
+    tenant
+        .assign_task(task.id, second, id(), now())
+        .await
+        .unwrap();
     assert_eq!(store.active_assignee(task.id).await.unwrap(), Some(second));
     assert_intact(store).await;
 }
@@ -317,18 +535,64 @@ pub async fn tampering_is_detected_and_named(db: &TestDb) {
         )
     };
     let cases: Vec<(&str, Vec<String>, u64, fn(&BreakReason) -> bool)> = vec![
-        ("payload", vec![format!("{} WHERE seq = 4", flip("payload"))], 4, |r| *r == BreakReason::HashMismatch),
-        ("kind", vec![format!("{} WHERE seq = 5", flip("kind"))], 5, |r| *r == BreakReason::HashMismatch),
-        ("entity", vec![format!("{} WHERE seq = 3", flip("entity_id"))], 3, |r| *r == BreakReason::HashMismatch),
-        ("time", vec!["UPDATE events SET at_us = at_us + 1 WHERE seq = 6".into()], 6, |r| *r == BreakReason::HashMismatch),
-        ("hash", vec![format!("{} WHERE seq = 2", flip("hash"))], 2, |r| *r == BreakReason::HashMismatch),
-        ("prev", vec![format!("{} WHERE seq = 7", flip("prev_hash"))], 7, |r| *r == BreakReason::PrevHashMismatch),
-        ("delete", vec!["DELETE FROM events WHERE seq = 5".into()], 6, |r| {
-            *r == BreakReason::SequenceGap { expected: 5, found: 6 }
-        }),
-        ("truncate", vec!["DELETE FROM events WHERE seq = 10".into()], 10, |r| {
-            *r == BreakReason::HeadMismatch { head_seq: 10, last_seq: 9 }
-        }),
+        (
+            "payload",
+            vec![format!("{} WHERE seq = 4", flip("payload"))],
+            4,
+            |r| *r == BreakReason::HashMismatch,
+        ),
+        (
+            "kind",
+            vec![format!("{} WHERE seq = 5", flip("kind"))],
+            5,
+            |r| *r == BreakReason::HashMismatch,
+        ),
+        (
+            "entity",
+            vec![format!("{} WHERE seq = 3", flip("entity_id"))],
+            3,
+            |r| *r == BreakReason::HashMismatch,
+        ),
+        (
+            "time",
+            vec!["UPDATE events SET at_us = at_us + 1 WHERE seq = 6".into()],
+            6,
+            |r| *r == BreakReason::HashMismatch,
+        ),
+        (
+            "hash",
+            vec![format!("{} WHERE seq = 2", flip("hash"))],
+            2,
+            |r| *r == BreakReason::HashMismatch,
+        ),
+        (
+            "prev",
+            vec![format!("{} WHERE seq = 7", flip("prev_hash"))],
+            7,
+            |r| *r == BreakReason::PrevHashMismatch,
+        ),
+        (
+            "delete",
+            vec!["DELETE FROM events WHERE seq = 5".into()],
+            6,
+            |r| {
+                *r == BreakReason::SequenceGap {
+                    expected: 5,
+                    found: 6,
+                }
+            },
+        ),
+        (
+            "truncate",
+            vec!["DELETE FROM events WHERE seq = 10".into()],
+            10,
+            |r| {
+                *r == BreakReason::HeadMismatch {
+                    head_seq: 10,
+                    last_seq: 9,
+                }
+            },
+        ),
         (
             "swap",
             vec![
@@ -346,12 +610,36 @@ pub async fn tampering_is_detected_and_named(db: &TestDb) {
         let tenant = client(store, name).await;
         let engagement_id = engagement(&tenant, "e").await;
         let item_id = item(&tenant, engagement_id).await;
-        for to in [WorkItemState::InProgress, WorkItemState::OnHold, WorkItemState::InProgress, WorkItemState::OnHold] {
-            tenant.transition_work_item(item_id, to, None, None, now()).await.unwrap();
+        for to in [
+            WorkItemState::InProgress,
+            WorkItemState::OnHold,
+            WorkItemState::InProgress,
+            WorkItemState::OnHold,
+        ] {
+            tenant
+                .transition_work_item(item_id, to, None, None, now())
+                .await
+                .unwrap();
         }
-        let task = tenant.create_task(&NewTask { id: id(), work_item_id: item_id, step: "s".into() }, now()).await.unwrap();
-        tenant.transition_task(task.id, TaskState::OnHold, now()).await.unwrap();
-        tenant.transition_task(task.id, TaskState::Ready, now()).await.unwrap();
+        let task = tenant
+            .create_task(
+                &NewTask {
+                    id: id(),
+                    work_item_id: item_id,
+                    step: "s".into(),
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        tenant
+            .transition_task(task.id, TaskState::OnHold, now())
+            .await
+            .unwrap();
+        tenant
+            .transition_task(task.id, TaskState::Ready, now())
+            .await
+            .unwrap();
         assert_eq!(event_count(&tenant).await, 10);
         tampered.push(tenant.client_id());
     }
@@ -360,25 +648,50 @@ pub async fn tampering_is_detected_and_named(db: &TestDb) {
     for ((name, statements, seq, reason_ok), client_id) in cases.iter().zip(&tampered) {
         for statement in statements {
             let sql = format!("{statement} AND client_id = '{client_id}'");
-            let sql = if statement.contains("WHERE") { sql } else { format!("{statement} WHERE client_id = '{client_id}'") };
-            assert_eq!(store.execute_raw_for_tests(&sql).await.unwrap(), 1, "{name}: {sql}");
+            let sql = if statement.contains("WHERE") {
+                sql
+            } else {
+                format!("{statement} WHERE client_id = '{client_id}'")
+            };
+            assert_eq!(
+                store.execute_raw_for_tests(&sql).await.unwrap(),
+                1,
+                "{name}: {sql}"
+            );
         }
         let status = store.verify_chain(*client_id).await.unwrap();
-        let broken = status.broken.unwrap_or_else(|| panic!("{name}: tampering went unnoticed"));
+        let broken = status
+            .broken
+            .unwrap_or_else(|| panic!("{name}: tampering went unnoticed"));
         assert_eq!(broken.client_id, *client_id);
         assert_eq!(broken.seq, *seq, "{name}: {broken}");
         assert!(reason_ok(&broken.reason), "{name}: {broken}");
     }
     let report = store.audit(None).await.unwrap();
-    let broken: HashSet<ClientId> = report.chains.iter().filter(|c| c.broken.is_some()).map(|c| c.client_id).collect();
+    let broken: HashSet<ClientId> = report
+        .chains
+        .iter()
+        .filter(|c| c.broken.is_some())
+        .map(|c| c.client_id)
+        .collect();
     assert_eq!(broken, tampered.iter().copied().collect());
-    assert!(store.verify_chain(untouched.client_id()).await.unwrap().broken.is_none());
+    assert!(store
+        .verify_chain(untouched.client_id())
+        .await
+        .unwrap()
+        .broken
+        .is_none());
 }
 
 pub async fn reopening_is_idempotent_and_newer_schemas_are_refused(db: &TestDb) {
     let tenant = client(&db.store, "Acme").await;
-    let reopened = Store::open(&db.url, &StoreOptions::default()).await.unwrap();
-    assert_eq!(reopened.client(tenant.client_id()).await.unwrap().name, "Acme");
+    let reopened = Store::open(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        reopened.client(tenant.client_id()).await.unwrap().name,
+        "Acme"
+    );
     reopened.ping().await.unwrap();
     reopened.integrity_check().await.unwrap();
     reopened.close().await;
@@ -393,7 +706,10 @@ pub async fn reopening_is_idempotent_and_newer_schemas_are_refused(db: &TestDb) 
     let refused = Store::open(&db.url, &StoreOptions::default()).await;
     match refused {
         Err(StoreError::SchemaTooNew { found, known }) => {
-            assert_eq!((found, known), (karya_store::SCHEMA_VERSION + 1, karya_store::SCHEMA_VERSION))
+            assert_eq!(
+                (found, known),
+                (karya_store::SCHEMA_VERSION + 1, karya_store::SCHEMA_VERSION)
+            )
         }
         other => panic!("expected the newer schema to be refused, got {other:?}"),
     }
@@ -408,8 +724,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..3usize, prop::sample::select(WorkItemState::ALL)).prop_map(|(item, to)| Op::Item { item, to }),
-        (0..4usize, prop::sample::select(TaskState::ALL)).prop_map(|(task, to)| Op::Task { task, to }),
+        (0..3usize, prop::sample::select(WorkItemState::ALL))
+            .prop_map(|(item, to)| Op::Item { item, to }),
+        (0..4usize, prop::sample::select(TaskState::ALL))
+            .prop_map(|(task, to)| Op::Task { task, to }),
     ]
 }
 
@@ -419,9 +737,17 @@ fn op() -> impl Strategy<Value = Op> {
 pub async fn lifecycle_property(db: &TestDb) {
     let store = db.store.clone();
     let handle = tokio::runtime::Handle::current();
-    let cases = if store.engine() == karya_store::Engine::Sqlite { 48 } else { 24 };
+    let cases = if store.engine() == karya_store::Engine::Sqlite {
+        48
+    } else {
+        24
+    };
     tokio::task::block_in_place(|| {
-        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
         let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
             handle.block_on(check_ops(&store, ops));
             Ok(())
@@ -443,7 +769,14 @@ async fn check_ops(store: &Store, ops: Vec<Op>) {
     let mut tasks = Vec::new();
     for idx in 0..4 {
         let task = tenant
-            .create_task(&NewTask { id: id(), work_item_id: items[idx % 3].0, step: "s".into() }, now())
+            .create_task(
+                &NewTask {
+                    id: id(),
+                    work_item_id: items[idx % 3].0,
+                    step: "s".into(),
+                },
+                now(),
+            )
             .await
             .unwrap();
         tasks.push((task.id, TaskState::Ready));
@@ -455,7 +788,9 @@ async fn check_ops(store: &Store, ops: Vec<Op>) {
             Op::Item { item, to } => {
                 let (item_id, state) = items[item];
                 let allowed = state.transition(to).is_ok();
-                let result = tenant.transition_work_item(item_id, to, None, None, now()).await;
+                let result = tenant
+                    .transition_work_item(item_id, to, None, None, now())
+                    .await;
                 assert_eq!(result.is_ok(), allowed, "{state} -> {to}: {result:?}");
                 if allowed {
                     items[item].1 = to;
@@ -474,7 +809,11 @@ async fn check_ops(store: &Store, ops: Vec<Op>) {
                 if allowed {
                     tasks[task].1 = to;
                     // Leaving a held state also records the release.
-                    expected_events += if state.is_held() && !to.is_held() { 2 } else { 1 };
+                    expected_events += if state.is_held() && !to.is_held() {
+                        2
+                    } else {
+                        1
+                    };
                 }
             }
         }
