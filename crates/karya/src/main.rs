@@ -231,6 +231,11 @@ async fn shutdown_signal() {
 
 async fn audit_verify(config: Config, client: Option<ClientId>) -> anyhow::Result<ExitCode> {
     let store = open_store(&config).await?;
+    if store.engine() == karya_store::Engine::Sqlite {
+        // The file itself first: a damaged page would make any chain verdict meaningless.
+        store.integrity_check().await?;
+        println!("database integrity: ok");
+    }
     let report = store.audit(client).await?;
     store.close().await;
     let mut total = 0u64;
