@@ -15,8 +15,21 @@ use anyhow::Context;
 
 /// Crates that do IO or bring an async runtime; the core may depend on none of them.
 const IO_CRATES: &[&str] = &[
-    "tokio", "mio", "socket2", "sqlx", "sqlx-core", "libsqlite3-sys", "axum", "hyper", "tower", "reqwest", "ureq",
-    "tantivy", "tempfile", "async-std", "smol",
+    "tokio",
+    "mio",
+    "socket2",
+    "sqlx",
+    "sqlx-core",
+    "libsqlite3-sys",
+    "axum",
+    "hyper",
+    "tower",
+    "reqwest",
+    "ureq",
+    "tantivy",
+    "tempfile",
+    "async-std",
+    "smol",
 ];
 
 /// Source text that means the core reads the clock, the environment or the outside world.
@@ -40,7 +53,10 @@ const IO_CALLS: &[&str] = &[
 ];
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask sits in the workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace root")
+        .to_path_buf()
 }
 
 pub fn check_all(root: &Path) -> anyhow::Result<Vec<String>> {
@@ -60,7 +76,11 @@ fn cargo_metadata(root: &Path) -> anyhow::Result<serde_json::Value> {
         .current_dir(root)
         .output()
         .context("cannot run cargo metadata")?;
-    anyhow::ensure!(output.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+    anyhow::ensure!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     Ok(serde_json::from_slice(&output.stdout)?)
 }
 
@@ -70,19 +90,38 @@ fn normal_graph(metadata: &serde_json::Value) -> HashMap<String, (String, Vec<St
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| (p["id"].as_str().unwrap_or_default(), p["name"].as_str().unwrap_or_default()))
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default(),
+                p["name"].as_str().unwrap_or_default(),
+            )
+        })
         .collect();
     let mut graph = HashMap::new();
-    for node in metadata["resolve"]["nodes"].as_array().into_iter().flatten() {
+    for node in metadata["resolve"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         let id = node["id"].as_str().unwrap_or_default().to_string();
         let deps = node["deps"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|dep| dep["dep_kinds"].as_array().into_iter().flatten().any(|kind| kind["kind"].is_null()))
+            .filter(|dep| {
+                dep["dep_kinds"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|kind| kind["kind"].is_null())
+            })
             .filter_map(|dep| dep["pkg"].as_str().map(str::to_string))
             .collect();
-        let name = names.get(id.as_str()).copied().unwrap_or_default().to_string();
+        let name = names
+            .get(id.as_str())
+            .copied()
+            .unwrap_or_default()
+            .to_string();
         graph.insert(id, (name, deps));
     }
     graph
@@ -98,7 +137,8 @@ fn workspace_package_id(metadata: &serde_json::Value, name: &str) -> Option<Stri
 
 fn core_dependencies_are_pure(metadata: &serde_json::Value) -> anyhow::Result<Vec<String>> {
     let graph = normal_graph(metadata);
-    let core = workspace_package_id(metadata, "karya-core").context("karya-core not in the workspace")?;
+    let core =
+        workspace_package_id(metadata, "karya-core").context("karya-core not in the workspace")?;
     let mut seen = BTreeSet::new();
     let mut stack = vec![core];
     let mut problems = Vec::new();
@@ -106,9 +146,13 @@ fn core_dependencies_are_pure(metadata: &serde_json::Value) -> anyhow::Result<Ve
         if !seen.insert(id.clone()) {
             continue;
         }
-        let Some((name, deps)) = graph.get(&id) else { continue };
+        let Some((name, deps)) = graph.get(&id) else {
+            continue;
+        };
         if IO_CRATES.contains(&name.as_str()) {
-            problems.push(format!("karya-core depends on IO crate `{name}` (directly or through another crate)"));
+            problems.push(format!(
+                "karya-core depends on IO crate `{name}` (directly or through another crate)"
+            ));
         }
         stack.extend(deps.iter().cloned());
     }
@@ -124,7 +168,11 @@ fn core_source_is_pure(root: &Path) -> anyhow::Result<Vec<String>> {
         for (line_idx, line) in code.lines().enumerate() {
             let line_code = line.split("//").next().unwrap_or_default();
             for call in IO_CALLS.iter().filter(|call| line_code.contains(*call)) {
-                problems.push(format!("{}:{}: karya-core must not use `{call}`", file.display(), line_idx + 1));
+                problems.push(format!(
+                    "{}:{}: karya-core must not use `{call}`",
+                    file.display(),
+                    line_idx + 1
+                ));
             }
         }
     }
@@ -132,17 +180,31 @@ fn core_source_is_pure(root: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 fn dependency_boundaries(metadata: &serde_json::Value) -> anyhow::Result<Vec<String>> {
-    let allowed: &[(&str, &[&str])] = &[("sqlx", &["karya-store"]), ("axum", &["karya-server", "karya"])];
+    let allowed: &[(&str, &[&str])] = &[
+        ("sqlx", &["karya-store"]),
+        ("axum", &["karya-server", "karya"]),
+    ];
     let mut problems = Vec::new();
-    for package in metadata["packages"].as_array().into_iter().flatten().filter(|p| p["source"].is_null()) {
+    for package in metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["source"].is_null())
+    {
         let name = package["name"].as_str().unwrap_or_default();
         for dep in package["dependencies"].as_array().into_iter().flatten() {
             let dep_name = dep["name"].as_str().unwrap_or_default();
             let is_dev = dep["kind"] == "dev";
             for (guarded, owners) in allowed {
                 // The store's own tests may use sqlx to set up databases; nobody else may.
-                if dep_name == *guarded && !owners.contains(&name) && !(is_dev && name == "karya-store") {
-                    problems.push(format!("{name} depends on {guarded}; only {} may", owners.join(" and ")));
+                if dep_name == *guarded
+                    && !owners.contains(&name)
+                    && !(is_dev && name == "karya-store")
+                {
+                    problems.push(format!(
+                        "{name} depends on {guarded}; only {} may",
+                        owners.join(" and ")
+                    ));
                 }
             }
         }
@@ -156,7 +218,10 @@ fn files_open_with_module_docs(root: &Path) -> anyhow::Result<Vec<String>> {
         for file in rust_files(&dir)? {
             let text = std::fs::read_to_string(&file)?;
             if !text.trim_start().starts_with("//!") {
-                problems.push(format!("{} does not open with a //! paragraph", file.display()));
+                problems.push(format!(
+                    "{} does not open with a //! paragraph",
+                    file.display()
+                ));
             }
         }
     }
@@ -167,10 +232,15 @@ fn rust_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
             let path = entry?.path();
             if path.is_dir() {
-                if path.file_name().is_some_and(|n| n != "target" && n != "node_modules") {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n != "target" && n != "node_modules")
+                {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "rs") {
@@ -189,7 +259,11 @@ mod tests {
     #[test]
     fn the_workspace_is_tidy() {
         let problems = check_all(&workspace_root()).unwrap();
-        assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]
@@ -220,6 +294,9 @@ mod tests {
             ]}
         });
         let problems = core_dependencies_are_pure(&metadata).unwrap();
-        assert_eq!(problems, ["karya-core depends on IO crate `tokio` (directly or through another crate)"]);
+        assert_eq!(
+            problems,
+            ["karya-core depends on IO crate `tokio` (directly or through another crate)"]
+        );
     }
 }

@@ -25,24 +25,39 @@ pub struct Reply {
 
 impl TestApp {
     pub async fn new() -> TestApp {
-        let dir = std::env::temp_dir().join(format!("karya-server-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "karya-server-test-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
         let url = format!("sqlite://{}/karya.db", dir.display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
         TestApp { store, dir }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = router(AppState::new(self.store.clone())).oneshot(request).await.unwrap();
+        let response = router(AppState::new(self.store.clone()))
+            .oneshot(request)
+            .await
+            .unwrap();
         let status = response.status();
-        let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_string());
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(content_type.as_deref(), Some("application/json"), "every answer is JSON: {status} {bytes:?}");
-        let body = serde_json::from_slice(&bytes).unwrap_or_else(|err| panic!("body is not JSON ({err}): {bytes:?}"));
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "every answer is JSON: {status} {bytes:?}"
+        );
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {bytes:?}"));
         Reply { status, body }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
@@ -50,13 +65,18 @@ impl TestApp {
     }
 
     pub async fn post_raw(&self, path: &str, body: impl Into<Body>) -> Reply {
-        let request = Request::post(path).header("content-type", "application/json").body(body.into()).unwrap();
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(body.into())
+            .unwrap();
         self.send(request).await
     }
 
     /// Creates a client with one engagement; returns their ids.
     pub async fn client_with_engagement(&self, name: &str) -> (String, String) {
-        let client = self.post("/api/v1/clients", &json!({"name": name, "currency": "INR"})).await;
+        let client = self
+            .post("/api/v1/clients", &json!({"name": name, "currency": "INR"}))
+            .await;
         assert_eq!(client.status, StatusCode::CREATED, "{client:?}");
         let client_id = client.body["id"].as_str().unwrap().to_string();
         let engagement = self
@@ -66,7 +86,10 @@ impl TestApp {
             )
             .await;
         assert_eq!(engagement.status, StatusCode::CREATED, "{engagement:?}");
-        (client_id, engagement.body["id"].as_str().unwrap().to_string())
+        (
+            client_id,
+            engagement.body["id"].as_str().unwrap().to_string(),
+        )
     }
 
     pub async fn work_item(&self, client_id: &str, engagement_id: &str, title: &str) -> Value {
@@ -91,7 +114,13 @@ impl TestApp {
 async fn health_and_service_lines() {
     let app = TestApp::new().await;
     let health = app.get("/healthz").await;
-    assert_eq!((health.status, &health.body), (StatusCode::OK, &json!({"status": "ok", "database": "sqlite"})));
+    assert_eq!(
+        (health.status, &health.body),
+        (
+            StatusCode::OK,
+            &json!({"status": "ok", "database": "sqlite"})
+        )
+    );
     let lines = app.get("/api/v1/service-lines").await;
     assert_eq!(lines.body["items"].as_array().unwrap().len(), 25);
     app.finish().await;
@@ -103,33 +132,79 @@ async fn work_item_round_trip_and_pagination() {
     let (client_id, engagement_id) = app.client_with_engagement("Globex").await;
     let mut ids = Vec::new();
     for n in 0..5 {
-        ids.push(app.work_item(&client_id, &engagement_id, &format!("search {n}")).await["id"].as_str().unwrap().to_string());
+        ids.push(
+            app.work_item(&client_id, &engagement_id, &format!("search {n}"))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
-    let item = app.get(&format!("/api/v1/clients/{client_id}/work-items/{}", ids[0])).await;
+    let item = app
+        .get(&format!(
+            "/api/v1/clients/{client_id}/work-items/{}",
+            ids[0]
+        ))
+        .await;
     assert_eq!(item.body["input"]["jurisdictions"], json!(["US", "EP"]));
-    assert_eq!((item.body["state"].as_str(), item.body["priority"].as_str()), (Some("received"), Some("high")));
+    assert_eq!(
+        (item.body["state"].as_str(), item.body["priority"].as_str()),
+        (Some("received"), Some("high"))
+    );
 
-    let first = app.get(&format!("/api/v1/clients/{client_id}/work-items?limit=2")).await;
+    let first = app
+        .get(&format!("/api/v1/clients/{client_id}/work-items?limit=2"))
+        .await;
     assert_eq!(first.body["items"].as_array().unwrap().len(), 2);
     let after = first.body["next_after"].as_str().unwrap();
-    let rest = app.get(&format!("/api/v1/clients/{client_id}/work-items?limit=10&after={after}")).await;
+    let rest = app
+        .get(&format!(
+            "/api/v1/clients/{client_id}/work-items?limit=10&after={after}"
+        ))
+        .await;
     assert_eq!(rest.body["items"].as_array().unwrap().len(), 3);
     assert!(rest.body.get("next_after").is_none());
 
     let moved = app
         .post(
-            &format!("/api/v1/clients/{client_id}/work-items/{}/transitions", ids[0]),
+            &format!(
+                "/api/v1/clients/{client_id}/work-items/{}/transitions",
+                ids[0]
+            ),
             &json!({"to": "in_progress", "expected_version": 1}),
         )
         .await;
-    assert_eq!((moved.status, moved.body["version"].as_u64()), (StatusCode::OK, Some(2)));
-    let in_progress = app.get(&format!("/api/v1/clients/{client_id}/work-items?state=in_progress")).await;
+    assert_eq!(
+        (moved.status, moved.body["version"].as_u64()),
+        (StatusCode::OK, Some(2))
+    );
+    let in_progress = app
+        .get(&format!(
+            "/api/v1/clients/{client_id}/work-items?state=in_progress"
+        ))
+        .await;
     assert_eq!(in_progress.body["items"].as_array().unwrap().len(), 1);
 
-    let trail = app.get(&format!("/api/v1/clients/{client_id}/work-items/{}/events", ids[0])).await;
-    let kinds: Vec<&str> = trail.body["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let trail = app
+        .get(&format!(
+            "/api/v1/clients/{client_id}/work-items/{}/events",
+            ids[0]
+        ))
+        .await;
+    let kinds: Vec<&str> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["work_item.created", "work_item.transitioned"]);
     let audit = app.get(&format!("/api/v1/clients/{client_id}/audit")).await;
-    assert_eq!((audit.body["intact"].as_bool(), audit.body["events_verified"].as_u64()), (Some(true), Some(8)));
+    assert_eq!(
+        (
+            audit.body["intact"].as_bool(),
+            audit.body["events_verified"].as_u64()
+        ),
+        (Some(true), Some(8))
+    );
     app.finish().await;
 }

@@ -12,7 +12,13 @@ use crate::{karya, Scratch, Server};
 fn populated(scratch: &Scratch) -> (String, String) {
     let url = scratch.sqlite_url();
     let server = Server::start(&url, &scratch.0);
-    let client = request(&server.addr, "POST", "/api/v1/clients", Some(&json!({"name": "Acme", "currency": "EUR"}))).unwrap();
+    let client = request(
+        &server.addr,
+        "POST",
+        "/api/v1/clients",
+        Some(&json!({"name": "Acme", "currency": "EUR"})),
+    )
+    .unwrap();
     let client_id = client.body["id"].as_str().unwrap().to_string();
     let engagement = request(
         &server.addr,
@@ -30,7 +36,15 @@ fn populated(scratch: &Scratch) -> (String, String) {
     )
     .unwrap();
     let item_id = item.body["id"].as_str().unwrap();
-    for to in ["in_progress", "on_hold", "in_progress", "on_hold", "in_progress", "delivered", "closed"] {
+    for to in [
+        "in_progress",
+        "on_hold",
+        "in_progress",
+        "on_hold",
+        "in_progress",
+        "delivered",
+        "closed",
+    ] {
         let moved = request(
             &server.addr,
             "POST",
@@ -45,15 +59,29 @@ fn populated(scratch: &Scratch) -> (String, String) {
 }
 
 fn verify(url: &str) -> Output {
-    karya().args(["audit", "verify", "--db", url]).output().unwrap()
+    karya()
+        .args(["audit", "verify", "--db", url])
+        .output()
+        .unwrap()
 }
 
 fn tamper(url: &str, sql: &str) {
     let path = url.trim_start_matches("sqlite://");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let store = karya_store::Store::open(&format!("sqlite://{path}"), &karya_store::StoreOptions::default()).await.unwrap();
-        assert!(store.execute_raw_for_tests(sql).await.unwrap() >= 1, "{sql}");
+        let store = karya_store::Store::open(
+            &format!("sqlite://{path}"),
+            &karya_store::StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert!(
+            store.execute_raw_for_tests(sql).await.unwrap() >= 1,
+            "{sql}"
+        );
         store.close().await;
     });
 }
@@ -76,7 +104,10 @@ fn audit_verify_names_the_first_broken_event() {
         let (url, client_id) = populated(&scratch);
         let intact = verify(&url);
         let stdout = String::from_utf8_lossy(&intact.stdout);
-        assert!(intact.status.success(), "{name}: fresh database fails audit: {stdout}");
+        assert!(
+            intact.status.success(),
+            "{name}: fresh database fails audit: {stdout}"
+        );
         assert!(stdout.contains("10 events intact"), "{stdout}");
 
         tamper(&url, sql);
@@ -84,11 +115,20 @@ fn audit_verify_names_the_first_broken_event() {
         let stdout = String::from_utf8_lossy(&broken.stdout);
         let stderr = String::from_utf8_lossy(&broken.stderr);
         assert_eq!(broken.status.code(), Some(1), "{name}: {stdout}{stderr}");
-        let line = stdout.lines().find(|l| l.starts_with("BROKEN")).unwrap_or_else(|| panic!("{name}: {stdout}"));
-        assert!(line.contains(&client_id) && line.contains(place) && line.contains(reason), "{name}: {line}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with("BROKEN"))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"));
+        assert!(
+            line.contains(&client_id) && line.contains(place) && line.contains(reason),
+            "{name}: {line}"
+        );
         assert!(stderr.contains("audit FAILED"), "{name}: {stderr}");
 
-        let one = karya().args(["audit", "verify", "--db", &url, "--client", &client_id]).output().unwrap();
+        let one = karya()
+            .args(["audit", "verify", "--db", &url, "--client", &client_id])
+            .output()
+            .unwrap();
         assert_eq!(one.status.code(), Some(1), "{name}");
     }
 }
@@ -97,7 +137,14 @@ fn audit_verify_names_the_first_broken_event() {
 fn audit_verify_refuses_an_unknown_client() {
     let scratch = Scratch::new("audit-unknown");
     let output = karya()
-        .args(["audit", "verify", "--db", &scratch.sqlite_url(), "--client", "0192f0e4-5b1c-7d3e-9a41-2f6c8e1d0a7b"])
+        .args([
+            "audit",
+            "verify",
+            "--db",
+            &scratch.sqlite_url(),
+            "--client",
+            "0192f0e4-5b1c-7d3e-9a41-2f6c8e1d0a7b",
+        ])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2));

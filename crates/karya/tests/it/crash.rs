@@ -36,7 +36,10 @@ type Acked = Arc<Mutex<HashMap<String, (String, u64)>>>;
 
 #[test]
 fn acknowledged_writes_survive_sigkill() {
-    let cycles: usize = std::env::var("KARYA_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let cycles: usize = std::env::var("KARYA_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let seed: u64 = std::env::var("KARYA_CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -47,7 +50,13 @@ fn acknowledged_writes_survive_sigkill() {
     let url = scratch.sqlite_url();
 
     let server = Server::start(&url, &scratch.0);
-    let client = request(&server.addr, "POST", "/api/v1/clients", Some(&json!({"name": "Acme", "currency": "USD"}))).unwrap();
+    let client = request(
+        &server.addr,
+        "POST",
+        "/api/v1/clients",
+        Some(&json!({"name": "Acme", "currency": "USD"})),
+    )
+    .unwrap();
     let client_id = client.body["id"].as_str().unwrap().to_string();
     let engagement = request(
         &server.addr,
@@ -66,7 +75,15 @@ fn acknowledged_writes_survive_sigkill() {
         if cycle % 10 == 5 {
             // Now and then die during start-up itself, before or while migrations run.
             let mut child = karya()
-                .args(["serve", "--db", &url, "--bind", "127.0.0.1:0", "--log", "off"])
+                .args([
+                    "serve",
+                    "--db",
+                    &url,
+                    "--bind",
+                    "127.0.0.1:0",
+                    "--log",
+                    "off",
+                ])
                 .current_dir(&scratch.0)
                 .stdout(std::process::Stdio::null())
                 .spawn()
@@ -79,11 +96,24 @@ fn acknowledged_writes_survive_sigkill() {
         check_acknowledged(&server.addr, &client_id, &acked);
 
         let writer = {
-            let (addr, client_id, engagement_id, acked) =
-                (server.addr.clone(), client_id.clone(), engagement_id.clone(), acked.clone());
+            let (addr, client_id, engagement_id, acked) = (
+                server.addr.clone(),
+                client_id.clone(),
+                engagement_id.clone(),
+                acked.clone(),
+            );
             let mut rng = Rng(rng.next() | 1);
             let first_ref = refs;
-            std::thread::spawn(move || write_until_killed(&addr, &client_id, &engagement_id, &acked, &mut rng, first_ref))
+            std::thread::spawn(move || {
+                write_until_killed(
+                    &addr,
+                    &client_id,
+                    &engagement_id,
+                    &acked,
+                    &mut rng,
+                    first_ref,
+                )
+            })
         };
         std::thread::sleep(Duration::from_millis(5 + rng.below(120)));
         server.kill();
@@ -95,12 +125,25 @@ fn acknowledged_writes_survive_sigkill() {
     let server = Server::start(&url, &scratch.0);
     check_acknowledged(&server.addr, &client_id, &acked);
     server.kill();
-    assert!(n_acked_writes > cycles as u64, "the client got few writes through ({n_acked_writes}): the test did not test");
-    println!("{n_acked_writes} acknowledged writes over {cycles} crashes, {} work items", acked.lock().unwrap().len());
+    assert!(
+        n_acked_writes > cycles as u64,
+        "the client got few writes through ({n_acked_writes}): the test did not test"
+    );
+    println!(
+        "{n_acked_writes} acknowledged writes over {cycles} crashes, {} work items",
+        acked.lock().unwrap().len()
+    );
 
-    let audit = karya().args(["audit", "verify", "--db", &url]).output().unwrap();
+    let audit = karya()
+        .args(["audit", "verify", "--db", &url])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&audit.stdout);
-    assert!(audit.status.success(), "audit failed: {stdout}{}", String::from_utf8_lossy(&audit.stderr));
+    assert!(
+        audit.status.success(),
+        "audit failed: {stdout}{}",
+        String::from_utf8_lossy(&audit.stderr)
+    );
     assert!(stdout.contains("database integrity: ok"), "{stdout}");
 }
 
@@ -129,7 +172,12 @@ fn write_until_killed(
                 "input": {"amount": next_ref * 100},
             });
             next_ref += 1;
-            let Ok(reply) = request(addr, "POST", &format!("/api/v1/clients/{client_id}/work-items"), Some(&body)) else {
+            let Ok(reply) = request(
+                addr,
+                "POST",
+                &format!("/api/v1/clients/{client_id}/work-items"),
+                Some(&body),
+            ) else {
                 return (writes, next_ref);
             };
             assert_eq!(reply.status, 201, "{reply:?}");
@@ -146,25 +194,40 @@ fn write_until_killed(
         }
         let to = successors[rng.below(successors.len() as u64) as usize];
         let body = json!({"to": to.code(), "expected_version": version});
-        let Ok(reply) = request(addr, "POST", &format!("/api/v1/clients/{client_id}/work-items/{id}/transitions"), Some(&body))
-        else {
+        let Ok(reply) = request(
+            addr,
+            "POST",
+            &format!("/api/v1/clients/{client_id}/work-items/{id}/transitions"),
+            Some(&body),
+        ) else {
             return (writes, next_ref);
         };
         match reply.status {
             200 => {
                 let version = reply.body["version"].as_u64().unwrap();
-                acked.lock().unwrap().insert(id.clone(), (to.code().to_string(), version));
+                acked
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), (to.code().to_string(), version));
                 writes += 1;
             }
             // A write that committed just before an earlier kill but was never acknowledged
             // moved the item on; the client reloads, as a real one would after a conflict.
             409 => {
-                let Ok(current) = request(addr, "GET", &format!("/api/v1/clients/{client_id}/work-items/{id}"), None) else {
+                let Ok(current) = request(
+                    addr,
+                    "GET",
+                    &format!("/api/v1/clients/{client_id}/work-items/{id}"),
+                    None,
+                ) else {
                     return (writes, next_ref);
                 };
                 assert_eq!(current.status, 200, "{current:?}");
                 let state = current.body["state"].as_str().unwrap().to_string();
-                acked.lock().unwrap().insert(id.clone(), (state, current.body["version"].as_u64().unwrap()));
+                acked.lock().unwrap().insert(
+                    id.clone(),
+                    (state, current.body["version"].as_u64().unwrap()),
+                );
             }
             other => panic!("unexpected status {other}: {:?}", reply.body),
         }
@@ -176,11 +239,20 @@ fn check_acknowledged(addr: &str, client_id: &str, acked: &Acked) {
     let mut stored = HashMap::new();
     let mut after = String::new();
     loop {
-        let page = request(addr, "GET", &format!("/api/v1/clients/{client_id}/work-items?limit=500&after={after}"), None).unwrap();
+        let page = request(
+            addr,
+            "GET",
+            &format!("/api/v1/clients/{client_id}/work-items?limit=500&after={after}"),
+            None,
+        )
+        .unwrap();
         assert_eq!(page.status, 200, "{page:?}");
         for item in page.body["items"].as_array().unwrap() {
             let state = item["state"].as_str().unwrap().to_string();
-            stored.insert(item["id"].as_str().unwrap().to_string(), (state, item["version"].as_u64().unwrap()));
+            stored.insert(
+                item["id"].as_str().unwrap().to_string(),
+                (state, item["version"].as_u64().unwrap()),
+            );
         }
         match page.body["next_after"].as_str() {
             Some(next) => after = next.to_string(),
@@ -192,7 +264,10 @@ fn check_acknowledged(addr: &str, client_id: &str, acked: &Acked) {
         let Some((stored_state, stored_version)) = stored.get(id) else {
             panic!("acknowledged work item {id} was lost");
         };
-        assert!(stored_version >= version, "item {id}: acknowledged version {version} but stored {stored_version}");
+        assert!(
+            stored_version >= version,
+            "item {id}: acknowledged version {version} but stored {stored_version}"
+        );
         if stored_version == version {
             assert_eq!(stored_state, state, "item {id} at version {version}");
         }

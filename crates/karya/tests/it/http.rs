@@ -11,7 +11,12 @@ pub struct Response {
 }
 
 /// Sends one request; an error means the server did not answer (it may have been killed).
-pub fn request(addr: &str, method: &str, path: &str, body: Option<&serde_json::Value>) -> std::io::Result<Response> {
+pub fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -24,9 +29,9 @@ pub fn request(addr: &str, method: &str, path: &str, body: Option<&serde_json::V
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response"))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "incomplete response")
+    })?;
     let status = head
         .split_whitespace()
         .nth(1)
@@ -35,11 +40,22 @@ pub fn request(addr: &str, method: &str, path: &str, body: Option<&serde_json::V
     // The server answers with Content-Length bodies; a cut-off body is an incomplete answer.
     let length: Option<usize> = head
         .lines()
-        .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().ok()))
+        .find_map(|line| {
+            line.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().ok())
+        })
         .flatten();
     if length.is_some_and(|length| body.len() < length) {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "body cut off"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "body cut off",
+        ));
     }
-    let body = if body.is_empty() { serde_json::Value::Null } else { serde_json::from_str(body)? };
+    let body = if body.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(body)?
+    };
     Ok(Response { status, body })
 }

@@ -12,7 +12,11 @@ pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("karya-it-{name}-{}-{}", std::process::id(), nanos()));
+        let dir = std::env::temp_dir().join(format!(
+            "karya-it-{name}-{}-{}",
+            std::process::id(),
+            nanos()
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         Scratch(dir)
     }
@@ -31,12 +35,18 @@ impl Drop for Scratch {
 }
 
 fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 pub fn karya() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_karya"));
-    command.env_remove("KARYA_DATABASE_URL").env_remove("KARYA_BIND").env_remove("KARYA_CONFIG");
+    command
+        .env_remove("KARYA_DATABASE_URL")
+        .env_remove("KARYA_BIND")
+        .env_remove("KARYA_CONFIG");
     command
 }
 
@@ -49,7 +59,15 @@ pub struct Server {
 impl Server {
     pub fn start(db_url: &str, cwd: &std::path::Path) -> Server {
         let mut child = karya()
-            .args(["serve", "--db", db_url, "--bind", "127.0.0.1:0", "--log", "warn"])
+            .args([
+                "serve",
+                "--db",
+                db_url,
+                "--bind",
+                "127.0.0.1:0",
+                "--log",
+                "warn",
+            ])
             .current_dir(cwd)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -75,7 +93,10 @@ impl Server {
 
     /// Asks for a graceful stop (SIGTERM) and waits for it.
     pub fn terminate(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
         assert!(status.success());
         self.child.wait().unwrap()
     }
@@ -92,7 +113,10 @@ fn help_is_there_for_every_command() {
     ] {
         let output = karya().args(&args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&output.stdout).contains("Usage: karya"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage: karya"),
+            "{args:?}"
+        );
     }
 }
 
@@ -101,24 +125,43 @@ fn config_default_prints_a_valid_commented_config() {
     let output = karya().args(["config", "default"]).output().unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.contains("url = \"sqlite://karya-data/karya.db\""), "{text}");
+    assert!(
+        text.contains("url = \"sqlite://karya-data/karya.db\""),
+        "{text}"
+    );
     assert!(text.lines().any(|line| line.starts_with('#')));
 
     // That text, used as a config file, is accepted and gives the same effective config.
     let scratch = Scratch::new("config");
     std::fs::write(scratch.0.join("karya.toml"), &text).unwrap();
-    let shown = karya().args(["config", "show"]).current_dir(&scratch.0).output().unwrap();
-    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    let shown = karya()
+        .args(["config", "show"])
+        .current_dir(&scratch.0)
+        .output()
+        .unwrap();
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
     let shown = String::from_utf8(shown.stdout).unwrap();
     assert!(shown.contains("bind = \"127.0.0.1:8080\""), "{shown}");
 
     let secret = karya()
-        .args(["config", "show", "--db", "postgres://karya:hunter2@db.internal/karya"])
+        .args([
+            "config",
+            "show",
+            "--db",
+            "postgres://karya:hunter2@db.internal/karya",
+        ])
         .current_dir(&scratch.0)
         .output()
         .unwrap();
     let secret = String::from_utf8(secret.stdout).unwrap();
-    assert!(secret.contains("postgres://karya:***@db.internal/karya") && !secret.contains("hunter2"), "{secret}");
+    assert!(
+        secret.contains("postgres://karya:***@db.internal/karya") && !secret.contains("hunter2"),
+        "{secret}"
+    );
 }
 
 #[test]
@@ -132,8 +175,19 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let server = Server { child, addr };
     let health = http::request(&server.addr, "GET", "/healthz", None).unwrap();
     assert_eq!(health.status, 200, "{health:?}");
@@ -144,7 +198,10 @@ fn serve_starts_on_an_empty_directory_and_stops_on_sigterm() {
 
 #[test]
 fn bad_database_urls_fail_clearly() {
-    let output = karya().args(["migrate", "--db", "mysql://localhost/x"]).output().unwrap();
+    let output = karya()
+        .args(["migrate", "--db", "mysql://localhost/x"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("unsupported database url"), "{stderr}");
