@@ -13,8 +13,10 @@
 //! - [`lifecycle`]: the state machines of work items and tasks, each a single transition table.
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
+//! - [`decision`]: decisions under client policy: authority, policy layers, undo.
 
 pub mod chain;
+pub mod decision;
 pub mod event;
 pub mod id;
 pub mod lifecycle;

@@ -199,32 +199,6 @@ pub struct Review {
     pub reviewed_at: Timestamp,
 }
 
-/// A business decision taken inside a task, kept with what it takes to undo it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub id: DecisionId,
-    pub client_id: ClientId,
-    pub task_id: TaskId,
-    /// A decision type the pack declares, e.g. `approve_claim`.
-    pub kind: String,
-    /// The decision's content, JSON text valid against the type's schema.
-    pub payload: String,
-    pub decided_by: WorkerId,
-    pub decided_at: Timestamp,
-    pub undone_at: Option<Timestamp>,
-}
-
-/// A client's rule over decisions, as a CEL expression; versions are kept, never overwritten.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub id: PolicyId,
-    pub client_id: ClientId,
-    pub name: String,
-    pub version: u32,
-    pub expression: String,
-    pub effective_from: Timestamp,
-}
-
 /// What goes back to the client: a document stored by content hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deliverable {
