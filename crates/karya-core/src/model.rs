@@ -7,8 +7,8 @@
 use jiff::Timestamp;
 
 use crate::id::{
-    AssignmentId, ClientId, DecisionId, DeliverableId, EngagementId, OfferId, PolicyId, ReviewId,
-    SiteId, TaskId, WorkItemId, WorkerId,
+    AssignmentId, ClientId, DeliverableId, EngagementId, OfferId, ReviewId, SiteId, TaskId,
+    WorkItemId, WorkerId,
 };
 use crate::lifecycle::{TaskState, WorkItemState};
 use crate::money::Currency;
