@@ -61,6 +61,13 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    DecisionTypeRegistered,
+    PolicyPublished,
+    DecisionTaken,
+    DecisionApproved,
+    DecisionRejected,
+    DecisionUndone,
+    DecisionFlagged,
 }
 
 impl EventKind {
@@ -76,6 +83,13 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::DecisionTypeRegistered => "decision_type.registered",
+            EventKind::PolicyPublished => "policy.published",
+            EventKind::DecisionTaken => "decision.taken",
+            EventKind::DecisionApproved => "decision.approved",
+            EventKind::DecisionRejected => "decision.rejected",
+            EventKind::DecisionUndone => "decision.undone",
+            EventKind::DecisionFlagged => "decision.flagged",
         }
     }
 
@@ -90,6 +104,13 @@ impl EventKind {
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed
             | EventKind::TaskReleased => EntityType::Task,
+            EventKind::DecisionTypeRegistered => EntityType::Engagement,
+            EventKind::PolicyPublished => EntityType::Policy,
+            EventKind::DecisionTaken
+            | EventKind::DecisionApproved
+            | EventKind::DecisionRejected
+            | EventKind::DecisionUndone
+            | EventKind::DecisionFlagged => EntityType::Decision,
         }
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn parse_designation(text: &str) -> Option<Designation> {
 }
 
 /// Makes sure the firm's own chain exists; called once per process, idempotent.
-async fn ensure_firm_chain(conn: &mut sqlx::AnyConnection) -> Result<()> {
+pub(crate) async fn ensure_firm_chain(conn: &mut sqlx::AnyConnection) -> Result<()> {
     let exists = sqlx::query("SELECT 1 FROM chain_heads WHERE client_id = $1")
         .bind(FIRM_CHAIN.to_string())
         .fetch_optional(&mut *conn)

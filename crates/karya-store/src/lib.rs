@@ -22,7 +22,9 @@
 //! queue in the process instead of failing with `SQLITE_BUSY`; reads use a pool of their own.
 //! PostgreSQL uses one pool and row locks (`FOR UPDATE SKIP LOCKED` for claims).
 
+pub mod attrs;
 mod clients;
+mod decisions;
 mod events;
 mod migrate;
 mod rows;
@@ -35,6 +37,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};

@@ -7,11 +7,18 @@
 use crate::{Engine, Result, Store, StoreError};
 
 /// `(version, sqlite, postgres)`, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        5,
+        include_str!("../migrations/sqlite/0005_decisions.sql"),
+        include_str!("../migrations/postgres/0005_decisions.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
@@ -32,19 +39,26 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
     )
     .execute(&mut *tx)
     .await?;
-    let (current,): (i64,) =
-        sqlx::query_as("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(&mut *tx)
-            .await?;
-    if current > SCHEMA_VERSION {
+    let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await?;
+    let applied: Vec<i64> = applied.into_iter().map(|(version,)| version).collect();
+    if let Some(unknown) = applied
+        .iter()
+        .copied()
+        .filter(|v| !MIGRATIONS.iter().any(|(known, _, _)| known == v))
+        .max()
+    {
         return Err(StoreError::SchemaTooNew {
-            found: current,
+            found: unknown,
             known: SCHEMA_VERSION,
         });
     }
+    // Every known migration not applied yet, in order (not only those above the highest
+    // applied: migrations developed side by side may land out of order).
     for (version, sqlite, postgres) in MIGRATIONS
         .iter()
-        .filter(|(version, _, _)| *version > current)
+        .filter(|(version, _, _)| !applied.contains(version))
     {
         let sql = match store.engine {
             Engine::Sqlite => sqlite,

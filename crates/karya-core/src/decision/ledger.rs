@@ -291,9 +291,11 @@ pub fn undo(
 /// One entry of the decision log, as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LedgerEntry {
+    /// `lookback` is how far back the change looked for conflicting decisions.
     PolicyPublished {
         policy: Policy,
         at: Timestamp,
+        lookback: SignedDuration,
     },
     DecisionTaken {
         id: DecisionId,
@@ -338,16 +340,14 @@ pub struct Ledger {
     pub book: PolicyBook,
     pub types: BTreeMap<String, DecisionType>,
     pub decisions: BTreeMap<DecisionId, DecisionRecord>,
-    pub lookback: SignedDuration,
 }
 
 impl Ledger {
-    pub fn new(types: BTreeMap<String, DecisionType>, lookback: SignedDuration) -> Ledger {
+    pub fn new(types: BTreeMap<String, DecisionType>) -> Ledger {
         Ledger {
             book: PolicyBook::new(),
             types,
             decisions: BTreeMap::new(),
-            lookback,
         }
     }
 
@@ -355,17 +355,15 @@ impl Ledger {
     /// did to past decisions.
     pub fn apply(&mut self, entry: LedgerEntry) -> Result<Vec<Resolution>, LedgerError> {
         match entry {
-            LedgerEntry::PolicyPublished { policy, at } => {
+            LedgerEntry::PolicyPublished {
+                policy,
+                at,
+                lookback,
+            } => {
                 self.book.insert(policy.clone())?;
                 let in_order: Vec<DecisionRecord> = self.decisions.values().cloned().collect();
-                let resolutions = resolve_change(
-                    &self.book,
-                    &self.types,
-                    &in_order,
-                    &policy,
-                    at,
-                    self.lookback,
-                );
+                let resolutions =
+                    resolve_change(&self.book, &self.types, &in_order, &policy, at, lookback);
                 for resolution in &resolutions {
                     let record = self
                         .decisions
@@ -543,12 +541,13 @@ mod tests {
         LedgerEntry::PolicyPublished {
             policy,
             at: hours(at),
+            lookback: LOOKBACK_DEFAULT,
         }
     }
 
     #[test]
     fn a_policy_change_undoes_exactly_the_conflicting_reversible_decisions() {
-        let mut ledger = Ledger::new(types(), LOOKBACK_DEFAULT);
+        let mut ledger = Ledger::new(types());
         for entry in [
             limit(1, 40_000_00, 0),
             taken(1, "refund", 25_000_00, 1), // will conflict, reversible, in window
@@ -597,7 +596,7 @@ mod tests {
 
     #[test]
     fn undo_outside_the_window_is_refused() {
-        let mut ledger = Ledger::new(types(), LOOKBACK_DEFAULT);
+        let mut ledger = Ledger::new(types());
         ledger.apply(taken(1, "refund", 10_000_00, 0)).unwrap();
         ledger.apply(taken(2, "send_letter", 10_000_00, 0)).unwrap();
         let late = ledger
@@ -644,7 +643,7 @@ mod tests {
 
     #[test]
     fn approval_routing() {
-        let mut ledger = Ledger::new(types(), LOOKBACK_DEFAULT);
+        let mut ledger = Ledger::new(types());
         ledger.apply(taken(1, "refund", 60_000_00, 0)).unwrap();
         ledger.apply(taken(2, "refund", 600_000_00, 0)).unwrap();
         assert_eq!(

@@ -1,6 +1,7 @@
 //! HTTP tests of the API through the router, without a socket.
 
 mod bad_input;
+mod decisions;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -5,6 +5,7 @@
 //! afterwards. They fail, rather than skip, when the server cannot be reached, unless
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
+mod decisions;
 mod harness;
 mod suite;
 
@@ -44,4 +45,7 @@ conformance!(
     tampering_is_detected_and_named,
     reopening_is_idempotent_and_newer_schemas_are_refused,
     lifecycle_property,
+    decisions_follow_authority_and_policy,
+    a_policy_change_undoes_and_flags_and_reports,
+    decision_replay_matches_the_live_ledger,
 );

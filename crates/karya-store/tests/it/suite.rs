@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use jiff::Timestamp;
 use karya_core::chain::BreakReason;
-use karya_core::id::{AssignmentId, ClientId, EngagementId, TaskId, WorkItemId, WorkerId};
+use karya_core::id::{
+    AssignmentId, ClientId, DecisionId, EngagementId, TaskId, WorkItemId, WorkerId,
+};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::model::{Designation, Priority};
 use karya_core::money::Currency;
@@ -19,10 +21,18 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::harness::TestDb;
 
+pub use crate::decisions::*;
+
 /// A deterministic clock: each call is one second after the previous one.
-fn now() -> Timestamp {
-    static SECONDS: AtomicI64 = AtomicI64::new(1_790_000_000);
+static SECONDS: AtomicI64 = AtomicI64::new(1_790_000_000);
+
+pub(crate) fn now() -> Timestamp {
     Timestamp::from_second(SECONDS.fetch_add(1, Ordering::Relaxed)).unwrap()
+}
+
+/// Moves the test clock forward.
+pub(crate) fn advance_hours(hours: i64) {
+    SECONDS.fetch_add(hours * 3600, Ordering::Relaxed);
 }
 
 fn new_id<T: From<uuid::Uuid>>() -> T {
@@ -34,23 +44,24 @@ macro_rules! impl_from_uuid {
         impl From<uuid::Uuid> for Wrap<$t> { fn from(u: uuid::Uuid) -> Self { Wrap(<$t>::from_uuid(u)) } }
     )*};
 }
-struct Wrap<T>(T);
+pub(crate) struct Wrap<T>(T);
 impl_from_uuid!(
     ClientId,
     EngagementId,
     WorkItemId,
     TaskId,
     WorkerId,
-    AssignmentId
+    AssignmentId,
+    DecisionId
 );
-fn id<T>() -> T
+pub(crate) fn id<T>() -> T
 where
     Wrap<T>: From<uuid::Uuid>,
 {
     new_id::<Wrap<T>>().0
 }
 
-async fn client(store: &Store, name: &str) -> Tenant {
+pub(crate) async fn client(store: &Store, name: &str) -> Tenant {
     let client_id: ClientId = id();
     store
         .create_client(client_id, name, Currency::USD, now())
@@ -59,7 +70,7 @@ async fn client(store: &Store, name: &str) -> Tenant {
     store.tenant(client_id)
 }
 
-async fn engagement(tenant: &Tenant, name: &str) -> EngagementId {
+pub(crate) async fn engagement(tenant: &Tenant, name: &str) -> EngagementId {
     let new = NewEngagement {
         id: id(),
         name: name.into(),
@@ -68,7 +79,7 @@ async fn engagement(tenant: &Tenant, name: &str) -> EngagementId {
     tenant.create_engagement(&new, now()).await.unwrap().id
 }
 
-fn new_item(engagement_id: EngagementId, external_ref: Option<&str>) -> NewWorkItem {
+pub(crate) fn new_item(engagement_id: EngagementId, external_ref: Option<&str>) -> NewWorkItem {
     NewWorkItem {
         id: id(),
         engagement_id,
@@ -79,7 +90,7 @@ fn new_item(engagement_id: EngagementId, external_ref: Option<&str>) -> NewWorkI
     }
 }
 
-async fn item(tenant: &Tenant, engagement_id: EngagementId) -> WorkItemId {
+pub(crate) async fn item(tenant: &Tenant, engagement_id: EngagementId) -> WorkItemId {
     tenant
         .create_work_item(&new_item(engagement_id, None), now())
         .await
@@ -87,7 +98,7 @@ async fn item(tenant: &Tenant, engagement_id: EngagementId) -> WorkItemId {
         .id
 }
 
-async fn worker(store: &Store, name: &str) -> WorkerId {
+pub(crate) async fn worker(store: &Store, name: &str) -> WorkerId {
     let worker_id: WorkerId = id();
     store
         .create_worker(worker_id, name, None, Designation::Analyst, now())
@@ -96,7 +107,7 @@ async fn worker(store: &Store, name: &str) -> WorkerId {
     worker_id
 }
 
-async fn event_count(tenant: &Tenant) -> usize {
+pub(crate) async fn event_count(tenant: &Tenant) -> usize {
     let mut count = 0;
     let mut page = PageRequest {
         limit: 500,
@@ -112,7 +123,7 @@ async fn event_count(tenant: &Tenant) -> usize {
     }
 }
 
-async fn assert_intact(store: &Store) {
+pub(crate) async fn assert_intact(store: &Store) {
     let report = store.audit(None).await.unwrap();
     assert!(
         report.intact(),
