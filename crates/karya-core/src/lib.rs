@@ -13,6 +13,7 @@
 //! - [`lifecycle`]: the state machines of work items and tasks, each a single transition table.
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
+//! - [`qa`]: quality assurance: separation of duties, adaptive sampling, consensus, gold tasks, accuracy.
 
 pub mod chain;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod id;
 pub mod lifecycle;
 pub mod model;
 pub mod money;
+pub mod qa;
 pub mod service_line;
 
 pub use jiff::Timestamp;
