@@ -61,6 +61,12 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    QaPolicySet,
+    ReviewerQualificationGranted,
+    TaskSampled,
+    GoldScored,
+    ReviewRecorded,
+    WorkerPausedOnStep,
 }
 
 impl EventKind {
@@ -76,6 +82,12 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::QaPolicySet => "engagement.qa_policy_set",
+            EventKind::ReviewerQualificationGranted => "worker.reviewer_qualification_granted",
+            EventKind::TaskSampled => "task.sampled",
+            EventKind::GoldScored => "task.gold_scored",
+            EventKind::ReviewRecorded => "review.recorded",
+            EventKind::WorkerPausedOnStep => "worker.paused_on_step",
         }
     }
 
@@ -90,6 +102,12 @@ impl EventKind {
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed
             | EventKind::TaskReleased => EntityType::Task,
+            EventKind::QaPolicySet => EntityType::Engagement,
+            EventKind::ReviewerQualificationGranted | EventKind::WorkerPausedOnStep => {
+                EntityType::Worker
+            }
+            EventKind::TaskSampled | EventKind::GoldScored => EntityType::Task,
+            EventKind::ReviewRecorded => EntityType::Review,
         }
     }
 }

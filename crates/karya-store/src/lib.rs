@@ -25,6 +25,7 @@
 mod clients;
 mod events;
 mod migrate;
+mod qa;
 mod rows;
 mod work;
 
@@ -37,6 +38,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
+pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

@@ -6,6 +6,7 @@
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
 mod harness;
+mod qa_suite;
 mod suite;
 
 macro_rules! conformance {
@@ -44,4 +45,7 @@ conformance!(
     tampering_is_detected_and_named,
     reopening_is_idempotent_and_newer_schemas_are_refused,
     lifecycle_property,
+    qa_review_enforces_separation_of_duties_and_drives_the_task,
+    qa_rework_to_another_worker_releases_the_task,
+    qa_gold_tasks_are_scored_and_pause_the_worker,
 );
