@@ -17,6 +17,7 @@ pub mod extract;
 
 mod audit;
 mod clients;
+mod qa;
 mod work_items;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(clients::router())
         .merge(work_items::router())
         .merge(audit::router())
+        .merge(qa::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
