@@ -68,6 +68,12 @@ pub enum EventKind {
     DecisionRejected,
     DecisionUndone,
     DecisionFlagged,
+    QaPolicySet,
+    ReviewerQualificationGranted,
+    TaskSampled,
+    GoldScored,
+    ReviewRecorded,
+    WorkerPausedOnStep,
 }
 
 impl EventKind {
@@ -90,6 +96,12 @@ impl EventKind {
             EventKind::DecisionRejected => "decision.rejected",
             EventKind::DecisionUndone => "decision.undone",
             EventKind::DecisionFlagged => "decision.flagged",
+            EventKind::QaPolicySet => "engagement.qa_policy_set",
+            EventKind::ReviewerQualificationGranted => "worker.reviewer_qualification_granted",
+            EventKind::TaskSampled => "task.sampled",
+            EventKind::GoldScored => "task.gold_scored",
+            EventKind::ReviewRecorded => "review.recorded",
+            EventKind::WorkerPausedOnStep => "worker.paused_on_step",
         }
     }
 
@@ -111,6 +123,12 @@ impl EventKind {
             | EventKind::DecisionRejected
             | EventKind::DecisionUndone
             | EventKind::DecisionFlagged => EntityType::Decision,
+            EventKind::QaPolicySet => EntityType::Engagement,
+            EventKind::ReviewerQualificationGranted | EventKind::WorkerPausedOnStep => {
+                EntityType::Worker
+            }
+            EventKind::TaskSampled | EventKind::GoldScored => EntityType::Task,
+            EventKind::ReviewRecorded => EntityType::Review,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
 //! - [`decision`]: decisions under client policy: authority, policy layers, undo.
+//! - [`qa`]: quality assurance: separation of duties, adaptive sampling, consensus, gold tasks, accuracy.
 
 pub mod chain;
 pub mod decision;
@@ -22,6 +23,7 @@ pub mod id;
 pub mod lifecycle;
 pub mod model;
 pub mod money;
+pub mod qa;
 pub mod service_line;
 
 pub use jiff::Timestamp;

@@ -18,6 +18,7 @@ pub mod extract;
 mod audit;
 mod clients;
 mod decisions;
+mod qa;
 mod work_items;
 
 use std::future::Future;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(work_items::router())
         .merge(audit::router())
         .merge(decisions::router())
+        .merge(qa::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -27,6 +27,7 @@ mod clients;
 mod decisions;
 mod events;
 mod migrate;
+mod qa;
 mod rows;
 mod work;
 
@@ -40,6 +41,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
+pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0001_foundation.sql"),
     ),
     (
+        4,
+        include_str!("../migrations/sqlite/0004_qa.sql"),
+        include_str!("../migrations/postgres/0004_qa.sql"),
+    ),
+    (
         5,
         include_str!("../migrations/sqlite/0005_decisions.sql"),
         include_str!("../migrations/postgres/0005_decisions.sql"),

@@ -57,7 +57,7 @@ pub struct WorkItemFilter {
 const ENGAGEMENT_COLUMNS: &str = "id, client_id, name, service_line, created_at_us";
 const WORK_ITEM_COLUMNS: &str =
     "id, client_id, engagement_id, external_ref, title, priority, state, input, received_at_us, updated_at_us, version";
-const TASK_COLUMNS: &str =
+pub(crate) const TASK_COLUMNS: &str =
     "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
 
 fn priority_rank(priority: Priority) -> i64 {
@@ -101,7 +101,7 @@ fn work_item_row(row: &AnyRow) -> Result<WorkItem> {
     })
 }
 
-fn task_row(row: &AnyRow) -> Result<Task> {
+pub(crate) fn task_row(row: &AnyRow) -> Result<Task> {
     Ok(Task {
         id: parse(row, "id")?,
         client_id: parse(row, "client_id")?,
@@ -115,7 +115,7 @@ fn task_row(row: &AnyRow) -> Result<Task> {
 }
 
 /// Truncates to the stored precision, so returned values equal what a later read gives.
-fn stored(ts: Timestamp) -> Timestamp {
+pub(crate) fn stored(ts: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(us(ts)).unwrap_or(ts)
 }
 

@@ -3,6 +3,7 @@
 //! This is the only place that touches process state (arguments, environment, files, signals,
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
+mod bench_qa;
 mod config;
 
 use std::process::ExitCode;
@@ -66,6 +67,22 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a benchmark and print its figures, ending with one JSON line.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Adaptive QA sampling against fixed 10% / 20% review on simulated workers.
+    Qa {
+        /// Seed of the simulation; the same seed gives the same figures.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Tasks in the simulated stream.
+        #[arg(long, default_value_t = 3_000)]
+        tasks: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +158,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("schema is at version {}", karya_store::SCHEMA_VERSION);
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Qa { seed, tasks }) => {
+            bench_qa::run(seed, tasks)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {

@@ -7,6 +7,7 @@
 
 mod decisions;
 mod harness;
+mod qa_suite;
 mod suite;
 
 macro_rules! conformance {
@@ -48,4 +49,7 @@ conformance!(
     decisions_follow_authority_and_policy,
     a_policy_change_undoes_and_flags_and_reports,
     decision_replay_matches_the_live_ledger,
+    qa_review_enforces_separation_of_duties_and_drives_the_task,
+    qa_rework_to_another_worker_releases_the_task,
+    qa_gold_tasks_are_scored_and_pause_the_worker,
 );

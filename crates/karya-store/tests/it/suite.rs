@@ -22,6 +22,7 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::harness::TestDb;
 
 pub use crate::decisions::*;
+pub use crate::qa_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.
 static SECONDS: AtomicI64 = AtomicI64::new(1_790_000_000);
