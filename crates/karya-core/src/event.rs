@@ -21,6 +21,7 @@ pub enum EntityType {
     Decision,
     Policy,
     Deliverable,
+    User,
 }
 
 impl EntityType {
@@ -37,6 +38,7 @@ impl EntityType {
             EntityType::Decision => "decision",
             EntityType::Policy => "policy",
             EntityType::Deliverable => "deliverable",
+            EntityType::User => "user",
         }
     }
 }
@@ -68,6 +70,10 @@ pub enum EventKind {
     DecisionRejected,
     DecisionUndone,
     DecisionFlagged,
+    UserCreated,
+    UserDisabled,
+    TokenCreated,
+    TokenRevoked,
     QaPolicySet,
     ReviewerQualificationGranted,
     TaskSampled,
@@ -96,6 +102,10 @@ impl EventKind {
             EventKind::DecisionRejected => "decision.rejected",
             EventKind::DecisionUndone => "decision.undone",
             EventKind::DecisionFlagged => "decision.flagged",
+            EventKind::UserCreated => "user.created",
+            EventKind::UserDisabled => "user.disabled",
+            EventKind::TokenCreated => "api_token.created",
+            EventKind::TokenRevoked => "api_token.revoked",
             EventKind::QaPolicySet => "engagement.qa_policy_set",
             EventKind::ReviewerQualificationGranted => "worker.reviewer_qualification_granted",
             EventKind::TaskSampled => "task.sampled",
@@ -123,6 +133,10 @@ impl EventKind {
             | EventKind::DecisionRejected
             | EventKind::DecisionUndone
             | EventKind::DecisionFlagged => EntityType::Decision,
+            EventKind::UserCreated
+            | EventKind::UserDisabled
+            | EventKind::TokenCreated
+            | EventKind::TokenRevoked => EntityType::User,
             EventKind::QaPolicySet => EntityType::Engagement,
             EventKind::ReviewerQualificationGranted | EventKind::WorkerPausedOnStep => {
                 EntityType::Worker

@@ -237,3 +237,65 @@ pub struct Pack {
     pub service_line: ServiceLine,
     pub steps: Vec<Step>,
 }
+
+/// What a person signing in may do. Firm roles see every client; client roles see only
+/// their own client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Sets up the firm: clients, engagements, workers, users, firm policies.
+    Admin,
+    /// Runs operations across clients.
+    Manager,
+    /// Leads a team: rebalances, approves escalations and decisions within authority.
+    Lead,
+    /// Does tasks routed to them.
+    Worker,
+    /// Checks sampled work.
+    Reviewer,
+    /// A client's administrator: its users, policies, submissions.
+    ClientAdmin,
+    /// A client's user: submits and follows work.
+    ClientUser,
+    /// Reads the event trail and its verification, nothing else.
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::Manager,
+        Role::Lead,
+        Role::Worker,
+        Role::Reviewer,
+        Role::ClientAdmin,
+        Role::ClientUser,
+        Role::Auditor,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Lead => "lead",
+            Role::Worker => "worker",
+            Role::Reviewer => "reviewer",
+            Role::ClientAdmin => "client_admin",
+            Role::ClientUser => "client_user",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.code() == text)
+    }
+
+    /// Whether the role belongs to a client (and must name one).
+    pub fn is_client_role(self) -> bool {
+        matches!(self, Role::ClientAdmin | Role::ClientUser)
+    }
+
+    /// Whether the role works tasks (and must name a worker record).
+    pub fn needs_worker(self) -> bool {
+        matches!(self, Role::Worker | Role::Reviewer)
+    }
+}

@@ -29,6 +29,7 @@ mod events;
 mod migrate;
 mod qa;
 mod rows;
+mod users;
 mod work;
 
 use std::path::Path;
@@ -42,6 +43,7 @@ pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDeci
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use users::{ApiToken, NewUser, User};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

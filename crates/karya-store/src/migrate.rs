@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0005_decisions.sql"),
         include_str!("../migrations/postgres/0005_decisions.sql"),
     ),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_auth.sql"),
+        include_str!("../migrations/postgres/0006_auth.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
