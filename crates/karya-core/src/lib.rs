@@ -13,7 +13,9 @@
 //! - [`lifecycle`]: the state machines of work items and tasks, each a single transition table.
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
+//! - [`calendar`]: business calendars and arithmetic in business time.
 
+pub mod calendar;
 pub mod chain;
 pub mod event;
 pub mod id;
