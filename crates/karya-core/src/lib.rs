@@ -14,6 +14,7 @@
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
 //! - [`calendar`]: business calendars and arithmetic in business time.
+//! - [`sla`]: SLA terms and clocks derived from a work item's events; breach prediction.
 
 pub mod calendar;
 pub mod chain;
@@ -23,5 +24,6 @@ pub mod lifecycle;
 pub mod model;
 pub mod money;
 pub mod service_line;
+pub mod sla;
 
 pub use jiff::Timestamp;
