@@ -15,12 +15,16 @@
 //! - [`event`]: the kinds of event every state change is recorded as.
 //! - [`calendar`]: business calendars and arithmetic in business time.
 //! - [`sla`]: SLA terms and clocks derived from a work item's events; breach prediction.
+//! - [`billing`]: pricing, SLA credits with their evidence, invoices.
+//! - [`metrics`]: performance criteria (on-time %, percentiles, backlog, AHT, yield).
 
+pub mod billing;
 pub mod calendar;
 pub mod chain;
 pub mod event;
 pub mod id;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod service_line;
