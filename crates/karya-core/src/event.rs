@@ -61,6 +61,11 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    CalendarSet,
+    EngagementSlaSet,
+    SlaRecomputed,
+    WorkItemSlaReset,
+    WorkItemSlaWarning,
 }
 
 impl EventKind {
@@ -76,6 +81,11 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::CalendarSet => "client.calendar_set",
+            EventKind::EngagementSlaSet => "engagement.sla_set",
+            EventKind::SlaRecomputed => "engagement.sla_recomputed",
+            EventKind::WorkItemSlaReset => "work_item.sla_reset",
+            EventKind::WorkItemSlaWarning => "work_item.sla_warning",
         }
     }
 
@@ -86,6 +96,9 @@ impl EventKind {
             EventKind::WorkerCreated => EntityType::Worker,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
+            EventKind::CalendarSet => EntityType::Client,
+            EventKind::EngagementSlaSet | EventKind::SlaRecomputed => EntityType::Engagement,
+            EventKind::WorkItemSlaReset | EventKind::WorkItemSlaWarning => EntityType::WorkItem,
             EventKind::TaskCreated
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed

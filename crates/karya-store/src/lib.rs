@@ -26,6 +26,7 @@ mod clients;
 mod events;
 mod migrate;
 mod rows;
+mod sla;
 mod work;
 
 use std::path::Path;
@@ -37,6 +38,10 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
+pub use sla::{
+    CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
+    HISTOGRAM_BUCKETS_S,
+};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

@@ -6,12 +6,20 @@
 
 use crate::{Engine, Result, Store, StoreError};
 
-/// `(version, sqlite, postgres)`, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+/// `(version, sqlite, postgres)`, in ascending order. Versions may have gaps: the runner applies
+/// every listed version above the current one, in order.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_sla.sql"),
+        include_str!("../migrations/postgres/0003_sla.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -6,6 +6,7 @@
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
 mod harness;
+mod sla_suite;
 mod suite;
 
 macro_rules! conformance {
@@ -44,4 +45,6 @@ conformance!(
     tampering_is_detected_and_named,
     reopening_is_idempotent_and_newer_schemas_are_refused,
     lifecycle_property,
+    sla_term_change_recomputes_open_items_in_bulk,
+    invoice_applies_sla_credit_with_evidence,
 );

@@ -18,6 +18,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::harness::TestDb;
+pub use crate::sla_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.
 fn now() -> Timestamp {
