@@ -17,6 +17,9 @@ pub mod extract;
 
 mod audit;
 mod clients;
+pub mod invoices;
+pub mod metrics;
+mod sla;
 mod work_items;
 
 use std::future::Future;
@@ -70,6 +73,9 @@ pub fn router(state: AppState) -> Router {
         .merge(clients::router())
         .merge(work_items::router())
         .merge(audit::router())
+        .merge(sla::router())
+        .merge(invoices::router())
+        .merge(metrics::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
