@@ -16,7 +16,7 @@ use karya_core::model::Priority;
 use karya_core::money::Money;
 use karya_core::sla::SlaTerms;
 use karya_store::{CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaState};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ErrorCode};
@@ -82,7 +82,9 @@ fn default_warning_pct() -> u8 {
     75
 }
 
-#[derive(Deserialize, Serialize)]
+/// The variants carry the wire's `kind` names (`per_item`, `per_hour`, `per_fte_month`).
+#[allow(clippy::enum_variant_names)]
+#[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum PricingBody {
     PerItem { rates: Vec<RateBody> },
@@ -90,7 +92,7 @@ enum PricingBody {
     PerFteMonth { rate_minor: i64, fte_milli: u32 },
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RateBody {
     priority: String,
@@ -99,7 +101,7 @@ struct RateBody {
     price_minor: i64,
 }
 
-#[derive(Deserialize, Serialize, Clone, Copy)]
+#[derive(Deserialize, Clone, Copy)]
 #[serde(deny_unknown_fields)]
 struct CreditBody {
     per_point_bp: u32,

@@ -4,6 +4,7 @@
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
 mod config;
+mod invoice;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,20 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print a client's invoice for one month, with SLA credits and their evidence.
+    Invoice {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The client billed.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+        /// The month billed, YYYY-MM (UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// json, csv or html.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +156,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("schema is at version {}", karya_store::SCHEMA_VERSION);
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoice {
+            db,
+            client,
+            period,
+            format,
+        } => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(invoice::run(&config, &client, &period, &format))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {
