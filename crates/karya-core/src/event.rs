@@ -80,6 +80,11 @@ pub enum EventKind {
     GoldScored,
     ReviewRecorded,
     WorkerPausedOnStep,
+    CalendarSet,
+    EngagementSlaSet,
+    SlaRecomputed,
+    WorkItemSlaReset,
+    WorkItemSlaWarning,
 }
 
 impl EventKind {
@@ -112,6 +117,11 @@ impl EventKind {
             EventKind::GoldScored => "task.gold_scored",
             EventKind::ReviewRecorded => "review.recorded",
             EventKind::WorkerPausedOnStep => "worker.paused_on_step",
+            EventKind::CalendarSet => "client.calendar_set",
+            EventKind::EngagementSlaSet => "engagement.sla_set",
+            EventKind::SlaRecomputed => "engagement.sla_recomputed",
+            EventKind::WorkItemSlaReset => "work_item.sla_reset",
+            EventKind::WorkItemSlaWarning => "work_item.sla_warning",
         }
     }
 
@@ -122,6 +132,9 @@ impl EventKind {
             EventKind::WorkerCreated => EntityType::Worker,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
+            EventKind::CalendarSet => EntityType::Client,
+            EventKind::EngagementSlaSet | EventKind::SlaRecomputed => EntityType::Engagement,
+            EventKind::WorkItemSlaReset | EventKind::WorkItemSlaWarning => EntityType::WorkItem,
             EventKind::TaskCreated
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed

@@ -87,6 +87,8 @@ ids! {
     PolicyId => "policy";
     /// What goes back to the client.
     DeliverableId => "deliverable";
+    /// A working calendar of a client or a site.
+    CalendarId => "calendar";
 }
 
 #[cfg(test)]

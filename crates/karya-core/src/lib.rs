@@ -15,15 +15,23 @@
 //! - [`event`]: the kinds of event every state change is recorded as.
 //! - [`decision`]: decisions under client policy: authority, policy layers, undo.
 //! - [`qa`]: quality assurance: separation of duties, adaptive sampling, consensus, gold tasks, accuracy.
+//! - [`calendar`]: business calendars and arithmetic in business time.
+//! - [`sla`]: SLA terms and clocks derived from a work item's events; breach prediction.
+//! - [`billing`]: pricing, SLA credits with their evidence, invoices.
+//! - [`metrics`]: performance criteria (on-time %, percentiles, backlog, AHT, yield).
 
+pub mod billing;
+pub mod calendar;
 pub mod chain;
 pub mod decision;
 pub mod event;
 pub mod id;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod qa;
 pub mod service_line;
+pub mod sla;
 
 pub use jiff::Timestamp;

@@ -18,7 +18,10 @@ pub mod extract;
 mod audit;
 mod clients;
 mod decisions;
+pub mod invoices;
+pub mod metrics;
 mod qa;
+mod sla;
 mod work_items;
 
 use std::future::Future;
@@ -74,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(decisions::router())
         .merge(qa::router())
+        .merge(sla::router())
+        .merge(invoices::router())
+        .merge(metrics::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -29,6 +29,7 @@ mod events;
 mod migrate;
 mod qa;
 mod rows;
+mod sla;
 mod users;
 mod work;
 
@@ -43,6 +44,10 @@ pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDeci
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use sla::{
+    CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
+    HISTOGRAM_BUCKETS_S,
+};
 pub use users::{ApiToken, NewUser, User};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 

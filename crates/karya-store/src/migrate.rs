@@ -6,12 +6,17 @@
 
 use crate::{Engine, Result, Store, StoreError};
 
-/// `(version, sqlite, postgres)`, in order.
+/// `(version, sqlite, postgres)`, in ascending order. Versions may have gaps.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         include_str!("../migrations/sqlite/0001_foundation.sql"),
         include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_sla.sql"),
+        include_str!("../migrations/postgres/0003_sla.sql"),
     ),
     (
         4,

@@ -246,6 +246,15 @@ impl Tenant {
             now,
         )
         .await?;
+        crate::sla::refresh_item(
+            &mut tx,
+            self.client_id,
+            new.id,
+            new.engagement_id,
+            new.priority,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(WorkItem {
             id: new.id,
@@ -375,6 +384,15 @@ impl Tenant {
             EventKind::WorkItemTransitioned,
             &id.to_string(),
             &json!({"from": item.state.code(), "to": to.code(), "action": action, "reason": reason}),
+            now,
+        )
+        .await?;
+        crate::sla::refresh_item(
+            &mut tx,
+            self.client_id,
+            id,
+            item.engagement_id,
+            item.priority,
             now,
         )
         .await?;

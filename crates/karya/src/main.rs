@@ -5,6 +5,7 @@
 
 mod bench_qa;
 mod config;
+mod invoice;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,20 @@ enum Command {
     /// Run a benchmark and print its figures, ending with one JSON line.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print a client's invoice for one month, with SLA credits and their evidence.
+    Invoice {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The client billed.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+        /// The month billed, YYYY-MM (UTC).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// json, csv or html.
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +177,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Bench(BenchCommand::Qa { seed, tasks }) => {
             bench_qa::run(seed, tasks)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Invoice {
+            db,
+            client,
+            period,
+            format,
+        } => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(invoice::run(&config, &client, &period, &format))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod decisions;
+mod sla;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -8,6 +8,7 @@
 mod decisions;
 mod harness;
 mod qa_suite;
+mod sla_suite;
 mod suite;
 
 macro_rules! conformance {
@@ -52,4 +53,6 @@ conformance!(
     qa_review_enforces_separation_of_duties_and_drives_the_task,
     qa_rework_to_another_worker_releases_the_task,
     qa_gold_tasks_are_scored_and_pause_the_worker,
+    sla_term_change_recomputes_open_items_in_bulk,
+    invoice_applies_sla_credit_with_evidence,
 );

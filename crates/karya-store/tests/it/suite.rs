@@ -20,6 +20,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use crate::harness::TestDb;
+pub use crate::sla_suite::*;
 
 pub use crate::decisions::*;
 pub use crate::qa_suite::*;

@@ -1,0 +1,1181 @@
+//! SLA persistence: calendars, an engagement's SLA terms and pricing, the derived SLA state of
+//! each work item, and the loads that metrics and invoices are computed from.
+//!
+//! The SLA state of an item is derived data: [`karya_core::sla::evaluate`] over the item's
+//! events, with the terms of its engagement and priority on the engagement's calendar. The
+//! work item changes in `work.rs` call [`refresh_item`] in their own transaction; a change of
+//! terms or calendar recomputes every open item of the engagements concerned in one
+//! transaction, in batches of [`RECOMPUTE_BATCH`] items (one read of their events and one
+//! write per batch), and records the reason as one event.
+
+use std::collections::HashMap;
+
+use jiff::civil::{Date, Time};
+use jiff::{SignedDuration, Timestamp};
+use karya_core::billing::{
+    self, BillableItem, CreditRule, EngagementBilling, Invoice, ItemRate, Pricing,
+};
+use karya_core::calendar::{Calendar, Shift};
+use karya_core::event::EventKind;
+use karya_core::id::{CalendarId, ClientId, EngagementId, TaskId, WorkItemId};
+use karya_core::lifecycle::{TaskState, WorkItemState};
+use karya_core::metrics::{self, ItemFacts, Performance, TaskFacts};
+use karya_core::model::Priority;
+use karya_core::money::{Currency, Money};
+use karya_core::sla::{self, ClockEvent, ClockRecord, ClockState, SlaStatus, SlaTerms};
+use serde_json::{json, Value};
+use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
+
+use crate::events::append;
+use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
+use crate::{Result, Store, StoreError, Tenant};
+
+/// Items recomputed per round trip: one events read and one write each. 200 items bind about
+/// 3 400 values per insert, well under SQLite's and PostgreSQL's limits on parameters.
+pub const RECOMPUTE_BATCH: usize = 200;
+
+/// Most open items one recompute takes on, so a single change of terms cannot hold the writer
+/// for minutes; beyond it the change is refused and must be split (e.g. per engagement).
+pub const RECOMPUTE_ITEMS_MAX: usize = 100_000;
+
+/// Most items a metrics or invoice computation loads; a month of a large engagement fits.
+pub const REPORT_ITEMS_MAX: i64 = 200_000;
+
+/// Upper bounds, in business seconds, of the response and turnaround histograms.
+pub const HISTOGRAM_BUCKETS_S: [i64; 8] = [
+    900,
+    3_600,
+    4 * 3_600,
+    8 * 3_600,
+    16 * 3_600,
+    40 * 3_600,
+    80 * 3_600,
+    160 * 3_600,
+];
+
+/// A calendar as stored: the zone by name, resolved when the calendar is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarSpec {
+    pub id: CalendarId,
+    pub name: String,
+    /// IANA time zone name, e.g. `Asia/Kolkata`.
+    pub time_zone: String,
+    /// Shifts per weekday, Monday first.
+    pub week: [Vec<Shift>; 7],
+    pub holidays: Vec<Date>,
+    pub exceptions: Vec<(Date, Vec<Shift>)>,
+}
+
+impl CalendarSpec {
+    /// The calendar with its zone looked up in the time zone database.
+    pub fn to_calendar(&self) -> Result<Calendar> {
+        let zone =
+            jiff::tz::TimeZone::get(&self.time_zone).map_err(|err| StoreError::Rejected {
+                message: format!("unknown time zone {:?}: {err}", self.time_zone),
+            })?;
+        Ok(Calendar {
+            zone,
+            week: self.week.clone(),
+            holidays: self.holidays.iter().copied().collect(),
+            exceptions: self.exceptions.iter().cloned().collect(),
+        })
+    }
+}
+
+/// How an engagement's SLA is measured and billed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngagementSla {
+    pub calendar_id: CalendarId,
+    pub terms: Vec<(Priority, SlaTerms)>,
+    pub pricing: Pricing,
+    pub credit_rule: Option<CreditRule>,
+}
+
+/// One milestone of a stored SLA state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MilestoneState {
+    pub target: SignedDuration,
+    pub elapsed: SignedDuration,
+    pub due_at: Option<Timestamp>,
+    pub met_at: Option<Timestamp>,
+    pub breached: bool,
+}
+
+/// The SLA state of a work item as last computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlaState {
+    pub work_item_id: WorkItemId,
+    pub engagement_id: EngagementId,
+    pub clock: ClockState,
+    pub started_at: Timestamp,
+    pub response: MilestoneState,
+    pub resolution: MilestoneState,
+    /// When the resolution crosses the warning threshold.
+    pub warn_at: Option<Timestamp>,
+    pub computed_at: Timestamp,
+}
+
+/// What a recompute did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecomputeReport {
+    pub items: u64,
+    pub breached: u64,
+}
+
+/// Firm-wide SLA figures for the metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlaMetrics {
+    /// Work items per current state.
+    pub items_by_state: Vec<(String, i64)>,
+    /// Work items ever received.
+    pub items_received: i64,
+    /// Items past their resolution target, open or delivered.
+    pub breached: i64,
+    /// Cumulative counts per [`HISTOGRAM_BUCKETS_S`] bound, then the count and sum (seconds).
+    pub response: (Vec<i64>, i64, i64),
+    pub turnaround: (Vec<i64>, i64, i64),
+}
+
+const STATE_COLUMNS: &str = "work_item_id, engagement_id, clock_state, started_at_us, \
+    response_target_s, response_elapsed_s, response_due_at_us, response_met_at_us, response_breached, \
+    resolution_target_s, resolution_elapsed_s, resolution_due_at_us, resolution_warn_at_us, \
+    resolution_met_at_us, resolution_breached, computed_at_us";
+const STATE_COLUMN_COUNT: usize = 16;
+
+/// Recomputes the SLA state of one item inside the caller's transaction. Does nothing when the
+/// engagement has no SLA terms for the item's priority.
+pub(crate) async fn refresh_item(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    work_item_id: WorkItemId,
+    engagement_id: EngagementId,
+    priority: Priority,
+    now: Timestamp,
+) -> Result<()> {
+    let Some(config) = load_config(conn, client_id, engagement_id).await? else {
+        return Ok(());
+    };
+    let Some(terms) = config.terms_for(priority) else {
+        return Ok(());
+    };
+    let records = load_clock_records(conn, client_id, &[work_item_id]).await?;
+    let status = evaluate(&config.calendar, &terms, records.get(&work_item_id), now)?;
+    write_states(
+        conn,
+        client_id,
+        &[(work_item_id, engagement_id, status)],
+        now,
+    )
+    .await
+}
+
+/// An engagement's configuration, ready for the core.
+struct Config {
+    calendar: Calendar,
+    terms: Vec<(Priority, SlaTerms)>,
+}
+
+impl Config {
+    fn terms_for(&self, priority: Priority) -> Option<SlaTerms> {
+        self.terms
+            .iter()
+            .find(|(p, _)| *p == priority)
+            .map(|(_, t)| *t)
+    }
+}
+
+fn evaluate(
+    calendar: &Calendar,
+    terms: &SlaTerms,
+    records: Option<&Vec<ClockRecord>>,
+    now: Timestamp,
+) -> Result<SlaStatus> {
+    let records = records.map(Vec::as_slice).unwrap_or_default();
+    sla::evaluate(calendar, terms, records, now)
+        .map_err(|err| anyhow::anyhow!("sla evaluation failed: {err}").into())
+}
+
+async fn load_config(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+) -> Result<Option<Config>> {
+    let row = sqlx::query(
+        "SELECT c.id, c.name, c.time_zone, c.week, c.holidays, c.exceptions
+         FROM engagement_sla s JOIN calendars c ON c.id = s.calendar_id
+         WHERE s.client_id = $1 AND s.engagement_id = $2",
+    )
+    .bind(client_id.to_string())
+    .bind(engagement_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let calendar = calendar_row(&row)?.to_calendar()?;
+    let terms = load_terms(conn, client_id, engagement_id).await?;
+    Ok(Some(Config { calendar, terms }))
+}
+
+async fn load_terms(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+) -> Result<Vec<(Priority, SlaTerms)>> {
+    let rows = sqlx::query(
+        "SELECT priority, first_response_s, resolution_s, warning_pct, on_time_target_bp, accuracy_target_bp
+         FROM sla_terms WHERE client_id = $1 AND engagement_id = $2 ORDER BY priority",
+    )
+    .bind(client_id.to_string())
+    .bind(engagement_id.to_string())
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let rank: i64 = get(row, "priority")?;
+            let priority = usize::try_from(rank)
+                .ok()
+                .and_then(|idx| Priority::ALL.get(idx).copied())
+                .ok_or_else(|| anyhow::anyhow!("stored priority {rank} unknown"))?;
+            Ok((
+                priority,
+                SlaTerms {
+                    first_response: SignedDuration::from_secs(get(row, "first_response_s")?),
+                    resolution: SignedDuration::from_secs(get(row, "resolution_s")?),
+                    warning_pct: get::<i64>(row, "warning_pct")?.clamp(0, 100) as u8,
+                    on_time_target_bp: get::<i64>(row, "on_time_target_bp")? as u32,
+                    accuracy_target_bp: get::<i64>(row, "accuracy_target_bp")? as u32,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The clock records of the given items, from their events, in event order.
+async fn load_clock_records(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    ids: &[WorkItemId],
+) -> Result<HashMap<WorkItemId, Vec<ClockRecord>>> {
+    let mut records: HashMap<WorkItemId, Vec<ClockRecord>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(records);
+    }
+    let sql = format!(
+        "SELECT entity_id, kind, payload, at_us FROM events
+         WHERE client_id = $1 AND entity_type = 'work_item' AND entity_id IN ({})
+         ORDER BY seq",
+        placeholders(2, ids.len())
+    );
+    let mut query = sqlx::query(&sql).bind(client_id.to_string());
+    for id in ids {
+        query = query.bind(id.to_string());
+    }
+    for row in query.fetch_all(&mut *conn).await? {
+        let kind: String = get(&row, "kind")?;
+        let event = match kind.as_str() {
+            "work_item.created" => ClockEvent::Created,
+            "work_item.sla_reset" => ClockEvent::Reset,
+            "work_item.transitioned" => {
+                let payload: String = get(&row, "payload")?;
+                let payload: Value = serde_json::from_str(&payload)
+                    .map_err(|err| anyhow::anyhow!("stored event payload is not json: {err}"))?;
+                let to = payload["to"].as_str().unwrap_or_default();
+                let to: WorkItemState = to
+                    .parse()
+                    .map_err(|err| anyhow::anyhow!("stored transition: {err}"))?;
+                ClockEvent::Transitioned(to)
+            }
+            _ => continue,
+        };
+        let id: WorkItemId = parse(&row, "entity_id")?;
+        records.entry(id).or_default().push(ClockRecord {
+            at: timestamp(&row, "at_us")?,
+            event,
+        });
+    }
+    Ok(records)
+}
+
+/// Replaces the stored states of the given items: one delete and one insert.
+async fn write_states(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    states: &[(WorkItemId, EngagementId, SlaStatus)],
+    now: Timestamp,
+) -> Result<()> {
+    if states.is_empty() {
+        return Ok(());
+    }
+    debug_assert!(states.len() <= RECOMPUTE_BATCH);
+    let sql = format!(
+        "DELETE FROM sla_states WHERE client_id = $1 AND work_item_id IN ({})",
+        placeholders(2, states.len())
+    );
+    let mut delete = sqlx::query(&sql).bind(client_id.to_string());
+    for (id, _, _) in states {
+        delete = delete.bind(id.to_string());
+    }
+    delete.execute(&mut *conn).await?;
+
+    let width = STATE_COLUMN_COUNT + 1;
+    let rows: Vec<String> = (0..states.len())
+        .map(|idx| format!("({})", placeholders(1 + idx * width, width)))
+        .collect();
+    let sql = format!(
+        "INSERT INTO sla_states (client_id, {STATE_COLUMNS}) VALUES {}",
+        rows.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    let micros = |t: Option<Timestamp>| t.map(us);
+    for (id, engagement_id, status) in states {
+        insert = insert
+            .bind(client_id.to_string())
+            .bind(id.to_string())
+            .bind(engagement_id.to_string())
+            .bind(status.state.code())
+            .bind(us(status.started_at))
+            .bind(status.response.target.as_secs())
+            .bind(status.response.elapsed.as_secs())
+            .bind(micros(status.response.due_at))
+            .bind(micros(status.response.met_at))
+            .bind(i64::from(status.response.breached))
+            .bind(status.resolution.target.as_secs())
+            .bind(status.resolution.elapsed.as_secs())
+            .bind(micros(status.resolution.due_at))
+            .bind(micros(status.resolution.warn_at))
+            .bind(micros(status.resolution.met_at))
+            .bind(i64::from(status.resolution.breached))
+            .bind(us(now));
+    }
+    insert.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Recomputes every open item of an engagement in batches, then records why, as one event.
+async fn recompute(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+    reason: &str,
+    now: Timestamp,
+) -> Result<RecomputeReport> {
+    let mut report = RecomputeReport::default();
+    let Some(config) = load_config(conn, client_id, engagement_id).await? else {
+        return Ok(report);
+    };
+    let rows = sqlx::query(
+        "SELECT id, priority FROM work_items
+         WHERE client_id = $1 AND engagement_id = $2 AND state NOT IN ('closed', 'cancelled')
+         ORDER BY id LIMIT $3",
+    )
+    .bind(client_id.to_string())
+    .bind(engagement_id.to_string())
+    .bind(RECOMPUTE_ITEMS_MAX as i64 + 1)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.len() > RECOMPUTE_ITEMS_MAX {
+        return Err(StoreError::Rejected {
+            message: format!(
+                "engagement {engagement_id} has more than {RECOMPUTE_ITEMS_MAX} open items to recompute in one change"
+            ),
+        });
+    }
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: WorkItemId = parse(row, "id")?;
+        let rank: i64 = get(row, "priority")?;
+        let priority = Priority::ALL
+            .get(usize::try_from(rank).unwrap_or(usize::MAX))
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("stored priority {rank} unknown"))?;
+        items.push((id, priority));
+    }
+    let mut without_terms = Vec::new();
+    for batch in items.chunks(RECOMPUTE_BATCH) {
+        let ids: Vec<WorkItemId> = batch.iter().map(|(id, _)| *id).collect();
+        let records = load_clock_records(conn, client_id, &ids).await?;
+        let mut states = Vec::with_capacity(batch.len());
+        for (id, priority) in batch {
+            let Some(terms) = config.terms_for(*priority) else {
+                without_terms.push(*id);
+                continue;
+            };
+            let status = evaluate(&config.calendar, &terms, records.get(id), now)?;
+            report.breached += u64::from(status.resolution.breached);
+            states.push((*id, engagement_id, status));
+        }
+        report.items += states.len() as u64;
+        write_states(conn, client_id, &states, now).await?;
+    }
+    // Items whose priority lost its terms no longer have an SLA.
+    for batch in without_terms.chunks(RECOMPUTE_BATCH) {
+        let sql = format!(
+            "DELETE FROM sla_states WHERE client_id = $1 AND work_item_id IN ({})",
+            placeholders(2, batch.len())
+        );
+        let mut delete = sqlx::query(&sql).bind(client_id.to_string());
+        for id in batch {
+            delete = delete.bind(id.to_string());
+        }
+        delete.execute(&mut *conn).await?;
+    }
+    append(
+        conn,
+        client_id,
+        EventKind::SlaRecomputed,
+        &engagement_id.to_string(),
+        &json!({"reason": reason, "items": report.items, "breached": report.breached}),
+        now,
+    )
+    .await?;
+    Ok(report)
+}
+
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn shift_json(shift: &Shift) -> Value {
+    json!([
+        shift.start.strftime("%H:%M").to_string(),
+        shift.end.strftime("%H:%M").to_string()
+    ])
+}
+
+fn shifts_of(value: &Value) -> Result<Vec<Shift>> {
+    let malformed = || anyhow::anyhow!("stored shifts are malformed: {value}");
+    let mut shifts = Vec::new();
+    for pair in value.as_array().ok_or_else(malformed)? {
+        let start: Time = pair[0]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(malformed)?;
+        let end: Time = pair[1]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(malformed)?;
+        shifts.push(Shift::new(start, end));
+    }
+    Ok(shifts)
+}
+
+fn calendar_row(row: &AnyRow) -> Result<CalendarSpec> {
+    let json_of = |column: &str| -> Result<Value> {
+        let text: String = get(row, column)?;
+        serde_json::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("stored calendar {column} is not json: {err}").into())
+    };
+    let week_json = json_of("week")?;
+    let mut week: [Vec<Shift>; 7] = Default::default();
+    for (idx, day) in week.iter_mut().enumerate() {
+        *day = shifts_of(&week_json[idx])?;
+    }
+    let holidays = json_of("holidays")?
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            d.as_str()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("stored holiday {d} is malformed").into())
+        })
+        .collect::<Result<Vec<Date>>>()?;
+    let mut exceptions = Vec::new();
+    if let Value::Object(map) = json_of("exceptions")? {
+        for (date, shifts) in &map {
+            let date: Date = date
+                .parse()
+                .map_err(|err| anyhow::anyhow!("stored exception date {date}: {err}"))?;
+            exceptions.push((date, shifts_of(shifts)?));
+        }
+    }
+    Ok(CalendarSpec {
+        id: parse(row, "id")?,
+        name: get(row, "name")?,
+        time_zone: get(row, "time_zone")?,
+        week,
+        holidays,
+        exceptions,
+    })
+}
+
+fn pricing_json(pricing: &Pricing) -> Value {
+    match pricing {
+        Pricing::PerItem { rates } => json!({
+            "kind": "per_item",
+            "rates": rates.iter().map(|r| json!({
+                "priority": r.priority.code(), "band": r.band, "price_minor": r.price.minor
+            })).collect::<Vec<_>>(),
+        }),
+        Pricing::PerHour { rate } => json!({"kind": "per_hour", "rate_minor": rate.minor}),
+        Pricing::PerFteMonth { rate, fte_milli } => {
+            json!({"kind": "per_fte_month", "rate_minor": rate.minor, "fte_milli": fte_milli})
+        }
+    }
+}
+
+fn pricing_of(value: &Value, currency: Currency) -> Result<Pricing> {
+    let malformed = || anyhow::anyhow!("stored pricing is malformed: {value}");
+    let minor = |v: &Value| {
+        v.as_i64()
+            .map(|m| Money::new(m, currency))
+            .ok_or_else(malformed)
+    };
+    Ok(match value["kind"].as_str() {
+        Some("per_item") => {
+            let mut rates = Vec::new();
+            for rate in value["rates"].as_array().ok_or_else(malformed)? {
+                rates.push(ItemRate {
+                    priority: rate["priority"]
+                        .as_str()
+                        .and_then(Priority::parse)
+                        .ok_or_else(malformed)?,
+                    band: rate["band"].as_str().map(str::to_string),
+                    price: minor(&rate["price_minor"])?,
+                });
+            }
+            Pricing::PerItem { rates }
+        }
+        Some("per_hour") => Pricing::PerHour {
+            rate: minor(&value["rate_minor"])?,
+        },
+        Some("per_fte_month") => Pricing::PerFteMonth {
+            rate: minor(&value["rate_minor"])?,
+            fte_milli: value["fte_milli"].as_u64().ok_or_else(malformed)? as u32,
+        },
+        _ => return Err(malformed().into()),
+    })
+}
+
+fn state_row(row: &AnyRow) -> Result<SlaState> {
+    let at = |column: &str| -> Result<Option<Timestamp>> {
+        get::<Option<i64>>(row, column)?
+            .map(|v| {
+                Timestamp::from_microsecond(v)
+                    .map_err(|err| anyhow::anyhow!("stored {column} out of range: {err}").into())
+            })
+            .transpose()
+    };
+    let secs = |column: &str| -> Result<SignedDuration> {
+        Ok(SignedDuration::from_secs(get(row, column)?))
+    };
+    let clock_code: String = get(row, "clock_state")?;
+    let clock = [
+        ClockState::Running,
+        ClockState::Paused,
+        ClockState::Stopped,
+        ClockState::Cancelled,
+    ]
+    .into_iter()
+    .find(|c| c.code() == clock_code)
+    .ok_or_else(|| anyhow::anyhow!("stored clock state {clock_code:?} unknown"))?;
+    Ok(SlaState {
+        work_item_id: parse(row, "work_item_id")?,
+        engagement_id: parse(row, "engagement_id")?,
+        clock,
+        started_at: timestamp(row, "started_at_us")?,
+        response: MilestoneState {
+            target: secs("response_target_s")?,
+            elapsed: secs("response_elapsed_s")?,
+            due_at: at("response_due_at_us")?,
+            met_at: at("response_met_at_us")?,
+            breached: get::<i64>(row, "response_breached")? != 0,
+        },
+        resolution: MilestoneState {
+            target: secs("resolution_target_s")?,
+            elapsed: secs("resolution_elapsed_s")?,
+            due_at: at("resolution_due_at_us")?,
+            met_at: at("resolution_met_at_us")?,
+            breached: get::<i64>(row, "resolution_breached")? != 0,
+        },
+        warn_at: at("resolution_warn_at_us")?,
+        computed_at: timestamp(row, "computed_at_us")?,
+    })
+}
+
+/// Task histories of the tasks of the given work items, keyed by task, in event order.
+async fn load_task_histories(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    ids: &[WorkItemId],
+) -> Result<HashMap<TaskId, (WorkItemId, Vec<(Timestamp, TaskState)>)>> {
+    let mut histories: HashMap<TaskId, (WorkItemId, Vec<(Timestamp, TaskState)>)> = HashMap::new();
+    for batch in ids.chunks(RECOMPUTE_BATCH) {
+        let sql = format!(
+            "SELECT t.id AS task_id, t.work_item_id, e.kind, e.payload, e.at_us
+             FROM tasks t JOIN events e
+               ON e.client_id = t.client_id AND e.entity_type = 'task' AND e.entity_id = t.id
+             WHERE t.client_id = $1 AND t.work_item_id IN ({})
+             ORDER BY e.seq",
+            placeholders(2, batch.len())
+        );
+        let mut query = sqlx::query(&sql).bind(client_id.to_string());
+        for id in batch {
+            query = query.bind(id.to_string());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let kind: String = get(&row, "kind")?;
+            let state = match kind.as_str() {
+                "task.created" => TaskState::Ready,
+                "task.claimed" => TaskState::Assigned,
+                "task.transitioned" => {
+                    let payload: String = get(&row, "payload")?;
+                    let payload: Value = serde_json::from_str(&payload)
+                        .map_err(|err| anyhow::anyhow!("stored task payload: {err}"))?;
+                    payload["to"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(|err| anyhow::anyhow!("stored task transition: {err}"))?
+                }
+                _ => continue,
+            };
+            let task_id: TaskId = parse(&row, "task_id")?;
+            let work_item_id: WorkItemId = parse(&row, "work_item_id")?;
+            histories
+                .entry(task_id)
+                .or_insert_with(|| (work_item_id, Vec::new()))
+                .1
+                .push((timestamp(&row, "at_us")?, state));
+        }
+    }
+    Ok(histories)
+}
+
+impl Tenant {
+    /// Creates or replaces one of the client's calendars, and recomputes the open items of
+    /// every engagement whose clocks run on it.
+    pub async fn put_calendar(
+        &self,
+        spec: &CalendarSpec,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<RecomputeReport> {
+        spec.to_calendar()?;
+        let week: Vec<Value> = spec
+            .week
+            .iter()
+            .map(|day| Value::Array(day.iter().map(shift_json).collect()))
+            .collect();
+        let holidays: Vec<String> = spec.holidays.iter().map(|d| d.to_string()).collect();
+        let exceptions: serde_json::Map<String, Value> = spec
+            .exceptions
+            .iter()
+            .map(|(d, shifts)| {
+                (
+                    d.to_string(),
+                    Value::Array(shifts.iter().map(shift_json).collect()),
+                )
+            })
+            .collect();
+        let mut tx = self.store.writer.begin().await?;
+        let written = sqlx::query(
+            "INSERT INTO calendars (id, client_id, name, time_zone, week, holidays, exceptions, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone,
+               week = excluded.week, holidays = excluded.holidays, exceptions = excluded.exceptions,
+               updated_at_us = excluded.updated_at_us
+             WHERE calendars.client_id = excluded.client_id",
+        )
+        .bind(spec.id.to_string())
+        .bind(self.client_id.to_string())
+        .bind(&spec.name)
+        .bind(&spec.time_zone)
+        .bind(Value::Array(week).to_string())
+        .bind(json!(holidays).to_string())
+        .bind(Value::Object(exceptions).to_string())
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await;
+        let written = match written {
+            Err(err) if crate::rows::is_unique_violation(&err) => {
+                return Err(StoreError::Conflict {
+                    message: format!("this client has a calendar named {:?} already", spec.name),
+                })
+            }
+            Err(err) if is_foreign_key_violation(&err) => {
+                return Err(StoreError::not_found("client", self.client_id))
+            }
+            other => other?,
+        };
+        if written.rows_affected() != 1 {
+            // The id is another client's calendar: answer as if it did not exist.
+            return Err(StoreError::not_found("calendar", spec.id));
+        }
+        append(
+            &mut tx,
+            self.client_id,
+            EventKind::CalendarSet,
+            &self.client_id.to_string(),
+            &json!({"calendar_id": spec.id.to_string(), "name": spec.name, "time_zone": spec.time_zone,
+                    "holidays": spec.holidays.len(), "reason": reason}),
+            now,
+        )
+        .await?;
+        let engagements = sqlx::query(
+            "SELECT engagement_id FROM engagement_sla WHERE client_id = $1 AND calendar_id = $2 ORDER BY engagement_id",
+        )
+        .bind(self.client_id.to_string())
+        .bind(spec.id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = RecomputeReport::default();
+        for row in &engagements {
+            let engagement_id: EngagementId = parse(row, "engagement_id")?;
+            let one = recompute(&mut tx, self.client_id, engagement_id, reason, now).await?;
+            report.items += one.items;
+            report.breached += one.breached;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    pub async fn calendar(&self, id: CalendarId) -> Result<CalendarSpec> {
+        let row = sqlx::query(
+            "SELECT id, name, time_zone, week, holidays, exceptions FROM calendars WHERE client_id = $1 AND id = $2",
+        )
+        .bind(self.client_id.to_string())
+        .bind(id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("calendar", id))?;
+        calendar_row(&row)
+    }
+
+    /// Sets an engagement's SLA terms, calendar and pricing, and recomputes its open items in
+    /// the same transaction; `reason` is recorded with the change.
+    pub async fn set_engagement_sla(
+        &self,
+        engagement_id: EngagementId,
+        sla: &EngagementSla,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<RecomputeReport> {
+        self.engagement(engagement_id).await?;
+        self.calendar(sla.calendar_id).await?;
+        let client = self.store.client(self.client_id).await?;
+        if let Some(currency) = sla.pricing.currency().filter(|c| *c != client.currency) {
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "pricing is in {currency}, the client is billed in {}",
+                    client.currency
+                ),
+            });
+        }
+        let mut tx = self.store.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO engagement_sla (engagement_id, client_id, calendar_id, pricing, credit_per_point_bp, credit_cap_bp, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (engagement_id) DO UPDATE SET calendar_id = excluded.calendar_id,
+               pricing = excluded.pricing, credit_per_point_bp = excluded.credit_per_point_bp,
+               credit_cap_bp = excluded.credit_cap_bp, updated_at_us = excluded.updated_at_us",
+        )
+        .bind(engagement_id.to_string())
+        .bind(self.client_id.to_string())
+        .bind(sla.calendar_id.to_string())
+        .bind(pricing_json(&sla.pricing).to_string())
+        .bind(sla.credit_rule.map(|r| i64::from(r.per_point_bp)))
+        .bind(sla.credit_rule.map(|r| i64::from(r.cap_bp)))
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sla_terms WHERE client_id = $1 AND engagement_id = $2")
+            .bind(self.client_id.to_string())
+            .bind(engagement_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        for (priority, terms) in &sla.terms {
+            sqlx::query(
+                "INSERT INTO sla_terms (engagement_id, client_id, priority, first_response_s, resolution_s, warning_pct, on_time_target_bp, accuracy_target_bp)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(engagement_id.to_string())
+            .bind(self.client_id.to_string())
+            .bind(priority_rank(*priority))
+            .bind(terms.first_response.as_secs())
+            .bind(terms.resolution.as_secs())
+            .bind(i64::from(terms.warning_pct))
+            .bind(i64::from(terms.on_time_target_bp))
+            .bind(i64::from(terms.accuracy_target_bp))
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| match crate::rows::is_unique_violation(&err) {
+                true => StoreError::Rejected {
+                    message: format!("terms for priority {} given twice", priority.code()),
+                },
+                false => err.into(),
+            })?;
+        }
+        let terms_json: Vec<Value> = sla
+            .terms
+            .iter()
+            .map(|(p, t)| {
+                json!({"priority": p.code(), "first_response_s": t.first_response.as_secs(),
+                       "resolution_s": t.resolution.as_secs(), "warning_pct": t.warning_pct,
+                       "on_time_target_bp": t.on_time_target_bp})
+            })
+            .collect();
+        append(
+            &mut tx,
+            self.client_id,
+            EventKind::EngagementSlaSet,
+            &engagement_id.to_string(),
+            &json!({"calendar_id": sla.calendar_id.to_string(), "terms": terms_json,
+                    "pricing": pricing_json(&sla.pricing), "reason": reason}),
+            now,
+        )
+        .await?;
+        let report = recompute(&mut tx, self.client_id, engagement_id, reason, now).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// The engagement's SLA configuration, if it has one.
+    pub async fn engagement_sla(
+        &self,
+        engagement_id: EngagementId,
+    ) -> Result<Option<EngagementSla>> {
+        let client = self.store.client(self.client_id).await?;
+        let mut conn = self.store.reader.acquire().await?;
+        let row = sqlx::query(
+            "SELECT calendar_id, pricing, credit_per_point_bp, credit_cap_bp FROM engagement_sla
+             WHERE client_id = $1 AND engagement_id = $2",
+        )
+        .bind(self.client_id.to_string())
+        .bind(engagement_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(
+            engagement_sla_row(
+                &mut conn,
+                self.client_id,
+                engagement_id,
+                &row,
+                client.currency,
+            )
+            .await?,
+        ))
+    }
+
+    /// Recomputes the SLA state of every open item of an engagement.
+    pub async fn recompute_sla(
+        &self,
+        engagement_id: EngagementId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<RecomputeReport> {
+        self.engagement(engagement_id).await?;
+        let mut tx = self.store.writer.begin().await?;
+        let report = recompute(&mut tx, self.client_id, engagement_id, reason, now).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Restarts both SLA clocks of an item (e.g. the client replaced its input).
+    pub async fn reset_sla(
+        &self,
+        work_item_id: WorkItemId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let item = self.work_item(work_item_id).await?;
+        let mut tx = self.store.writer.begin().await?;
+        append(
+            &mut tx,
+            self.client_id,
+            EventKind::WorkItemSlaReset,
+            &work_item_id.to_string(),
+            &json!({"reason": reason}),
+            now,
+        )
+        .await?;
+        refresh_item(
+            &mut tx,
+            self.client_id,
+            item.id,
+            item.engagement_id,
+            item.priority,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The item's SLA state as last computed; `None` when its engagement has no SLA terms.
+    pub async fn sla_state(&self, work_item_id: WorkItemId) -> Result<Option<SlaState>> {
+        let row = sqlx::query(&format!(
+            "SELECT {STATE_COLUMNS} FROM sla_states WHERE client_id = $1 AND work_item_id = $2"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(work_item_id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?;
+        row.as_ref().map(state_row).transpose()
+    }
+
+    /// The SLA states of an engagement's items, in work item id order.
+    pub async fn sla_states(&self, engagement_id: EngagementId) -> Result<Vec<SlaState>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {STATE_COLUMNS} FROM sla_states WHERE client_id = $1 AND engagement_id = $2
+             ORDER BY work_item_id LIMIT $3"
+        ))
+        .bind(self.client_id.to_string())
+        .bind(engagement_id.to_string())
+        .bind(REPORT_ITEMS_MAX)
+        .fetch_all(&self.store.reader)
+        .await?;
+        rows.iter().map(state_row).collect()
+    }
+
+    /// Performance criteria over the items received in `[from, to)`, of one engagement or all.
+    pub async fn performance(
+        &self,
+        engagement_id: Option<EngagementId>,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) -> Result<Performance> {
+        let mut conn = self.store.reader.acquire().await?;
+        let rows = sqlx::query(
+            "SELECT w.id, w.state, w.received_at_us, s.response_elapsed_s, s.response_met_at_us,
+                    s.resolution_elapsed_s, s.resolution_met_at_us, s.resolution_breached
+             FROM work_items w LEFT JOIN sla_states s ON s.work_item_id = w.id
+             WHERE w.client_id = $1 AND ($2 = '' OR w.engagement_id = $2)
+               AND w.received_at_us >= $3 AND w.received_at_us < $4 AND w.state <> 'cancelled'
+             ORDER BY w.id LIMIT $5",
+        )
+        .bind(self.client_id.to_string())
+        .bind(engagement_id.map(|e| e.to_string()).unwrap_or_default())
+        .bind(us(from))
+        .bind(us(to))
+        .bind(REPORT_ITEMS_MAX)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        let mut ids = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let state: WorkItemState = parse(row, "state")?;
+            let met = |column: &str, elapsed: &str| -> Result<Option<SignedDuration>> {
+                Ok(match get::<Option<i64>>(row, column)? {
+                    Some(_) => get::<Option<i64>>(row, elapsed)?.map(SignedDuration::from_secs),
+                    None => None,
+                })
+            };
+            ids.push(parse::<WorkItemId>(row, "id")?);
+            items.push(ItemFacts {
+                received_at: timestamp(row, "received_at_us")?,
+                open: !matches!(
+                    state,
+                    WorkItemState::Delivered | WorkItemState::Closed | WorkItemState::Cancelled
+                ),
+                response: met("response_met_at_us", "response_elapsed_s")?,
+                turnaround: met("resolution_met_at_us", "resolution_elapsed_s")?,
+                breached: get::<Option<i64>>(row, "resolution_breached")?.unwrap_or(0) != 0,
+            });
+        }
+        let histories = load_task_histories(&mut conn, self.client_id, &ids).await?;
+        let tasks: Vec<TaskFacts> = histories
+            .values()
+            .map(|(_, history)| task_facts(history))
+            .collect();
+        // Available working time comes from worker rosters, which this store does not hold
+        // yet; utilisation is reported when it does.
+        Ok(metrics::performance(
+            &items,
+            &tasks,
+            SignedDuration::ZERO,
+            now,
+        ))
+    }
+
+    /// The client's invoice for the items delivered in `[from, to)`.
+    pub async fn invoice(&self, from: Timestamp, to: Timestamp) -> Result<Invoice> {
+        let client = self.store.client(self.client_id).await?;
+        let mut conn = self.store.reader.acquire().await?;
+        let rows = sqlx::query(
+            "SELECT s.engagement_id, e.name, s.pricing, s.credit_per_point_bp, s.credit_cap_bp, s.calendar_id
+             FROM engagement_sla s JOIN engagements e ON e.id = s.engagement_id
+             WHERE s.client_id = $1 ORDER BY e.name, s.engagement_id",
+        )
+        .bind(self.client_id.to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut engagements = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let engagement_id: EngagementId = parse(row, "engagement_id")?;
+            let sla = engagement_sla_row(
+                &mut conn,
+                self.client_id,
+                engagement_id,
+                row,
+                client.currency,
+            )
+            .await?;
+            let target_bp = sla
+                .terms
+                .iter()
+                .map(|(_, t)| t.on_time_target_bp)
+                .max()
+                .unwrap_or(0);
+            let item_rows = sqlx::query(
+                "SELECT w.id, w.title, w.priority, s.resolution_met_at_us, s.resolution_due_at_us,
+                        s.resolution_elapsed_s, s.resolution_target_s
+                 FROM sla_states s JOIN work_items w ON w.id = s.work_item_id
+                 WHERE s.client_id = $1 AND s.engagement_id = $2
+                   AND s.resolution_met_at_us >= $3 AND s.resolution_met_at_us < $4
+                 ORDER BY s.resolution_met_at_us, w.id LIMIT $5",
+            )
+            .bind(self.client_id.to_string())
+            .bind(engagement_id.to_string())
+            .bind(us(from))
+            .bind(us(to))
+            .bind(REPORT_ITEMS_MAX)
+            .fetch_all(&mut *conn)
+            .await?;
+            let mut items = Vec::with_capacity(item_rows.len());
+            for row in &item_rows {
+                let rank: i64 = get(row, "priority")?;
+                let elapsed: i64 = get(row, "resolution_elapsed_s")?;
+                let target: i64 = get(row, "resolution_target_s")?;
+                items.push(BillableItem {
+                    work_item_id: parse(row, "id")?,
+                    title: get(row, "title")?,
+                    priority: Priority::ALL
+                        .get(usize::try_from(rank).unwrap_or(usize::MAX))
+                        .copied()
+                        .ok_or_else(|| anyhow::anyhow!("stored priority {rank} unknown"))?,
+                    band: None,
+                    delivered_at: timestamp(row, "resolution_met_at_us")?,
+                    worked: SignedDuration::ZERO,
+                    due_at: get::<Option<i64>>(row, "resolution_due_at_us")?
+                        .and_then(|v| Timestamp::from_microsecond(v).ok()),
+                    late_by: SignedDuration::from_secs((elapsed - target).max(0)),
+                });
+            }
+            let ids: Vec<WorkItemId> = items.iter().map(|i| i.work_item_id).collect();
+            let mut worked: HashMap<WorkItemId, SignedDuration> = HashMap::new();
+            for (work_item_id, history) in load_task_histories(&mut conn, self.client_id, &ids)
+                .await?
+                .into_values()
+            {
+                *worked.entry(work_item_id).or_default() += billing::task_time(&history);
+            }
+            for item in &mut items {
+                item.worked = worked.get(&item.work_item_id).copied().unwrap_or_default();
+            }
+            let name: String = get(row, "name")?;
+            engagements.push(EngagementBilling {
+                engagement_id,
+                name,
+                pricing: sla.pricing,
+                credit_rule: sla.credit_rule,
+                on_time_target_bp: target_bp,
+                items,
+            });
+        }
+        billing::invoice(client.currency, &engagements).map_err(|err| StoreError::Rejected {
+            message: err.to_string(),
+        })
+    }
+}
+
+impl Store {
+    /// Firm-wide SLA figures for the metrics endpoint; aggregates only, no per-item rows.
+    pub async fn sla_metrics(&self) -> Result<SlaMetrics> {
+        let mut metrics = SlaMetrics::default();
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n FROM work_items GROUP BY state ORDER BY state",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        for row in &rows {
+            metrics
+                .items_by_state
+                .push((get(row, "state")?, get(row, "n")?));
+        }
+        metrics.items_received = metrics.items_by_state.iter().map(|(_, n)| n).sum();
+        let (breached,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM sla_states WHERE resolution_breached = 1")
+                .fetch_one(&self.reader)
+                .await?;
+        metrics.breached = breached;
+        metrics.response = self.histogram("response").await?;
+        metrics.turnaround = self.histogram("resolution").await?;
+        Ok(metrics)
+    }
+
+    /// One histogram over a milestone's business durations, counted by the database.
+    async fn histogram(&self, milestone: &'static str) -> Result<(Vec<i64>, i64, i64)> {
+        let buckets: Vec<String> = HISTOGRAM_BUCKETS_S
+            .iter()
+            .map(|bound| {
+                format!("CAST(COALESCE(SUM(CASE WHEN {milestone}_elapsed_s <= {bound} THEN 1 ELSE 0 END), 0) AS BIGINT)")
+            })
+            .collect();
+        let row = sqlx::query(&format!(
+            "SELECT {}, COUNT(*) AS n, CAST(COALESCE(SUM({milestone}_elapsed_s), 0) AS BIGINT) AS total
+             FROM sla_states WHERE {milestone}_met_at_us IS NOT NULL",
+            buckets
+                .iter()
+                .enumerate()
+                .map(|(idx, sql)| format!("{sql} AS b{idx}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .fetch_one(&self.reader)
+        .await?;
+        let mut counts = Vec::with_capacity(HISTOGRAM_BUCKETS_S.len());
+        for idx in 0..HISTOGRAM_BUCKETS_S.len() {
+            counts.push(get::<i64>(&row, &format!("b{idx}"))?);
+        }
+        Ok((counts, get(&row, "n")?, get(&row, "total")?))
+    }
+}
+
+async fn engagement_sla_row(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+    row: &AnyRow,
+    currency: Currency,
+) -> Result<EngagementSla> {
+    let pricing: String = get(row, "pricing")?;
+    let pricing: Value = serde_json::from_str(&pricing)
+        .map_err(|err| anyhow::anyhow!("stored pricing is not json: {err}"))?;
+    let per_point: Option<i64> = get(row, "credit_per_point_bp")?;
+    let cap: Option<i64> = get(row, "credit_cap_bp")?;
+    Ok(EngagementSla {
+        calendar_id: parse(row, "calendar_id")?,
+        terms: load_terms(conn, client_id, engagement_id).await?,
+        pricing: pricing_of(&pricing, currency)?,
+        credit_rule: per_point.zip(cap).map(|(per_point, cap)| CreditRule {
+            per_point_bp: per_point as u32,
+            cap_bp: cap as u32,
+        }),
+    })
+}
+
+fn task_facts(history: &[(Timestamp, TaskState)]) -> TaskFacts {
+    let states: Vec<TaskState> = history.iter().map(|(_, s)| *s).collect();
+    let first_review = states.iter().position(|s| *s == TaskState::InReview);
+    TaskFacts {
+        worked: billing::task_time(history),
+        submitted: states.contains(&TaskState::Submitted),
+        reviewed: first_review.is_some(),
+        passed_first_review: first_review
+            .and_then(|idx| states.get(idx + 1))
+            .is_some_and(|s| *s == TaskState::Accepted),
+    }
+}
+
+fn priority_rank(priority: Priority) -> i64 {
+    Priority::ALL
+        .iter()
+        .position(|p| *p == priority)
+        .expect("every priority is listed") as i64
+}
