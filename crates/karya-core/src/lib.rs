@@ -13,6 +13,8 @@
 //! - [`lifecycle`]: the state machines of work items and tasks, each a single transition table.
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
+//! - [`workforce`]: qualifications, skills, shifts, capacity and presence of workers.
+//! - [`routing`]: the routing engine: eligibility, scoring, offers, *Get next*, explanations.
 
 pub mod chain;
 pub mod event;
@@ -20,6 +22,8 @@ pub mod id;
 pub mod lifecycle;
 pub mod model;
 pub mod money;
+pub mod routing;
 pub mod service_line;
+pub mod workforce;
 
 pub use jiff::Timestamp;
