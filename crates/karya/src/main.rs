@@ -3,6 +3,7 @@
 //! This is the only place that touches process state (arguments, environment, files, signals,
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
+mod bench_routing;
 mod config;
 
 use std::process::ExitCode;
@@ -66,6 +67,29 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Measure parts of karya on synthetic data (run a release build).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Route tasks over a synthetic firm: push routing and Get-next latency, burst
+    /// throughput, peak memory. The last output line is one JSON object.
+    Routing {
+        /// Workers in the firm.
+        #[arg(long, default_value_t = 15_000)]
+        workers: usize,
+        /// Open tasks waiting in the backlog.
+        #[arg(long, default_value_t = 500_000)]
+        open_tasks: usize,
+        /// Seed of the generated firm.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed samples per measurement.
+        #[arg(long, default_value_t = 5_000)]
+        samples: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +165,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("schema is at version {}", karya_store::SCHEMA_VERSION);
                 anyhow::Ok(())
             })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Routing {
+            workers,
+            open_tasks,
+            seed,
+            samples,
+        }) => {
+            let options = bench_routing::BenchOptions {
+                workers,
+                open_tasks,
+                seed,
+                samples,
+                ..bench_routing::BenchOptions::default()
+            };
+            bench_routing::run(&options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {
