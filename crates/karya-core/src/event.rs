@@ -61,6 +61,9 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    WorkerProfileChanged,
+    WorkerPresenceChanged,
+    EngagementRoutingSet,
 }
 
 impl EventKind {
@@ -76,6 +79,9 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::WorkerProfileChanged => "worker.profile_changed",
+            EventKind::WorkerPresenceChanged => "worker.presence_changed",
+            EventKind::EngagementRoutingSet => "engagement.routing_set",
         }
     }
 
@@ -83,7 +89,10 @@ impl EventKind {
         match self {
             EventKind::ClientCreated => EntityType::Client,
             EventKind::SiteCreated => EntityType::Site,
-            EventKind::WorkerCreated => EntityType::Worker,
+            EventKind::WorkerCreated
+            | EventKind::WorkerProfileChanged
+            | EventKind::WorkerPresenceChanged => EntityType::Worker,
+            EventKind::EngagementRoutingSet => EntityType::Engagement,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
             EventKind::TaskCreated

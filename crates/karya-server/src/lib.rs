@@ -17,7 +17,9 @@ pub mod extract;
 
 mod audit;
 mod clients;
+mod routing;
 mod work_items;
+mod workers;
 
 use std::future::Future;
 use std::time::Instant;
@@ -70,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .merge(clients::router())
         .merge(work_items::router())
         .merge(audit::router())
+        .merge(workers::router())
+        .merge(routing::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

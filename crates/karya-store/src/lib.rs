@@ -25,6 +25,7 @@
 mod clients;
 mod events;
 mod migrate;
+mod routing;
 mod rows;
 mod work;
 
@@ -37,6 +38,10 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
+pub use routing::{
+    explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
+    StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
+};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

@@ -7,11 +7,18 @@
 use crate::{Engine, Result, Store, StoreError};
 
 /// `(version, sqlite, postgres)`, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        include_str!("../migrations/sqlite/0002_routing.sql"),
+        include_str!("../migrations/postgres/0002_routing.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;

@@ -101,7 +101,7 @@ fn work_item_row(row: &AnyRow) -> Result<WorkItem> {
     })
 }
 
-fn task_row(row: &AnyRow) -> Result<Task> {
+pub(crate) fn task_row(row: &AnyRow) -> Result<Task> {
     Ok(Task {
         id: parse(row, "id")?,
         client_id: parse(row, "client_id")?,

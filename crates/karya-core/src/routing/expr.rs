@@ -82,6 +82,62 @@ pub enum EvalError {
     NotBool(&'static str),
 }
 
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Str(s) => write!(f, "'{s}'"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+        }
+    }
+}
+
+/// Prints the expression back as text that parses to the same expression (fully
+/// parenthesised, so the result never depends on precedence).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Literal(v) => write!(f, "{v}"),
+            Expr::Field(path) => f.write_str(&path.join(".")),
+            Expr::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
+            Expr::Not(inner) => write!(f, "!({inner})"),
+            Expr::And(a, b) => write!(f, "({a} && {b})"),
+            Expr::Or(a, b) => write!(f, "({a} || {b})"),
+            Expr::Compare(op, a, b) => {
+                let op = match op {
+                    CompareOp::Eq => "==",
+                    CompareOp::Ne => "!=",
+                    CompareOp::Lt => "<",
+                    CompareOp::Le => "<=",
+                    CompareOp::Gt => ">",
+                    CompareOp::Ge => ">=",
+                    CompareOp::In => "in",
+                };
+                write!(f, "{a} {op} {b}")
+            }
+        }
+    }
+}
+
 /// Parses an expression.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
     if text.len() > EXPR_BYTES_MAX {
@@ -434,6 +490,10 @@ mod tests {
         let got = match parse(text) {
             Err(err) => err.to_string(),
             Ok(expr) => match eval_bool(&expr, &fields) {
+                // Printing and parsing again gives the same expression.
+                _ if parse(&expr.to_string()).as_ref() != Ok(&expr) => {
+                    format!("does not round-trip: {expr}")
+                }
                 Ok(b) => b.to_string(),
                 Err(err) => err.to_string(),
             },

@@ -35,8 +35,8 @@ use crate::model::{Designation, Priority};
 pub use engine::{Router, RoutingError, TaskStatus};
 pub use expr::Expr;
 pub use rules::{
-    eligibility, score, Candidate, Effect, Explanation, Fit, Ineligible, Path, Rule, Score, Term,
-    WithdrawReason, WorkerLoad,
+    eligibility, rank_for_worker, score, Candidate, Effect, Explanation, Fit, Ineligible, Path,
+    Rule, Score, Term, Waiting, WithdrawReason, WorkerLoad,
 };
 
 /// One skill a task needs, at a minimum level. An optional skill is dropped by a workflow step

@@ -539,3 +539,76 @@ impl WithdrawReason {
         }
     }
 }
+
+/// One waiting task offered to [`rank_for_worker`], with the workflow step it is at.
+#[derive(Debug, Clone, Copy)]
+pub struct Waiting<'a> {
+    pub task: &'a OpenTask,
+    pub step_idx: usize,
+    pub step: &'a WorkflowStep,
+}
+
+/// *Get next* without the in-memory router: ranks a page of waiting tasks for one worker by
+/// the same rules and scoring, best first, each with its explanation. The shell then claims
+/// them in this order until one claim succeeds (claims are exactly-once in the store).
+pub fn rank_for_worker(
+    candidate: Candidate<'_>,
+    waiting: &[Waiting<'_>],
+    now: Timestamp,
+    config: &RoutingConfig,
+    roll: u16,
+) -> Vec<(usize, Explanation)> {
+    let mut rejected: Vec<(Ineligible, u32)> = Vec::new();
+    let mut ranked: Vec<(usize, Score, Fit)> = Vec::new();
+    for (idx, w) in waiting.iter().enumerate() {
+        if w.step.escalate {
+            continue;
+        }
+        match eligibility(candidate, w.task, w.step, now, config, roll) {
+            Ok(fit) => {
+                let s = score(candidate.profile, candidate.load, w.task, w.step, fit, now);
+                ranked.push((idx, s, fit));
+            }
+            Err(reason) => match rejected.iter_mut().find(|(r, _)| *r == reason) {
+                Some((_, n)) => *n += 1,
+                None => rejected.push((reason, 1)),
+            },
+        }
+    }
+    rejected.sort();
+    // Best score first; among equals, the order the page came in (most urgent first).
+    ranked.sort_by_key(|(idx, s, _)| (std::cmp::Reverse(s.total), *idx));
+    let eligible = ranked.len() as u32;
+    let runner_up = ranked.get(1).map(|(_, s, _)| s.total);
+    ranked
+        .into_iter()
+        .map(|(idx, s, fit)| {
+            let w = &waiting[idx];
+            let rule = match (
+                fit.growth,
+                w.task.preferred_worker == Some(candidate.profile.id),
+            ) {
+                (true, _) => Rule::Growth,
+                (false, true) => Rule::Affinity,
+                (false, false) => Rule::BestScore,
+            };
+            let explanation = Explanation {
+                task_id: w.task.id,
+                decided_at: now,
+                path: Path::GetNext,
+                rule,
+                step_idx: w.step_idx,
+                step_name: w.step.name.clone(),
+                candidates: waiting.len() as u32,
+                eligible,
+                rejected: rejected.clone(),
+                winner: Some(candidate.profile.id),
+                score: Some(s),
+                runner_up_total: runner_up,
+                review_required: fit.growth,
+                truncated: false,
+            };
+            (idx, explanation)
+        })
+        .collect()
+}

@@ -44,4 +44,5 @@ conformance!(
     tampering_is_detected_and_named,
     reopening_is_idempotent_and_newer_schemas_are_refused,
     lifecycle_property,
+    routing_profiles_rules_and_explanations,
 );
