@@ -218,6 +218,12 @@ async fn set_profile(
             "languages, shifts and excluded_clients take at most {LIST_LEN_MAX} entries each"
         )));
     }
+    if jiff::tz::TimeZone::get(&body.time_zone).is_err() {
+        return Err(ApiError::invalid(format!(
+            "unknown time zone {:?}: use an IANA name such as Asia/Kolkata",
+            body.time_zone
+        )));
+    }
     let mut shifts = Vec::with_capacity(body.shifts.len());
     for s in &body.shifts {
         let weekday = Weekday::from_monday_one_offset(s.weekday)

@@ -58,8 +58,11 @@ pub struct RoutedWorker {
 pub struct RoutableTask {
     pub task: Task,
     pub engagement_id: EngagementId,
-    pub routing: Option<(Arc<Requirements>, Arc<RoutingWorkflow>)>,
+    pub routing: Option<EngagementRouting>,
 }
+
+/// An engagement's requirements and workflow, shared by its tasks.
+pub type EngagementRouting = (Arc<Requirements>, Arc<RoutingWorkflow>);
 
 /// A stored explanation.
 #[derive(Debug, Clone, PartialEq)]
@@ -599,10 +602,7 @@ impl Store {
         .bind(ROUTABLE_PAGE_MAX)
         .fetch_all(&self.reader)
         .await?;
-        let mut cache: Vec<(
-            EngagementId,
-            Option<(Arc<Requirements>, Arc<RoutingWorkflow>)>,
-        )> = Vec::new();
+        let mut cache: Vec<(EngagementId, Option<EngagementRouting>)> = Vec::new();
         let mut tasks = Vec::with_capacity(rows.len());
         for row in &rows {
             let engagement_id: EngagementId = parse(row, "engagement_id")?;

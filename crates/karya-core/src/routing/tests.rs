@@ -661,7 +661,7 @@ fn violates_hard_rules(
     }
     for kind in &req.qualifications {
         let valid = w.qualifications.iter().any(|q| {
-            &q.kind == kind && q.valid_from <= now && q.valid_until.map_or(true, |u| now < u)
+            &q.kind == kind && q.valid_from <= now && q.valid_until.is_none_or(|u| now < u)
         });
         if !valid {
             return Some("qualification not valid");
