@@ -85,6 +85,9 @@ pub enum EventKind {
     SlaRecomputed,
     WorkItemSlaReset,
     WorkItemSlaWarning,
+    WorkerProfileChanged,
+    WorkerPresenceChanged,
+    EngagementRoutingSet,
 }
 
 impl EventKind {
@@ -122,6 +125,9 @@ impl EventKind {
             EventKind::SlaRecomputed => "engagement.sla_recomputed",
             EventKind::WorkItemSlaReset => "work_item.sla_reset",
             EventKind::WorkItemSlaWarning => "work_item.sla_warning",
+            EventKind::WorkerProfileChanged => "worker.profile_changed",
+            EventKind::WorkerPresenceChanged => "worker.presence_changed",
+            EventKind::EngagementRoutingSet => "engagement.routing_set",
         }
     }
 
@@ -129,7 +135,10 @@ impl EventKind {
         match self {
             EventKind::ClientCreated => EntityType::Client,
             EventKind::SiteCreated => EntityType::Site,
-            EventKind::WorkerCreated => EntityType::Worker,
+            EventKind::WorkerCreated
+            | EventKind::WorkerProfileChanged
+            | EventKind::WorkerPresenceChanged => EntityType::Worker,
+            EventKind::EngagementRoutingSet => EntityType::Engagement,
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
             EventKind::CalendarSet => EntityType::Client,

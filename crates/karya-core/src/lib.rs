@@ -19,6 +19,8 @@
 //! - [`sla`]: SLA terms and clocks derived from a work item's events; breach prediction.
 //! - [`billing`]: pricing, SLA credits with their evidence, invoices.
 //! - [`metrics`]: performance criteria (on-time %, percentiles, backlog, AHT, yield).
+//! - [`workforce`]: qualifications, skills, shifts, capacity and presence of workers.
+//! - [`routing`]: the routing engine: eligibility, scoring, offers, *Get next*, explanations.
 
 pub mod billing;
 pub mod calendar;
@@ -31,7 +33,9 @@ pub mod metrics;
 pub mod model;
 pub mod money;
 pub mod qa;
+pub mod routing;
 pub mod service_line;
 pub mod sla;
+pub mod workforce;
 
 pub use jiff::Timestamp;

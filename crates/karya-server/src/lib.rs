@@ -21,8 +21,10 @@ mod decisions;
 pub mod invoices;
 pub mod metrics;
 mod qa;
+mod routing;
 mod sla;
 mod work_items;
+mod workers;
 
 use std::future::Future;
 use std::time::Instant;
@@ -80,6 +82,8 @@ pub fn router(state: AppState) -> Router {
         .merge(sla::router())
         .merge(invoices::router())
         .merge(metrics::router())
+        .merge(workers::router())
+        .merge(routing::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -28,6 +28,7 @@ mod decisions;
 mod events;
 mod migrate;
 mod qa;
+mod routing;
 mod rows;
 mod sla;
 mod users;
@@ -44,6 +45,10 @@ pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDeci
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use migrate::SCHEMA_VERSION;
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use routing::{
+    explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
+    StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
+};
 pub use sla::{
     CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
     HISTOGRAM_BUCKETS_S,

@@ -14,6 +14,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0001_foundation.sql"),
     ),
     (
+        2,
+        include_str!("../migrations/sqlite/0002_routing.sql"),
+        include_str!("../migrations/postgres/0002_routing.sql"),
+    ),
+    (
         3,
         include_str!("../migrations/sqlite/0003_sla.sql"),
         include_str!("../migrations/postgres/0003_sla.sql"),

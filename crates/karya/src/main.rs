@@ -4,6 +4,7 @@
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
 mod bench_qa;
+mod bench_routing;
 mod config;
 mod invoice;
 
@@ -98,6 +99,22 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3_000)]
         tasks: u32,
     },
+    /// Route tasks over a synthetic firm: push routing and Get-next latency, burst
+    /// throughput, peak memory. The last output line is one JSON object.
+    Routing {
+        /// Workers in the firm.
+        #[arg(long, default_value_t = 15_000)]
+        workers: usize,
+        /// Open tasks waiting in the backlog.
+        #[arg(long, default_value_t = 500_000)]
+        open_tasks: usize,
+        /// Seed of the generated firm.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Timed samples per measurement.
+        #[arg(long, default_value_t = 5_000)]
+        samples: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +206,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&overrides)?;
             init_logging(&config)?;
             runtime()?.block_on(invoice::run(&config, &client, &period, &format))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Routing {
+            workers,
+            open_tasks,
+            seed,
+            samples,
+        }) => {
+            let options = bench_routing::BenchOptions {
+                workers,
+                open_tasks,
+                seed,
+                samples,
+                ..bench_routing::BenchOptions::default()
+            };
+            bench_routing::run(&options)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod decisions;
+mod routing;
 mod sla;
 
 use axum::body::Body;

@@ -55,4 +55,5 @@ conformance!(
     qa_gold_tasks_are_scored_and_pause_the_worker,
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
+    routing_profiles_rules_and_explanations,
 );

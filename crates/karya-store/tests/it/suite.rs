@@ -844,3 +844,180 @@ async fn check_ops(store: &Store, ops: Vec<Op>) {
     assert_eq!(status.broken, None);
     assert_eq!(status.events_verified, expected_events as u64);
 }
+
+/// Routing data: a worker's profile round-trips, an engagement's routing is tenant-scoped,
+/// ready tasks come with their routing, assignments count against capacity by weight, and
+/// explanations are stored and read back only by their client.
+pub async fn routing_profiles_rules_and_explanations(db: &TestDb) {
+    use jiff::civil::{time, Weekday};
+    use jiff::SignedDuration;
+    use karya_core::routing::{
+        rules::{Path, Rule},
+        Explanation, Requirements, RoutingWorkflow, SkillRequirement,
+    };
+    use karya_core::workforce::{Presence, Qualification, ShiftBlock, Skill};
+    use karya_store::{GrowthFlag, WorkerRouting};
+
+    let store = &db.store;
+    let worker_id = worker(store, "Asha").await;
+    let client_a = client(store, "Routing A").await;
+    let client_b = client(store, "Routing B").await;
+    let routing = WorkerRouting {
+        languages: vec!["en".into(), "hi".into()],
+        time_zone: "Asia/Kolkata".into(),
+        shifts: vec![ShiftBlock {
+            weekday: Weekday::Monday,
+            start: time(9, 30, 0, 0),
+            length: SignedDuration::from_mins(540),
+        }],
+        capacity_units: 10,
+        excluded_clients: vec![client_b.client_id()],
+    };
+    // Presence needs a profile first.
+    assert!(matches!(
+        store
+            .set_presence(worker_id, Presence::Available, now())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store
+        .set_worker_routing(worker_id, &routing, now())
+        .await
+        .unwrap();
+    let cpa = Qualification {
+        kind: "cpa".into(),
+        field: None,
+        issuer: "aicpa".into(),
+        valid_from: Timestamp::from_second(1_700_000_000).unwrap(),
+        valid_until: Some(Timestamp::from_second(1_900_000_000).unwrap()),
+    };
+    store
+        .add_qualification(worker_id, uuid::Uuid::now_v7(), &cpa, now())
+        .await
+        .unwrap();
+    let tax = Skill {
+        name: "tax".into(),
+        level: 7,
+    };
+    store
+        .set_skill(worker_id, &tax, GrowthFlag::Growing, now())
+        .await
+        .unwrap();
+    store
+        .set_presence(worker_id, Presence::Available, now())
+        .await
+        .unwrap();
+    let routed = store.routed_worker(worker_id).await.unwrap();
+    assert_eq!(routed.presence, Presence::Available);
+    assert_eq!(routed.profile.languages, routing.languages);
+    assert_eq!(routed.profile.shift.weekly, routing.shifts);
+    assert_eq!(
+        routed.profile.shift.time_zone.iana_name(),
+        Some("Asia/Kolkata")
+    );
+    assert_eq!(routed.profile.qualifications, vec![cpa]);
+    assert_eq!(routed.profile.skills, vec![tax]);
+    assert_eq!(routed.profile.growth_skills, vec!["tax".to_string()]);
+    assert_eq!(routed.profile.excluded_clients, vec![client_b.client_id()]);
+    assert_eq!(routed.profile.capacity.units_max, 10);
+
+    let engagement_id = engagement(&client_a, "tax returns").await;
+    let mut req = Requirements::any("research", 4, SignedDuration::from_mins(45));
+    req.qualifications = vec!["cpa".into()];
+    req.skills = vec![SkillRequirement {
+        skill: "tax".into(),
+        level_min: 5,
+        optional: true,
+    }];
+    req.target = Some(
+        karya_core::routing::expr::parse("'hi' in worker.languages && worker.skills.tax >= 5")
+            .unwrap(),
+    );
+    let flow = RoutingWorkflow::standard();
+    client_a
+        .set_engagement_routing(engagement_id, &req, &flow, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        client_a.engagement_routing(engagement_id).await.unwrap(),
+        Some((req.clone(), flow.clone()))
+    );
+    assert!(matches!(
+        client_b.engagement_routing(engagement_id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        client_b
+            .set_engagement_routing(engagement_id, &req, &flow, now())
+            .await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let item_id = item(&client_a, engagement_id).await;
+    let task = client_a
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "prepare".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let routable = store.routable_tasks().await.unwrap();
+    let found = routable
+        .iter()
+        .find(|r| r.task.id == task.id)
+        .expect("ready task listed");
+    assert_eq!(found.engagement_id, engagement_id);
+    assert_eq!(
+        found.routing.as_ref().map(|(r, _)| (**r).clone()),
+        Some(req.clone())
+    );
+
+    let assignment_id: AssignmentId = id();
+    client_a
+        .assign_task(task.id, worker_id, assignment_id, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.worker_units(worker_id).await.unwrap(),
+        (4, vec![("research".to_string(), 4)])
+    );
+    let explanation = Explanation {
+        task_id: task.id,
+        decided_at: Timestamp::from_second(1_790_500_000).unwrap(),
+        path: Path::GetNext,
+        rule: Rule::BestScore,
+        step_idx: 0,
+        step_name: "as_required".into(),
+        candidates: 3,
+        eligible: 1,
+        rejected: vec![],
+        winner: Some(worker_id),
+        score: None,
+        runner_up_total: None,
+        review_required: false,
+        truncated: false,
+    };
+    client_a
+        .record_explanation(uuid::Uuid::now_v7(), &explanation, Some(assignment_id))
+        .await
+        .unwrap();
+    let stored = client_a.explanations(task.id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].worker_id, stored[0].assignment_id),
+        (Some(worker_id), Some(assignment_id))
+    );
+    assert_eq!(
+        (stored[0].path.as_str(), stored[0].rule.as_str()),
+        ("get_next", "best_score")
+    );
+    assert!(stored[0].explanation.contains("\"eligible\":1"));
+    assert!(matches!(
+        client_b.explanations(task.id).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}

@@ -1,0 +1,335 @@
+//! The workforce as the router sees it: who a worker is qualified and skilled for, when they
+//! work, how much they can hold at once, and whether they are at their desk.
+//!
+//! Everything here is plain data plus pure questions about it ("is this qualification valid at
+//! `now`?", "when does the shift that contains `now` end?"). Time zones arrive as resolved
+//! [`TimeZone`] values: looking one up by name in the system database is the shell's job.
+
+use jiff::civil::{Date, Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::id::{ClientId, SiteId, WorkerId};
+use crate::model::Designation;
+
+/// Lowest skill level.
+pub const SKILL_LEVEL_MIN: u8 = 1;
+/// Highest skill level.
+pub const SKILL_LEVEL_MAX: u8 = 10;
+
+/// Longest shift block accepted: a shift longer than a day is a data-entry error, and the
+/// shift search below only looks one day back for a block that started before midnight.
+pub const SHIFT_LENGTH_MAX: SignedDuration = SignedDuration::from_hours(24);
+
+/// A degree, certification or admission, held as a first-class record with its validity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qualification {
+    /// What it is, e.g. `ca`, `cpa`, `bar_admission`, `mbbs`, `certified_medical_coder`.
+    pub kind: String,
+    /// The field for degrees that have one (a PhD in chemistry), else `None`.
+    pub field: Option<String>,
+    pub issuer: String,
+    pub valid_from: Timestamp,
+    /// `None` for qualifications that do not lapse (a degree).
+    pub valid_until: Option<Timestamp>,
+}
+
+impl Qualification {
+    /// Whether the qualification counts at `now`. It stops counting at `valid_until` exactly.
+    pub fn is_valid_at(&self, now: Timestamp) -> bool {
+        self.valid_from <= now && self.valid_until.is_none_or(|until| now < until)
+    }
+}
+
+/// A skill with its level, 1 (novice) to 10 (authority).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skill {
+    pub name: String,
+    pub level: u8,
+}
+
+/// Whether a worker can take work now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Presence {
+    Available,
+    Busy,
+    Break,
+    Offline,
+}
+
+impl Presence {
+    pub const ALL: [Presence; 4] = [
+        Presence::Available,
+        Presence::Busy,
+        Presence::Break,
+        Presence::Offline,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Presence::Available => "available",
+            Presence::Busy => "busy",
+            Presence::Break => "break",
+            Presence::Offline => "offline",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Presence> {
+        Presence::ALL.into_iter().find(|p| p.code() == text)
+    }
+}
+
+/// One recurring block of a weekly schedule, in the site's local time. A block may run past
+/// midnight (a night shift from 22:00 for 9 hours).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftBlock {
+    pub weekday: Weekday,
+    pub start: Time,
+    pub length: SignedDuration,
+}
+
+/// A dated change to the weekly schedule: a day off (`length` zero) or a different block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftException {
+    pub date: Date,
+    pub start: Time,
+    pub length: SignedDuration,
+}
+
+/// An absence: no shift counts between `from` and `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leave {
+    pub from: Timestamp,
+    pub until: Timestamp,
+}
+
+/// When a worker works: a weekly schedule in the site's time zone, with exceptions and leave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftPattern {
+    pub time_zone: TimeZone,
+    pub weekly: Vec<ShiftBlock>,
+    pub exceptions: Vec<ShiftException>,
+    pub leave: Vec<Leave>,
+}
+
+impl ShiftPattern {
+    /// A pattern without any shift: the worker is never on shift.
+    pub fn none(time_zone: TimeZone) -> ShiftPattern {
+        ShiftPattern {
+            time_zone,
+            weekly: Vec::new(),
+            exceptions: Vec::new(),
+            leave: Vec::new(),
+        }
+    }
+
+    /// The same block every day of the week.
+    pub fn daily(time_zone: TimeZone, start: Time, length: SignedDuration) -> ShiftPattern {
+        let weekly = [
+            Weekday::Monday,
+            Weekday::Tuesday,
+            Weekday::Wednesday,
+            Weekday::Thursday,
+            Weekday::Friday,
+            Weekday::Saturday,
+            Weekday::Sunday,
+        ]
+        .into_iter()
+        .map(|weekday| ShiftBlock {
+            weekday,
+            start,
+            length,
+        })
+        .collect();
+        ShiftPattern {
+            weekly,
+            ..ShiftPattern::none(time_zone)
+        }
+    }
+
+    /// The end of the shift that contains `now`, or `None` when the worker is off shift (no
+    /// block covers `now`, or `now` falls in leave).
+    pub fn shift_end_at(&self, now: Timestamp) -> Option<Timestamp> {
+        if self.leave.iter().any(|l| l.from <= now && now < l.until) {
+            return None;
+        }
+        let today = now.to_zoned(self.time_zone.clone()).date();
+        // A block that started yesterday may still run (night shifts).
+        let mut end: Option<Timestamp> = None;
+        for date in [today.yesterday().ok()?, today] {
+            for (start, length) in self.blocks_on(date) {
+                let Ok(start) = date.to_datetime(start).to_zoned(self.time_zone.clone()) else {
+                    continue;
+                };
+                let start = start.timestamp();
+                let Ok(stop) = start.checked_add(length) else {
+                    continue;
+                };
+                if start <= now && now < stop {
+                    end = Some(end.map_or(stop, |e: Timestamp| e.max(stop)));
+                }
+            }
+        }
+        // Leave that begins inside the shift cuts it short.
+        let end = end?;
+        let cut = self
+            .leave
+            .iter()
+            .filter(|l| now < l.from && l.from < end)
+            .map(|l| l.from)
+            .min();
+        Some(cut.unwrap_or(end))
+    }
+
+    /// The blocks in force on a local date: the exceptions for that date if any, else the
+    /// weekly blocks for its weekday.
+    fn blocks_on(&self, date: Date) -> Vec<(Time, SignedDuration)> {
+        let exceptions: Vec<(Time, SignedDuration)> = self
+            .exceptions
+            .iter()
+            .filter(|e| e.date == date)
+            .map(|e| (e.start, e.length.min(SHIFT_LENGTH_MAX)))
+            .collect();
+        if self.exceptions.iter().any(|e| e.date == date) {
+            return exceptions;
+        }
+        self.weekly
+            .iter()
+            .filter(|b| b.weekday == date.weekday())
+            .map(|b| (b.start, b.length.min(SHIFT_LENGTH_MAX)))
+            .collect()
+    }
+}
+
+/// A cap on one channel, in capacity units (e.g. at most one research task at a time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelCap {
+    pub channel: String,
+    pub units_max: u32,
+}
+
+/// How much a worker holds at once. Every task weighs some units of its channel (a long
+/// research task 10, a short ticket 2); the sum held may not pass `units_max`, nor the
+/// channel's own cap when one is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capacity {
+    pub units_max: u32,
+    pub channels: Vec<ChannelCap>,
+}
+
+impl Capacity {
+    /// The cap of a channel, or the total when the channel has none of its own.
+    pub fn channel_max(&self, channel: &str) -> u32 {
+        self.channels
+            .iter()
+            .find(|c| c.channel == channel)
+            .map_or(self.units_max, |c| c.units_max.min(self.units_max))
+    }
+}
+
+/// Everything the router needs to know about one worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerProfile {
+    pub id: WorkerId,
+    pub site_id: Option<SiteId>,
+    pub designation: Designation,
+    /// ISO 639-1 codes, e.g. `en`, `hi`, `de`.
+    pub languages: Vec<String>,
+    pub qualifications: Vec<Qualification>,
+    pub skills: Vec<Skill>,
+    /// Skills the worker is building: work needing one level above theirs may come to them
+    /// (a growth assignment, always reviewed).
+    pub growth_skills: Vec<String>,
+    pub shift: ShiftPattern,
+    pub capacity: Capacity,
+    /// Clients this worker must never see work of (conflicts of interest).
+    pub excluded_clients: Vec<ClientId>,
+    /// Free attributes for target expressions (`worker.attr.team == "ip"`).
+    pub attributes: Vec<(String, String)>,
+}
+
+impl WorkerProfile {
+    pub fn skill_level(&self, name: &str) -> u8 {
+        self.skills
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| s.level)
+    }
+
+    /// Whether the worker holds a qualification of `kind` valid at `now`.
+    pub fn is_qualified(&self, kind: &str, now: Timestamp) -> bool {
+        self.qualifications
+            .iter()
+            .any(|q| q.kind == kind && q.is_valid_at(now))
+    }
+
+    pub fn speaks(&self, language: &str) -> bool {
+        self.languages.iter().any(|l| l == language)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::time;
+
+    use super::*;
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// `(pattern, now, expected shift end)`.
+    fn check(pattern: &ShiftPattern, now: &str, expect: Option<&str>) {
+        let got = pattern.shift_end_at(ts(now));
+        assert_eq!(got, expect.map(ts), "shift end at {now}");
+    }
+
+    #[test]
+    fn shifts_follow_the_site_time_zone_exceptions_and_leave() {
+        // Kolkata is UTC+05:30; a 09:00-18:00 local day is 03:30-12:30 UTC.
+        let ist = TimeZone::fixed(jiff::tz::Offset::from_seconds(5 * 3600 + 1800).unwrap());
+        let mut day =
+            ShiftPattern::daily(ist.clone(), time(9, 0, 0, 0), SignedDuration::from_hours(9));
+        check(&day, "2026-03-02T03:29:59Z", None);
+        check(&day, "2026-03-02T03:30:00Z", Some("2026-03-02T12:30:00Z"));
+        check(&day, "2026-03-02T12:29:59Z", Some("2026-03-02T12:30:00Z"));
+        check(&day, "2026-03-02T12:30:00Z", None);
+
+        day.exceptions.push(ShiftException {
+            date: jiff::civil::date(2026, 3, 3),
+            start: time(0, 0, 0, 0),
+            length: SignedDuration::ZERO,
+        });
+        check(&day, "2026-03-03T05:00:00Z", None);
+
+        day.leave.push(Leave {
+            from: ts("2026-03-04T08:00:00Z"),
+            until: ts("2026-03-05T00:00:00Z"),
+        });
+        check(&day, "2026-03-04T05:00:00Z", Some("2026-03-04T08:00:00Z"));
+        check(&day, "2026-03-04T09:00:00Z", None);
+
+        let night = ShiftPattern::daily(
+            TimeZone::UTC,
+            time(22, 0, 0, 0),
+            SignedDuration::from_hours(9),
+        );
+        check(&night, "2026-03-02T06:00:00Z", Some("2026-03-02T07:00:00Z"));
+        check(&night, "2026-03-02T23:00:00Z", Some("2026-03-03T07:00:00Z"));
+        check(&night, "2026-03-02T12:00:00Z", None);
+    }
+
+    #[test]
+    fn qualifications_lapse_at_valid_until_exactly() {
+        let q = Qualification {
+            kind: "cpa".into(),
+            field: None,
+            issuer: "aicpa".into(),
+            valid_from: ts("2020-01-01T00:00:00Z"),
+            valid_until: Some(ts("2026-01-01T00:00:00Z")),
+        };
+        assert!(!q.is_valid_at(ts("2019-12-31T23:59:59Z")));
+        assert!(q.is_valid_at(ts("2025-12-31T23:59:59Z")));
+        assert!(!q.is_valid_at(ts("2026-01-01T00:00:00Z")));
+    }
+}

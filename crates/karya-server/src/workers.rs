@@ -1,0 +1,429 @@
+//! Workers as the router sees them (profile, qualifications, skills, presence) and *Get next*.
+//!
+//! *Get next* follows the three beats: load the worker, their load and a page of ready tasks
+//! with their engagements' requirements; let `karya-core` rank the tasks for the worker; claim
+//! them in that order with the store's exactly-once assignment until one succeeds, and store
+//! the explanation of the winner.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use jiff::civil::{Time, Weekday};
+use jiff::{SignedDuration, Timestamp};
+use karya_core::id::{AssignmentId, ClientId, SiteId, WorkerId};
+use karya_core::model::Designation;
+use karya_core::routing::{
+    rank_for_worker, Candidate, OpenTask, Requirements, RoutingConfig, RoutingWorkflow, Waiting,
+    WorkerLoad,
+};
+use karya_core::workforce::{Presence, Qualification, ShiftBlock, Skill, SKILL_LEVEL_MAX};
+use karya_store::{explanation_json, GrowthFlag, RoutedWorker, StoreError, WorkerRouting};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::extract::{parse_id, Json, Path};
+use crate::{check_text, ApiResult, AppState};
+
+/// Longest worker name, skill or qualification text accepted.
+const TEXT_LEN_MAX: usize = 200;
+/// Most list entries (languages, shifts, conflicts) accepted in one profile.
+const LIST_LEN_MAX: usize = 64;
+/// Ranked tasks *Get next* tries to claim before giving up: others may be claiming the same
+/// tasks at once, and each failed claim costs a transaction.
+const CLAIM_ATTEMPTS_MAX: usize = 5;
+/// Expected handling of a task whose engagement sets no routing.
+const DEFAULT_HANDLING: SignedDuration = SignedDuration::from_mins(30);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/workers", post(create_worker))
+        .route("/api/v1/workers/{worker_id}", get(get_worker))
+        .route("/api/v1/workers/{worker_id}/profile", put(set_profile))
+        .route("/api/v1/workers/{worker_id}/presence", post(set_presence))
+        .route(
+            "/api/v1/workers/{worker_id}/qualifications",
+            post(add_qualification),
+        )
+        .route("/api/v1/workers/{worker_id}/skills/{skill}", put(set_skill))
+        .route("/api/v1/workers/{worker_id}/next", post(get_next))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWorkerDto {
+    name: String,
+    site_id: Option<String>,
+    designation: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShiftDto {
+    /// 1 (Monday) to 7 (Sunday).
+    weekday: i8,
+    /// Local start, `HH:MM`.
+    start: String,
+    minutes: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileDto {
+    languages: Vec<String>,
+    time_zone: String,
+    shifts: Vec<ShiftDto>,
+    capacity_units: u32,
+    #[serde(default)]
+    excluded_clients: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceDto {
+    presence: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualificationDto {
+    kind: String,
+    field: Option<String>,
+    issuer: String,
+    valid_from: String,
+    valid_until: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkillDto {
+    level: u8,
+    #[serde(default)]
+    growing: bool,
+}
+
+fn designation(text: &str) -> ApiResult<Designation> {
+    [
+        Designation::Analyst,
+        Designation::SeniorAnalyst,
+        Designation::TeamLead,
+        Designation::Manager,
+    ]
+    .into_iter()
+    .find(|d| d.code() == text)
+    .ok_or_else(|| {
+        ApiError::invalid(format!(
+            "unknown designation {text:?}: use analyst, senior_analyst, team_lead or manager"
+        ))
+    })
+}
+
+fn timestamp(field: &str, text: &str) -> ApiResult<Timestamp> {
+    text.parse()
+        .map_err(|_| ApiError::invalid(format!("{field} must be an RFC 3339 time")))
+}
+
+async fn create_worker(
+    State(state): State<AppState>,
+    Json(body): Json<NewWorkerDto>,
+) -> ApiResult<(StatusCode, axum::Json<Value>)> {
+    let name = check_text("name", &body.name, TEXT_LEN_MAX)?;
+    let site_id: Option<SiteId> = body.site_id.as_deref().map(parse_id).transpose()?;
+    let designation = designation(body.designation.as_deref().unwrap_or("analyst"))?;
+    let worker = state
+        .store
+        .create_worker(
+            WorkerId::from_uuid(state.new_id()),
+            name,
+            site_id,
+            designation,
+            state.now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "id": worker.id.to_string(),
+            "name": worker.name,
+            "site_id": worker.site_id.map(|s| s.to_string()),
+            "designation": worker.designation.code(),
+            "created_at": worker.created_at.to_string(),
+        })),
+    ))
+}
+
+async fn get_worker(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    let worker = state.store.worker(worker_id).await?;
+    let routing = match state.store.routed_worker(worker_id).await {
+        Ok(routed) => Some(routed),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(err) => return Err(err.into()),
+    };
+    let (units_used, _) = state.store.worker_units(worker_id).await?;
+    Ok(axum::Json(json!({
+        "id": worker.id.to_string(),
+        "name": worker.name,
+        "site_id": worker.site_id.map(|s| s.to_string()),
+        "designation": worker.designation.code(),
+        "created_at": worker.created_at.to_string(),
+        "units_used": units_used,
+        "routing": routing.as_ref().map(profile_json),
+    })))
+}
+
+fn profile_json(routed: &RoutedWorker) -> Value {
+    let p = &routed.profile;
+    json!({
+        "presence": routed.presence.code(),
+        "presence_since": routed.presence_since.to_string(),
+        "languages": p.languages,
+        "time_zone": p.shift.time_zone.iana_name(),
+        "shifts": p.shift.weekly.iter().map(|b| json!({
+            "weekday": b.weekday.to_monday_one_offset(),
+            "start": format!("{:02}:{:02}", b.start.hour(), b.start.minute()),
+            "minutes": b.length.as_mins(),
+        })).collect::<Vec<_>>(),
+        "capacity_units": p.capacity.units_max,
+        "excluded_clients": p.excluded_clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "qualifications": p.qualifications.iter().map(|q| json!({
+            "kind": q.kind, "field": q.field, "issuer": q.issuer,
+            "valid_from": q.valid_from.to_string(),
+            "valid_until": q.valid_until.map(|t| t.to_string()),
+        })).collect::<Vec<_>>(),
+        "skills": p.skills.iter().map(|s| json!({
+            "skill": s.name, "level": s.level, "growing": p.growth_skills.contains(&s.name),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn set_profile(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<ProfileDto>,
+) -> ApiResult<StatusCode> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    if body.languages.len() > LIST_LEN_MAX
+        || body.shifts.len() > LIST_LEN_MAX
+        || body.excluded_clients.len() > LIST_LEN_MAX
+    {
+        return Err(ApiError::invalid(format!(
+            "languages, shifts and excluded_clients take at most {LIST_LEN_MAX} entries each"
+        )));
+    }
+    if jiff::tz::TimeZone::get(&body.time_zone).is_err() {
+        return Err(ApiError::invalid(format!(
+            "unknown time zone {:?}: use an IANA name such as Asia/Kolkata",
+            body.time_zone
+        )));
+    }
+    let mut shifts = Vec::with_capacity(body.shifts.len());
+    for s in &body.shifts {
+        let weekday = Weekday::from_monday_one_offset(s.weekday)
+            .map_err(|_| ApiError::invalid("shift weekday must be 1 (Monday) to 7 (Sunday)"))?;
+        let start: Time = s
+            .start
+            .parse()
+            .map_err(|_| ApiError::invalid("shift start must be HH:MM"))?;
+        if !(1..=24 * 60).contains(&s.minutes) {
+            return Err(ApiError::invalid(
+                "shift minutes must be between 1 and 1440",
+            ));
+        }
+        shifts.push(ShiftBlock {
+            weekday,
+            start,
+            length: SignedDuration::from_mins(s.minutes),
+        });
+    }
+    let excluded_clients = body
+        .excluded_clients
+        .iter()
+        .map(|c| parse_id::<ClientId>(c))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let routing = WorkerRouting {
+        languages: body.languages,
+        time_zone: body.time_zone,
+        shifts,
+        capacity_units: body.capacity_units,
+        excluded_clients,
+    };
+    state
+        .store
+        .set_worker_routing(worker_id, &routing, state.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_presence(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<PresenceDto>,
+) -> ApiResult<StatusCode> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    let presence = Presence::parse(&body.presence)
+        .ok_or_else(|| ApiError::invalid("presence must be available, busy, break or offline"))?;
+    state
+        .store
+        .set_presence(worker_id, presence, state.now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn add_qualification(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+    Json(body): Json<QualificationDto>,
+) -> ApiResult<StatusCode> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    let q = Qualification {
+        kind: check_text("kind", &body.kind, TEXT_LEN_MAX)?.to_string(),
+        field: body
+            .field
+            .as_deref()
+            .map(|f| check_text("field", f, TEXT_LEN_MAX).map(str::to_string))
+            .transpose()?,
+        issuer: check_text("issuer", &body.issuer, TEXT_LEN_MAX)?.to_string(),
+        valid_from: timestamp("valid_from", &body.valid_from)?,
+        valid_until: body
+            .valid_until
+            .as_deref()
+            .map(|t| timestamp("valid_until", t))
+            .transpose()?,
+    };
+    state
+        .store
+        .add_qualification(worker_id, state.new_id(), &q, state.now())
+        .await?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn set_skill(
+    State(state): State<AppState>,
+    Path((worker_id, skill)): Path<(String, String)>,
+    Json(body): Json<SkillDto>,
+) -> ApiResult<StatusCode> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    let name = check_text("skill", &skill, TEXT_LEN_MAX)?.to_string();
+    if !(1..=SKILL_LEVEL_MAX).contains(&body.level) {
+        return Err(ApiError::invalid(format!(
+            "level must be between 1 and {SKILL_LEVEL_MAX}"
+        )));
+    }
+    let growing = match body.growing {
+        true => GrowthFlag::Growing,
+        false => GrowthFlag::Settled,
+    };
+    state
+        .store
+        .set_skill(
+            worker_id,
+            &Skill {
+                name,
+                level: body.level,
+            },
+            growing,
+            state.now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// *Get next*: assigns the best ready task for the worker, or answers 204 when none suits.
+async fn get_next(
+    State(state): State<AppState>,
+    Path(worker_id): Path<String>,
+) -> ApiResult<Response> {
+    let worker_id: WorkerId = parse_id(&worker_id)?;
+    let now = state.now();
+    // Load.
+    let routed = state.store.routed_worker(worker_id).await?;
+    let (units_used, channel_units) = state.store.worker_units(worker_id).await?;
+    let routable = state.store.routable_tasks().await?;
+    let load = WorkerLoad {
+        presence: routed.presence,
+        units_used,
+        channel_units,
+        last_assigned_at: None,
+        working_since: Some(routed.presence_since),
+    };
+    let standard = Arc::new(RoutingWorkflow::standard());
+    let default_req = Arc::new(Requirements::any("default", 1, DEFAULT_HANDLING));
+    let open: Vec<(OpenTask, Arc<RoutingWorkflow>)> = routable
+        .iter()
+        .map(|r| {
+            let (req, flow) = r
+                .routing
+                .clone()
+                .unwrap_or_else(|| (default_req.clone(), standard.clone()));
+            let task = OpenTask {
+                id: r.task.id,
+                client_id: r.task.client_id,
+                engagement_id: r.engagement_id,
+                priority: r.task.priority,
+                created_at: r.task.created_at,
+                due_at: None,
+                requirements: req,
+                preferred_worker: None,
+                excluded_workers: Vec::new(),
+                attributes: Vec::new(),
+            };
+            (task, flow)
+        })
+        .collect();
+    let waiting: Vec<Waiting<'_>> = open
+        .iter()
+        .map(|(task, flow)| {
+            let (step_idx, _) = flow.step_at(now.duration_since(task.created_at));
+            Waiting {
+                task,
+                step_idx,
+                step: &flow.steps[step_idx],
+            }
+        })
+        .collect();
+    // Decide.
+    let candidate = Candidate {
+        profile: &routed.profile,
+        load: &load,
+        shift_end: routed.profile.shift.shift_end_at(now),
+    };
+    let roll = (state.new_id().as_u128() % 1000) as u16;
+    let ranked = rank_for_worker(candidate, &waiting, now, &RoutingConfig::default(), roll);
+    // Apply: claim in rank order; a task someone else took meanwhile is skipped.
+    for (idx, explanation) in ranked.into_iter().take(CLAIM_ATTEMPTS_MAX) {
+        let task = &waiting[idx].task;
+        let tenant = state.store.tenant(task.client_id);
+        let assignment_id = AssignmentId::from_uuid(state.new_id());
+        match tenant
+            .assign_task(task.id, worker_id, assignment_id, now)
+            .await
+        {
+            Ok(task) => {
+                tenant
+                    .record_explanation(state.new_id(), &explanation, Some(assignment_id))
+                    .await?;
+                return Ok(axum::Json(json!({
+                    "task_id": task.id.to_string(),
+                    "client_id": task.client_id.to_string(),
+                    "work_item_id": task.work_item_id.to_string(),
+                    "step": task.step,
+                    "state": task.state.code(),
+                    "assignment_id": assignment_id.to_string(),
+                    "explanation": explanation_json(&explanation),
+                }))
+                .into_response());
+            }
+            Err(StoreError::Conflict { .. } | StoreError::Rejected { .. }) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

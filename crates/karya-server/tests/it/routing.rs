@@ -1,0 +1,278 @@
+//! HTTP tests through the router, without a socket: workers, engagement routing, *Get next*
+//! with eligibility, and explanations, on a fresh SQLite database per test.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use karya_core::id::{TaskId, WorkItemId};
+use karya_server::{router, AppState};
+use karya_store::{NewTask, Store, StoreOptions};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+struct App {
+    state: AppState,
+    dir: std::path::PathBuf,
+}
+
+impl App {
+    async fn new() -> App {
+        let dir =
+            std::env::temp_dir().join(format!("karya-http-{}", uuid::Uuid::now_v7().simple()));
+        let url = format!("sqlite://{}/karya.db", dir.display());
+        let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+        App {
+            state: AppState::new(store),
+            dir,
+        }
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let request = Request::builder().method(method).uri(uri);
+        let request = match body {
+            Some(body) => request
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        let value = match bytes.is_empty() {
+            true => Value::Null,
+            false => serde_json::from_slice(&bytes).unwrap(),
+        };
+        (status, value)
+    }
+
+    async fn finish(self) {
+        self.state.store.close().await;
+        std::fs::remove_dir_all(self.dir).ok();
+    }
+}
+
+/// A worker on shift around the clock (UTC, every day from 00:00 for 24 hours).
+async fn worker(app: &App, name: &str) -> String {
+    let (status, body) = app
+        .call(Method::POST, "/api/v1/workers", Some(json!({"name": name})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let shifts: Vec<Value> = (1..=7)
+        .map(|d| json!({"weekday": d, "start": "00:00", "minutes": 1440}))
+        .collect();
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{id}/profile"),
+            Some(json!({"languages": ["en"], "time_zone": "UTC", "shifts": shifts, "capacity_units": 10})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{id}/presence"),
+            Some(json!({"presence": "available"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    id
+}
+
+#[tokio::test]
+async fn get_next_assigns_only_eligible_work_and_explains_it() {
+    let app = App::new().await;
+    let (_, client) = app
+        .call(
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": "Acme Tax", "currency": "USD"})),
+        )
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_string();
+    let (_, other) = app
+        .call(
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": "Other", "currency": "USD"})),
+        )
+        .await;
+    let other_id = other["id"].as_str().unwrap().to_string();
+    let (status, engagement) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/engagements"),
+            Some(json!({"name": "returns", "service_line": "ip_research"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{engagement}");
+    let engagement_id = engagement["id"].as_str().unwrap().to_string();
+    let routing_uri = format!("/api/v1/clients/{client_id}/engagements/{engagement_id}/routing");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &routing_uri,
+            Some(json!({"requirements": {
+                "qualifications": ["cpa"], "channel": "research", "weight": 5, "expected_handling_s": 1,
+                "target": "worker.skills.tax >= 3"
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = app.call(Method::GET, &routing_uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["requirements"]["qualifications"], json!(["cpa"]));
+    assert_eq!(body["workflow"][4]["escalate"], json!(true));
+    let other_routing = format!("/api/v1/clients/{other_id}/engagements/{engagement_id}/routing");
+    assert_eq!(
+        app.call(Method::GET, &other_routing, None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let (status, item) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/work-items"),
+            Some(json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": {}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{item}");
+    let item_id: WorkItemId = item["id"].as_str().unwrap().parse().unwrap();
+    let task_id = TaskId::from_uuid(uuid::Uuid::now_v7());
+    app.state
+        .store
+        .tenant(client_id.parse().unwrap())
+        .create_task(
+            &NewTask {
+                id: task_id,
+                work_item_id: item_id,
+                step: "prepare".into(),
+            },
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+
+    let unqualified = worker(&app, "Ravi").await;
+    let qualified = worker(&app, "Asha").await;
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{qualified}/qualifications"),
+            Some(json!({"kind": "cpa", "issuer": "aicpa", "valid_from": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for w in [&unqualified, &qualified] {
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/workers/{w}/skills/tax"),
+                Some(json!({"level": 6})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    // The unqualified worker gets nothing; the qualified one gets the task, explained.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{unqualified}/next"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, next) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{qualified}/next"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{next}");
+    assert_eq!(next["task_id"], json!(task_id.to_string()));
+    assert_eq!(next["state"], json!("assigned"));
+    assert_eq!(next["explanation"]["rule"], json!("best_score"));
+    assert_eq!(next["explanation"]["eligible"], json!(1));
+    let terms: Vec<&str> = next["explanation"]["score"]["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["term"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        terms,
+        [
+            "priority",
+            "sla_urgency",
+            "skill_fit",
+            "affinity",
+            "load",
+            "idle",
+            "growth"
+        ]
+    );
+    // Nothing left, and the worker's load shows the task's weight.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{qualified}/next"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, profile) = app
+        .call(Method::GET, &format!("/api/v1/workers/{qualified}"), None)
+        .await;
+    assert_eq!(profile["units_used"], json!(5));
+    assert_eq!(
+        profile["routing"]["qualifications"][0]["kind"],
+        json!("cpa")
+    );
+
+    let uri = format!("/api/v1/clients/{client_id}/tasks/{task_id}/explanations");
+    let (status, explanations) = app.call(Method::GET, &uri, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(explanations["items"][0]["worker_id"], json!(qualified));
+    assert_eq!(explanations["items"][0]["path"], json!("get_next"));
+    let foreign = format!("/api/v1/clients/{other_id}/tasks/{task_id}/explanations");
+    let (status, body) = app.call(Method::GET, &foreign, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn bad_profiles_and_unknown_workers_are_refused() {
+    let app = App::new().await;
+    let id = worker(&app, "Meera").await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{id}/profile"),
+            Some(json!({"languages": [], "time_zone": "Mars/Olympus", "shifts": [], "capacity_units": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{id}/skills/tax"),
+            Some(json!({"level": 11})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let missing = uuid::Uuid::now_v7();
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{missing}/next"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    app.finish().await;
+}

@@ -1,0 +1,765 @@
+//! What routing keeps: workers' qualifications, skills, presence, shifts, capacity and
+//! conflicts; each engagement's requirements and workflow; and the explanation of every
+//! routing decision.
+//!
+//! Worker records belong to the firm and are written on the firm chain; engagement routing
+//! and explanations belong to a client and are tenant-scoped. Small lists are stored as JSON
+//! text whose shape this module writes and checks on reading; it maps them to `karya-core`
+//! types by hand, as the rest of the store does.
+
+use std::sync::Arc;
+
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use karya_core::event::EventKind;
+use karya_core::id::{AssignmentId, ClientId, EngagementId, SiteId, TaskId, WorkerId};
+use karya_core::model::Task;
+use karya_core::routing::expr;
+use karya_core::routing::{
+    Explanation, Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep,
+};
+use karya_core::workforce::{
+    Capacity, Presence, Qualification, ShiftBlock, ShiftPattern, Skill, WorkerProfile,
+};
+use serde_json::{json, Value};
+
+use crate::clients::parse_designation;
+use crate::events::{append, FIRM_CHAIN};
+use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
+use crate::{Result, Store, StoreError, Tenant};
+
+/// Most ready tasks one *Get next* ranks. The page is taken in queue order (priority, then
+/// age), so the most urgent work is always among them; the bound keeps one request's work and
+/// memory small whatever the backlog.
+pub const ROUTABLE_PAGE_MAX: i64 = 200;
+
+/// The scalar parts of a worker's routing profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerRouting {
+    pub languages: Vec<String>,
+    /// IANA time zone name of the worker's shifts.
+    pub time_zone: String,
+    pub shifts: Vec<ShiftBlock>,
+    pub capacity_units: u32,
+    pub excluded_clients: Vec<ClientId>,
+}
+
+/// A worker as the router needs them, with presence.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutedWorker {
+    pub profile: WorkerProfile,
+    pub presence: Presence,
+    pub presence_since: Timestamp,
+}
+
+/// A ready task with its engagement's routing (if the engagement has any).
+#[derive(Debug, Clone)]
+pub struct RoutableTask {
+    pub task: Task,
+    pub engagement_id: EngagementId,
+    pub routing: Option<EngagementRouting>,
+}
+
+/// An engagement's requirements and workflow, shared by its tasks.
+pub type EngagementRouting = (Arc<Requirements>, Arc<RoutingWorkflow>);
+
+/// A stored explanation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredExplanation {
+    pub task_id: TaskId,
+    pub worker_id: Option<WorkerId>,
+    pub assignment_id: Option<AssignmentId>,
+    pub path: String,
+    pub rule: String,
+    /// The whole explanation, JSON text.
+    pub explanation: String,
+    pub decided_at: Timestamp,
+}
+
+fn bad(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    anyhow::anyhow!("stored {what} does not parse: {detail}").into()
+}
+
+fn strings(value: &Value, what: &str) -> Result<Vec<String>> {
+    value
+        .as_array()
+        .ok_or_else(|| bad(what, "not a list"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(what, "not a string"))
+        })
+        .collect()
+}
+
+fn ids<T: std::str::FromStr>(value: &Value, what: &str) -> Result<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    strings(value, what)?
+        .iter()
+        .map(|s| s.parse().map_err(|e| bad(what, e)))
+        .collect()
+}
+
+/// `[[weekday 1-7, minute of day, minutes], ...]`.
+fn shifts_json(shifts: &[ShiftBlock]) -> Value {
+    Value::Array(
+        shifts
+            .iter()
+            .map(|b| {
+                json!([
+                    b.weekday.to_monday_one_offset(),
+                    i64::from(b.start.hour()) * 60 + i64::from(b.start.minute()),
+                    b.length.as_mins()
+                ])
+            })
+            .collect(),
+    )
+}
+
+fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| bad("shifts", e))?;
+    let rows = value
+        .as_array()
+        .ok_or_else(|| bad("shifts", "not a list"))?;
+    rows.iter()
+        .map(|row| {
+            let n = |i: usize| {
+                row.get(i)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| bad("shifts", "not [weekday, minute, length]"))
+            };
+            let weekday =
+                Weekday::from_monday_one_offset(n(0)? as i8).map_err(|e| bad("shifts", e))?;
+            let minute = n(1)?;
+            let start = Time::new((minute / 60) as i8, (minute % 60) as i8, 0, 0)
+                .map_err(|e| bad("shifts", e))?;
+            Ok(ShiftBlock {
+                weekday,
+                start,
+                length: SignedDuration::from_mins(n(2)?),
+            })
+        })
+        .collect()
+}
+
+/// The stored shape of requirements.
+pub fn requirements_json(req: &Requirements) -> Value {
+    json!({
+        "qualifications": req.qualifications,
+        "skills": req.skills.iter().map(|s| json!({"skill": s.skill, "level_min": s.level_min, "optional": s.optional})).collect::<Vec<_>>(),
+        "languages": req.languages,
+        "allowed_sites": req.allowed_sites.as_ref().map(|sites| sites.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
+        "home_sites": req.home_sites.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        "target": req.target.as_ref().map(|t| t.to_string()),
+        "channel": req.channel,
+        "weight": req.weight,
+        "expected_handling_s": req.expected_handling.as_secs(),
+    })
+}
+
+fn requirements_of(text: &str) -> Result<Requirements> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad("requirements", e))?;
+    let what = "requirements";
+    let skills = v["skills"]
+        .as_array()
+        .ok_or_else(|| bad(what, "skills not a list"))?
+        .iter()
+        .map(|s| {
+            Ok(SkillRequirement {
+                skill: s["skill"]
+                    .as_str()
+                    .ok_or_else(|| bad(what, "skill"))?
+                    .to_string(),
+                level_min: s["level_min"]
+                    .as_u64()
+                    .ok_or_else(|| bad(what, "level_min"))? as u8,
+                optional: s["optional"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let target = match v["target"].as_str() {
+        None => None,
+        Some(text) => Some(expr::parse(text).map_err(|e| bad(what, e))?),
+    };
+    Ok(Requirements {
+        qualifications: strings(&v["qualifications"], what)?,
+        skills,
+        languages: strings(&v["languages"], what)?,
+        allowed_sites: match &v["allowed_sites"] {
+            Value::Null => None,
+            sites => Some(ids::<SiteId>(sites, what)?),
+        },
+        home_sites: ids::<SiteId>(&v["home_sites"], what)?,
+        target,
+        channel: v["channel"]
+            .as_str()
+            .ok_or_else(|| bad(what, "channel"))?
+            .to_string(),
+        weight: v["weight"].as_u64().ok_or_else(|| bad(what, "weight"))? as u32,
+        expected_handling: SignedDuration::from_secs(
+            v["expected_handling_s"]
+                .as_i64()
+                .ok_or_else(|| bad(what, "expected_handling_s"))?,
+        ),
+    })
+}
+
+/// The stored shape of a workflow.
+pub fn workflow_json(workflow: &RoutingWorkflow) -> Value {
+    Value::Array(
+        workflow
+            .steps
+            .iter()
+            .map(|s| {
+                json!({
+                    "name": s.name,
+                    "drop_optional_skills": s.drop_optional_skills,
+                    "widen_sites": s.widen_sites,
+                    "designation_min": s.designation_min.map(|d| d.code()),
+                    "escalate": s.escalate,
+                    "timeout_s": s.timeout.map(|t| t.as_secs()),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn workflow_of(text: &str) -> Result<RoutingWorkflow> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad("workflow", e))?;
+    let steps = v
+        .as_array()
+        .ok_or_else(|| bad("workflow", "not a list"))?
+        .iter()
+        .map(|s| {
+            let designation_min = match s["designation_min"].as_str() {
+                None => None,
+                Some(code) => Some(parse_designation(code).ok_or_else(|| bad("workflow", code))?),
+            };
+            Ok(WorkflowStep {
+                name: s["name"].as_str().unwrap_or_default().to_string(),
+                drop_optional_skills: s["drop_optional_skills"].as_bool().unwrap_or(false),
+                widen_sites: s["widen_sites"].as_bool().unwrap_or(false),
+                designation_min,
+                escalate: s["escalate"].as_bool().unwrap_or(false),
+                timeout: s["timeout_s"].as_i64().map(SignedDuration::from_secs),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RoutingWorkflow { steps })
+}
+
+/// The stored shape of an explanation: every field, every score term by name.
+pub fn explanation_json(e: &Explanation) -> Value {
+    json!({
+        "task_id": e.task_id.to_string(),
+        "decided_at": e.decided_at.to_string(),
+        "path": e.path.code(),
+        "rule": e.rule.code(),
+        "step": {"index": e.step_idx, "name": e.step_name},
+        "candidates": e.candidates,
+        "eligible": e.eligible,
+        "rejected": e.rejected.iter().map(|(r, n)| json!({"reason": r.code(), "count": n})).collect::<Vec<_>>(),
+        "winner": e.winner.map(|w| w.to_string()),
+        "score": e.score.map(|s| json!({
+            "total": s.total,
+            "terms": s.terms.iter().map(|(t, p)| json!({"term": t.code(), "points": p})).collect::<Vec<_>>(),
+        })),
+        "runner_up_total": e.runner_up_total,
+        "review_required": e.review_required,
+        "truncated": e.truncated,
+    })
+}
+
+impl Store {
+    /// Sets the scalar parts of a worker's routing profile (languages, shifts, capacity,
+    /// conflicts). A worker without a profile is offline and never routed to.
+    pub async fn set_worker_routing(
+        &self,
+        worker_id: WorkerId,
+        routing: &WorkerRouting,
+        now: Timestamp,
+    ) -> Result<()> {
+        TimeZone::get(&routing.time_zone).map_err(|_| StoreError::Rejected {
+            message: format!("unknown time zone {:?}", routing.time_zone),
+        })?;
+        let mut tx = self.writer.begin().await?;
+        let languages = json!(routing.languages).to_string();
+        let shifts = shifts_json(&routing.shifts).to_string();
+        let excluded = json!(routing
+            .excluded_clients
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>())
+        .to_string();
+        let updated = sqlx::query(
+            "UPDATE worker_routing SET languages = $1, time_zone = $2, shifts = $3, capacity_units = $4,
+             excluded_clients = $5, updated_at_us = $6 WHERE worker_id = $7",
+        )
+        .bind(&languages)
+        .bind(&routing.time_zone)
+        .bind(&shifts)
+        .bind(i64::from(routing.capacity_units))
+        .bind(&excluded)
+        .bind(us(now))
+        .bind(worker_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            let inserted = sqlx::query(
+                "INSERT INTO worker_routing (worker_id, presence, presence_since_us, languages, time_zone, shifts,
+                 capacity_units, excluded_clients, updated_at_us) VALUES ($1, 'offline', $2, $3, $4, $5, $6, $7, $2)",
+            )
+            .bind(worker_id.to_string())
+            .bind(us(now))
+            .bind(&languages)
+            .bind(&routing.time_zone)
+            .bind(&shifts)
+            .bind(i64::from(routing.capacity_units))
+            .bind(&excluded)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Err(err) if is_foreign_key_violation(&err) => {
+                    return Err(StoreError::not_found("worker", worker_id))
+                }
+                other => other?,
+            };
+        }
+        append(
+            &mut tx,
+            FIRM_CHAIN,
+            EventKind::WorkerProfileChanged,
+            &worker_id.to_string(),
+            &json!({"languages": routing.languages, "time_zone": routing.time_zone,
+                    "shifts": serde_json::from_str::<Value>(&shifts).unwrap_or_default(),
+                    "capacity_units": routing.capacity_units,
+                    "excluded_clients": serde_json::from_str::<Value>(&excluded).unwrap_or_default()}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a qualification of a worker.
+    pub async fn add_qualification(
+        &self,
+        worker_id: WorkerId,
+        id: uuid::Uuid,
+        q: &Qualification,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO worker_qualifications (id, worker_id, kind, field, issuer, valid_from_us, valid_until_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id.to_string())
+        .bind(worker_id.to_string())
+        .bind(&q.kind)
+        .bind(q.field.clone())
+        .bind(&q.issuer)
+        .bind(us(q.valid_from))
+        .bind(q.valid_until.map(us))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(err) if is_foreign_key_violation(&err) => {
+                return Err(StoreError::not_found("worker", worker_id))
+            }
+            other => other?,
+        };
+        append(
+            &mut tx,
+            FIRM_CHAIN,
+            EventKind::WorkerProfileChanged,
+            &worker_id.to_string(),
+            &json!({"qualification_added": {"id": id.to_string(), "kind": q.kind, "issuer": q.issuer,
+                    "valid_from": q.valid_from.to_string(), "valid_until": q.valid_until.map(|t| t.to_string())}}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets a worker's level in a skill (and whether they are building it).
+    pub async fn set_skill(
+        &self,
+        worker_id: WorkerId,
+        skill: &Skill,
+        growing: GrowthFlag,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM worker_skills WHERE worker_id = $1 AND skill = $2")
+            .bind(worker_id.to_string())
+            .bind(&skill.name)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO worker_skills (worker_id, skill, level, growing) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(worker_id.to_string())
+        .bind(&skill.name)
+        .bind(i64::from(skill.level))
+        .bind(i64::from(growing == GrowthFlag::Growing))
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Err(err) if is_foreign_key_violation(&err) => {
+                return Err(StoreError::not_found("worker", worker_id))
+            }
+            other => other?,
+        };
+        append(
+            &mut tx,
+            FIRM_CHAIN,
+            EventKind::WorkerProfileChanged,
+            &worker_id.to_string(),
+            &json!({"skill": skill.name, "level": skill.level, "growing": growing == GrowthFlag::Growing}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Changes a worker's presence. Needs a routing profile.
+    pub async fn set_presence(
+        &self,
+        worker_id: WorkerId,
+        presence: Presence,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.writer.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE worker_routing SET presence = $1, presence_since_us = $2 WHERE worker_id = $3",
+        )
+        .bind(presence.code())
+        .bind(us(now))
+        .bind(worker_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::not_found("worker routing profile", worker_id));
+        }
+        append(
+            &mut tx,
+            FIRM_CHAIN,
+            EventKind::WorkerPresenceChanged,
+            &worker_id.to_string(),
+            &json!({"presence": presence.code()}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A worker's whole routing profile with presence.
+    pub async fn routed_worker(&self, worker_id: WorkerId) -> Result<RoutedWorker> {
+        let worker = self.worker(worker_id).await?;
+        let row = sqlx::query(
+            "SELECT presence, presence_since_us, languages, time_zone, shifts, capacity_units, excluded_clients
+             FROM worker_routing WHERE worker_id = $1",
+        )
+        .bind(worker_id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?;
+        let presence_text: String = get(&row, "presence")?;
+        let presence =
+            Presence::parse(&presence_text).ok_or_else(|| bad("presence", &presence_text))?;
+        let time_zone: String = get(&row, "time_zone")?;
+        let time_zone = TimeZone::get(&time_zone).map_err(|e| bad("time zone", e))?;
+        let languages: String = get(&row, "languages")?;
+        let languages = strings(
+            &serde_json::from_str(&languages).map_err(|e| bad("languages", e))?,
+            "languages",
+        )?;
+        let excluded: String = get(&row, "excluded_clients")?;
+        let excluded_clients = ids::<ClientId>(
+            &serde_json::from_str(&excluded).map_err(|e| bad("excluded_clients", e))?,
+            "excluded_clients",
+        )?;
+        let shifts: String = get(&row, "shifts")?;
+        let capacity_units: i64 = get(&row, "capacity_units")?;
+
+        let rows = sqlx::query(
+            "SELECT kind, field, issuer, valid_from_us, valid_until_us FROM worker_qualifications
+             WHERE worker_id = $1 ORDER BY id",
+        )
+        .bind(worker_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut qualifications = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let until: Option<i64> = get(row, "valid_until_us")?;
+            qualifications.push(Qualification {
+                kind: get(row, "kind")?,
+                field: get(row, "field")?,
+                issuer: get(row, "issuer")?,
+                valid_from: timestamp(row, "valid_from_us")?,
+                valid_until: until
+                    .map(Timestamp::from_microsecond)
+                    .transpose()
+                    .map_err(|e| bad("valid_until", e))?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT skill, level, growing FROM worker_skills WHERE worker_id = $1 ORDER BY skill",
+        )
+        .bind(worker_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut skills = Vec::with_capacity(rows.len());
+        let mut growth_skills = Vec::new();
+        for row in &rows {
+            let name: String = get(row, "skill")?;
+            let level: i64 = get(row, "level")?;
+            let growing: i64 = get(row, "growing")?;
+            if growing != 0 {
+                growth_skills.push(name.clone());
+            }
+            skills.push(Skill {
+                name,
+                level: level as u8,
+            });
+        }
+        Ok(RoutedWorker {
+            profile: WorkerProfile {
+                id: worker.id,
+                site_id: worker.site_id,
+                designation: worker.designation,
+                languages,
+                qualifications,
+                skills,
+                growth_skills,
+                shift: ShiftPattern {
+                    weekly: shifts_of(&shifts)?,
+                    ..ShiftPattern::none(time_zone)
+                },
+                capacity: Capacity {
+                    units_max: capacity_units as u32,
+                    channels: Vec::new(),
+                },
+                excluded_clients,
+                attributes: Vec::new(),
+            },
+            presence,
+            presence_since: timestamp(&row, "presence_since_us")?,
+        })
+    }
+
+    /// Capacity units and units per channel a worker holds now (active assignments, weighed by
+    /// their engagement's requirements; a task without routing weighs 1 on `default`).
+    pub async fn worker_units(&self, worker_id: WorkerId) -> Result<(u32, Vec<(String, u32)>)> {
+        let rows = sqlx::query(
+            "SELECT er.requirements FROM assignments a
+             JOIN tasks t ON t.id = a.task_id
+             JOIN work_items w ON w.id = t.work_item_id
+             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             WHERE a.worker_id = $1 AND a.released_at_us IS NULL",
+        )
+        .bind(worker_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut total = 0u32;
+        let mut channels: Vec<(String, u32)> = Vec::new();
+        for row in &rows {
+            let text: Option<String> = get(row, "requirements")?;
+            let (channel, weight) = match text {
+                Some(text) => {
+                    let req = requirements_of(&text)?;
+                    (req.channel, req.weight)
+                }
+                None => ("default".to_string(), 1),
+            };
+            total += weight;
+            match channels.iter_mut().find(|(c, _)| *c == channel) {
+                Some((_, units)) => *units += weight,
+                None => channels.push((channel, weight)),
+            }
+        }
+        Ok((total, channels))
+    }
+
+    /// Ready tasks across clients in queue order (highest priority, then oldest), at most
+    /// [`ROUTABLE_PAGE_MAX`], each with its engagement's routing.
+    pub async fn routable_tasks(&self) -> Result<Vec<RoutableTask>> {
+        let rows = sqlx::query(
+            "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
+                    t.updated_at_us, w.engagement_id, er.requirements, er.workflow
+             FROM tasks t JOIN work_items w ON w.id = t.work_item_id
+             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1",
+        )
+        .bind(ROUTABLE_PAGE_MAX)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut cache: Vec<(EngagementId, Option<EngagementRouting>)> = Vec::new();
+        let mut tasks = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let engagement_id: EngagementId = parse(row, "engagement_id")?;
+            let routing = match cache.iter().find(|(e, _)| *e == engagement_id) {
+                Some((_, routing)) => routing.clone(),
+                None => {
+                    let req: Option<String> = get(row, "requirements")?;
+                    let flow: Option<String> = get(row, "workflow")?;
+                    let routing = match (req, flow) {
+                        (Some(req), Some(flow)) => Some((
+                            Arc::new(requirements_of(&req)?),
+                            Arc::new(workflow_of(&flow)?),
+                        )),
+                        _ => None,
+                    };
+                    cache.push((engagement_id, routing.clone()));
+                    routing
+                }
+            };
+            tasks.push(RoutableTask {
+                task: crate::work::task_row(row)?,
+                engagement_id,
+                routing,
+            });
+        }
+        Ok(tasks)
+    }
+}
+
+/// Whether a worker is building a skill (growth assignments may come to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowthFlag {
+    Growing,
+    Settled,
+}
+
+impl Tenant {
+    /// Sets what an engagement's tasks require and the workflow that relaxes it.
+    pub async fn set_engagement_routing(
+        &self,
+        engagement_id: EngagementId,
+        requirements: &Requirements,
+        workflow: &RoutingWorkflow,
+        now: Timestamp,
+    ) -> Result<()> {
+        workflow.validate().map_err(|e| StoreError::Rejected {
+            message: e.to_string(),
+        })?;
+        self.engagement(engagement_id).await?;
+        let req = requirements_json(requirements);
+        let flow = workflow_json(workflow);
+        let mut tx = self.store.writer.begin().await?;
+        sqlx::query("DELETE FROM engagement_routing WHERE client_id = $1 AND engagement_id = $2")
+            .bind(self.client_id.to_string())
+            .bind(engagement_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO engagement_routing (engagement_id, client_id, requirements, workflow, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(engagement_id.to_string())
+        .bind(self.client_id.to_string())
+        .bind(req.to_string())
+        .bind(flow.to_string())
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await?;
+        append(
+            &mut tx,
+            self.client_id,
+            EventKind::EngagementRoutingSet,
+            &engagement_id.to_string(),
+            &json!({"requirements": req, "workflow": flow}),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An engagement's routing, or `None` when it has none.
+    pub async fn engagement_routing(
+        &self,
+        engagement_id: EngagementId,
+    ) -> Result<Option<(Requirements, RoutingWorkflow)>> {
+        self.engagement(engagement_id).await?;
+        let row = sqlx::query(
+            "SELECT requirements, workflow FROM engagement_routing WHERE client_id = $1 AND engagement_id = $2",
+        )
+        .bind(self.client_id.to_string())
+        .bind(engagement_id.to_string())
+        .fetch_optional(&self.store.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let req: String = get(&row, "requirements")?;
+        let flow: String = get(&row, "workflow")?;
+        Ok(Some((requirements_of(&req)?, workflow_of(&flow)?)))
+    }
+
+    /// Stores the explanation of a routing decision about one of this client's tasks.
+    pub async fn record_explanation(
+        &self,
+        id: uuid::Uuid,
+        explanation: &Explanation,
+        assignment_id: Option<AssignmentId>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id.to_string())
+        .bind(self.client_id.to_string())
+        .bind(explanation.task_id.to_string())
+        .bind(explanation.winner.map(|w| w.to_string()))
+        .bind(assignment_id.map(|a| a.to_string()))
+        .bind(explanation.path.code())
+        .bind(explanation.rule.code())
+        .bind(explanation_json(explanation).to_string())
+        .bind(us(explanation.decided_at))
+        .execute(&self.store.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// The explanations of a task's routing decisions, oldest first.
+    pub async fn explanations(&self, task_id: TaskId) -> Result<Vec<StoredExplanation>> {
+        self.task(task_id).await?;
+        let rows = sqlx::query(
+            "SELECT task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us
+             FROM routing_explanations WHERE client_id = $1 AND task_id = $2 ORDER BY decided_at_us, id LIMIT $3",
+        )
+        .bind(self.client_id.to_string())
+        .bind(task_id.to_string())
+        .bind(i64::from(crate::PAGE_LIMIT_MAX))
+        .fetch_all(&self.store.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let worker: Option<String> = get(row, "worker_id")?;
+                let assignment: Option<String> = get(row, "assignment_id")?;
+                Ok(StoredExplanation {
+                    task_id: parse(row, "task_id")?,
+                    worker_id: worker
+                        .map(|w| w.parse())
+                        .transpose()
+                        .map_err(|e| bad("worker_id", e))?,
+                    assignment_id: assignment
+                        .map(|a| a.parse())
+                        .transpose()
+                        .map_err(|e| bad("assignment_id", e))?,
+                    path: get(row, "path")?,
+                    rule: get(row, "rule")?,
+                    explanation: get(row, "explanation")?,
+                    decided_at: timestamp(row, "decided_at_us")?,
+                })
+            })
+            .collect()
+    }
+}
