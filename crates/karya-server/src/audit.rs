@@ -1,16 +1,25 @@
 //! The verify result of a client's event chain, for auditors.
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::routing::get;
-use axum::Router;
 use karya_core::id::ClientId;
 use serde_json::json;
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::extract::{parse_id, Path};
 use crate::{ApiResult, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/clients/{client_id}/audit", get(verify_client))
+pub fn api() -> Api {
+    Api::new().route(
+        "/api/v1/clients/{client_id}/audit",
+        get(verify_client),
+        &[(
+            Method::GET,
+            Access::tenant(auth::STAFF_READ, auth::CLIENT_ADMIN),
+        )],
+    )
 }
 
 async fn verify_client(

@@ -1,14 +1,16 @@
 //! Clients (tenants) and their engagements.
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use karya_core::id::{ClientId, EngagementId};
 use karya_core::money::Currency;
 use karya_core::service_line::ServiceLine;
 use karya_store::{NewEngagement, PageRequest};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::dto::{ClientDto, EngagementDto, NewClientDto, NewEngagementDto, PageDto, PageQuery};
 use crate::error::ApiError;
 use crate::extract::{parse_id, Json, Path, Query};
@@ -17,17 +19,42 @@ use crate::{check_text, ApiResult, AppState};
 /// Longest client or engagement name accepted.
 const NAME_LEN_MAX: usize = 200;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/clients", get(list_clients).post(create_client))
-        .route("/api/v1/clients/{client_id}", get(get_client))
+pub fn api() -> Api {
+    Api::new()
+        .route(
+            "/api/v1/clients",
+            get(list_clients).post(create_client),
+            &[
+                (Method::GET, Access::Firm(auth::STAFF_READ)),
+                (Method::POST, Access::Firm(auth::ADMINS)),
+            ],
+        )
+        .route(
+            "/api/v1/clients/{client_id}",
+            get(get_client),
+            &[(
+                Method::GET,
+                Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+            )],
+        )
         .route(
             "/api/v1/clients/{client_id}/engagements",
             get(list_engagements).post(create_engagement),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::WORK_READ, auth::CLIENT_ALL),
+                ),
+                (Method::POST, Access::tenant(auth::ADMINS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}",
             get(get_engagement),
+            &[(
+                Method::GET,
+                Access::tenant(auth::WORK_READ, auth::CLIENT_ALL),
+            )],
         )
 }
 

@@ -4,55 +4,97 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use jiff::SignedDuration;
 use karya_core::decision::authority::{DecisionType, Inverse};
-use karya_core::decision::ledger::{Resolution, LOOKBACK_DEFAULT};
-use karya_core::decision::policy::{Constraint, Layer, OnFail, Policy, PolicyDraft, Scope};
+use karya_core::decision::ledger::{DecisionStatus, Resolution, LOOKBACK_DEFAULT};
+use karya_core::decision::policy::{
+    Approver, Constraint, Layer, OnFail, Policy, PolicyDraft, Scope,
+};
 use karya_core::id::{ClientId, DecisionId, EngagementId, WorkerId};
 use karya_store::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::clients::page_request;
 use crate::dto::{PageDto, PageQuery};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{parse_id, Json, Path, Query};
+use crate::extract::{parse_id, Caller, Json, Path, Query};
 use crate::{check_text, ApiResult, AppState};
+use karya_core::model::Role;
 
 /// Longest lookback a policy change may ask for: a year of decisions is re-evaluated at most.
 const LOOKBACK_HOURS_MAX: i64 = 24 * 366;
 /// Most authority limits a decision type may list (one per designation).
 const LIMITS_MAX: usize = 8;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn api() -> Api {
+    Api::new()
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}/decision-types",
             get(list_decision_types).post(register_decision_type),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::DECIDERS_READ, auth::CLIENT_ALL),
+                ),
+                (Method::POST, Access::tenant(auth::ADMINS, auth::NOBODY)),
+            ],
         )
-        .route("/api/v1/policies", post(publish_firm_policy))
+        .route(
+            "/api/v1/policies",
+            post(publish_firm_policy),
+            &[(Method::POST, Access::Firm(&[Role::Admin]))],
+        )
         .route(
             "/api/v1/clients/{client_id}/policies",
             get(list_policies).post(publish_client_policy),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::DECIDERS_READ, auth::CLIENT_ALL),
+                ),
+                (
+                    Method::POST,
+                    Access::tenant(auth::ADMINS, auth::CLIENT_ADMIN),
+                ),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/decisions",
             get(list_decisions).post(take_decision),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+                ),
+                (Method::POST, Access::tenant(auth::DECIDERS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/decisions/{decision_id}",
             get(get_decision),
+            &[(
+                Method::GET,
+                Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/decisions/{decision_id}/approval",
             post(settle_approval),
+            &[(
+                Method::POST,
+                Access::tenant(auth::STAFF, auth::CLIENT_ADMIN),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/decisions/{decision_id}/undo",
             post(undo_decision),
+            &[(Method::POST, Access::tenant(auth::STAFF, auth::NOBODY))],
         )
 }
 
@@ -398,9 +440,38 @@ fn decision_json(decision: &StoredDecision) -> Value {
 async fn take_decision(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
+    Caller(caller): Caller,
     Json(body): Json<NewDecisionDto>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
-    let tenant = state.store.tenant(parse_id(&client_id)?);
+    let client_id: ClientId = parse_id(&client_id)?;
+    let tenant = state.store.tenant(client_id);
+    if caller.role() == Role::Worker {
+        // A worker decides in their own name, inside work they hold.
+        let own = caller
+            .worker_id()
+            .is_some_and(|w| w.to_string() == body.decided_by);
+        let holds = match caller.worker_id() {
+            Some(worker_id) => {
+                state
+                    .store
+                    .worker_holds(worker_id, client_id, None, Some(&body.work_item_id))
+                    .await?
+            }
+            None => false,
+        };
+        if !own {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "a worker takes decisions in their own name",
+            ));
+        }
+        if !holds {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("work item {} not found", body.work_item_id),
+            ));
+        }
+    }
     if !body.payload.is_object() {
         return Err(ApiError::invalid("payload must be a JSON object"));
     }
@@ -461,9 +532,28 @@ struct ApprovalDto {
 async fn settle_approval(
     State(state): State<AppState>,
     Path((client_id, decision_id)): Path<(String, String)>,
+    Caller(caller): Caller,
     Json(body): Json<ApprovalDto>,
 ) -> ApiResult<axum::Json<Value>> {
     let tenant = state.store.tenant(parse_id(&client_id)?);
+    let pending = tenant.decision(parse_id(&decision_id)?).await?;
+    // The client approves what exceeds the firm's authority; the firm's leads the rest.
+    let client_side = caller.client_id().is_some();
+    match pending.record.status {
+        DecisionStatus::PendingApproval(Approver::Client) if !client_side => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this decision waits for the client's approval",
+            ))
+        }
+        DecisionStatus::PendingApproval(Approver::Lead) if client_side => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this decision waits for a lead of the firm",
+            ))
+        }
+        _ => {}
+    }
     let decision = tenant
         .settle_approval(parse_id(&decision_id)?, body.approve, state.now())
         .await?;

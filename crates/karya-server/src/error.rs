@@ -21,6 +21,12 @@ pub enum ErrorCode {
     InvalidParameter,
     /// No such resource (or it belongs to another client).
     NotFound,
+    /// No credentials, or credentials that are not valid.
+    Unauthenticated,
+    /// Signed in, but the role may not do this.
+    Forbidden,
+    /// Too many attempts; wait.
+    RateLimited,
     /// No such route or method.
     NoRoute,
     MethodNotAllowed,
@@ -42,6 +48,9 @@ impl ErrorCode {
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::InvalidParameter => "invalid_parameter",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NoRoute => "no_route",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
@@ -59,6 +68,9 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST
             }
             ErrorCode::NotFound | ErrorCode::NoRoute => StatusCode::NOT_FOUND,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RuleViolation => StatusCode::UNPROCESSABLE_ENTITY,

@@ -68,3 +68,20 @@ where
     text.parse::<T>()
         .map_err(|err| ApiError::new(ErrorCode::InvalidParameter, err.to_string()))
 }
+
+/// The signed-in caller; a request without one is refused as unauthenticated.
+pub struct Caller(pub crate::auth::Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<crate::auth::Principal>() {
+            Some(principal) => Ok(Caller(principal.clone())),
+            None => Err(ApiError::new(
+                ErrorCode::Unauthenticated,
+                "sign in or send an API token (Authorization: Bearer …)",
+            )),
+        }
+    }
+}

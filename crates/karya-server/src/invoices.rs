@@ -6,9 +6,9 @@ use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::header;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use karya_core::billing::Invoice;
@@ -18,6 +18,8 @@ use karya_core::money::Money;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_id, Path, Query};
 use crate::{ApiResult, AppState};
@@ -285,10 +287,14 @@ pub fn invoice_html(client: &Client, period: &str, invoice: &Invoice) -> String 
     out
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
+pub fn api() -> Api {
+    Api::new().route(
         "/api/v1/clients/{client_id}/invoices/{period}",
         get(get_invoice),
+        &[(
+            Method::GET,
+            Access::tenant(auth::BILLING_READ, auth::CLIENT_ADMIN),
+        )],
     )
 }
 

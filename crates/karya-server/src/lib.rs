@@ -11,6 +11,8 @@
 //! - [`dto`]: wire shapes.
 //! - `clients`, `work_items`, `audit`: handlers per resource.
 
+pub mod api;
+pub mod auth;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -22,6 +24,7 @@ pub mod invoices;
 pub mod metrics;
 mod qa;
 mod routing;
+mod sessions;
 mod sla;
 mod work_items;
 mod workers;
@@ -42,6 +45,8 @@ use crate::error::{ApiError, ErrorCode};
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+pub use sessions::{PASSWORD_LEN_MAX, PASSWORD_LEN_MIN};
+
 /// Largest request body accepted: JSON requests are small; documents will come as streamed
 /// uploads on routes of their own with their own limit.
 pub const BODY_BYTES_MAX: usize = 1024 * 1024;
@@ -50,11 +55,15 @@ pub const BODY_BYTES_MAX: usize = 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub auth: std::sync::Arc<auth::AuthState>,
 }
 
 impl AppState {
     pub fn new(store: Store) -> AppState {
-        AppState { store }
+        AppState {
+            store,
+            auth: std::sync::Arc::default(),
+        }
     }
 
     /// The time of a change. The server is the shell, so it reads the clock; the core and
@@ -69,23 +78,58 @@ impl AppState {
     }
 }
 
-/// Every route of the server.
+/// Every route with its access rules.
+pub fn api() -> api::Api {
+    use axum::http::Method;
+
+    use crate::auth::Access;
+    api::Api::new()
+        .route("/healthz", get(healthz), &[(Method::GET, Access::Public)])
+        .route(
+            "/api/v1/service-lines",
+            get(service_lines),
+            &[(Method::GET, Access::Public)],
+        )
+        .merge(sessions::api())
+        .merge(clients::api())
+        .merge(work_items::api())
+        .merge(audit::api())
+        .merge(decisions::api())
+        .merge(qa::api())
+        .merge(sla::api())
+        .merge(invoices::api())
+        .merge(metrics::api())
+        .merge(workers::api())
+        .merge(routing::api())
+}
+
+/// The access rule of every route and method, for documentation and tests.
+pub fn route_rules() -> Vec<api::RouteRule> {
+    api().rules
+}
+
+/// Every route of the server, behind authentication and the access rules.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/api/v1/service-lines", get(service_lines))
-        .merge(clients::router())
-        .merge(work_items::router())
-        .merge(audit::router())
-        .merge(decisions::router())
-        .merge(qa::router())
-        .merge(sla::router())
-        .merge(invoices::router())
-        .merge(metrics::router())
-        .merge(workers::router())
-        .merge(routing::router())
+    let api = api();
+    let rules: auth::RuleTable = api
+        .rules
+        .iter()
+        .map(|rule| ((rule.method, rule.path), rule.access))
+        .collect();
+    let guard = auth::Guard {
+        app: state.clone(),
+        rules: std::sync::Arc::new(rules),
+    };
+    // Layers run outermost last-added: log → body limit → authenticate → csrf → authorize.
+    api.router
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(guard, auth::authorize))
+        .layer(middleware::from_fn(auth::check_csrf))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
         .layer(middleware::from_fn(log_request))
         .with_state(state)

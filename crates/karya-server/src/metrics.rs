@@ -6,18 +6,24 @@ use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::header;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use karya_store::{SlaMetrics, HISTOGRAM_BUCKETS_S};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::{ApiResult, AppState};
 
 /// The content type Prometheus expects for the text format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/metrics", get(metrics))
+pub fn api() -> Api {
+    Api::new().route(
+        "/metrics",
+        get(metrics),
+        &[(Method::GET, Access::Firm(auth::ADMINS))],
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {

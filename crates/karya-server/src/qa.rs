@@ -7,9 +7,9 @@
 //! whose message names the rule.
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::Router;
 use karya_core::id::{ClientId, EngagementId, ReviewId, TaskId, WorkerId};
 use karya_core::model::{Defect, Review, Severity};
 use karya_core::qa::duty::ReviewerRequirements;
@@ -21,6 +21,8 @@ use karya_store::{AccuracyReport, NewReview, QaPolicy, SubmitOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::error::ApiError;
 use crate::extract::{parse_id, Json, Path, Query};
 use crate::{check_text, ApiResult, AppState};
@@ -30,31 +32,55 @@ const CODE_LEN_MAX: usize = 64;
 /// Longest field name or value in an output or gold answer.
 const VALUE_LEN_MAX: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn api() -> Api {
+    Api::new()
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}/qa-policy",
             get(get_policy).put(put_policy),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::WORK_READ, auth::CLIENT_ALL),
+                ),
+                (Method::PUT, Access::tenant(auth::ADMINS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}/accuracy",
             get(get_accuracy),
+            &[(
+                Method::GET,
+                Access::tenant(auth::WORK_READ, auth::CLIENT_ALL),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/tasks/{task_id}/submission",
             post(submit),
+            &[(
+                Method::POST,
+                Access::tenant_or_holder(auth::STAFF, auth::NOBODY),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/tasks/{task_id}/reviews",
             get(list_reviews).post(create_review),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ADMIN),
+                ),
+                (Method::POST, Access::tenant(auth::REVIEWERS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/tasks/{task_id}/gold",
             put(put_gold),
+            &[(Method::PUT, Access::tenant(auth::STAFF, auth::NOBODY))],
         )
         .route(
             "/api/v1/workers/{worker_id}/reviewer-qualifications",
             post(grant_qualification),
+            &[(Method::POST, Access::Firm(auth::ADMINS))],
         )
 }
 
@@ -278,11 +304,19 @@ fn review_json(review: &Review) -> Value {
 async fn create_review(
     State(state): State<AppState>,
     Path((client_id, task_id)): Path<(String, String)>,
+    crate::extract::Caller(caller): crate::extract::Caller,
     Json(body): Json<NewReviewDto>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
     let client_id: ClientId = parse_id(&client_id)?;
     let task_id: TaskId = parse_id(&task_id)?;
     let reviewer_id: WorkerId = parse_id(&body.reviewer_id)?;
+    if caller.role() == karya_core::model::Role::Reviewer && caller.worker_id() != Some(reviewer_id)
+    {
+        return Err(ApiError::new(
+            crate::error::ErrorCode::Forbidden,
+            "a reviewer records reviews in their own name",
+        ));
+    }
     let verdict = match body.verdict.as_str() {
         "pass" => Verdict::Pass,
         "fail" => Verdict::Fail,
@@ -493,7 +527,21 @@ mod tests {
         uri: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let request = Request::builder().method(method).uri(uri);
+        // Each call acts as a fresh administrator, through the real token path.
+        let (_, token) = crate::auth::user_with_token(
+            &state.store,
+            &format!("admin-{}@firm.example", uuid::Uuid::now_v7().simple()),
+            karya_core::model::Role::Admin,
+            None,
+            None,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"));
         let request = match body {
             Some(body) => request
                 .header("content-type", "application/json")

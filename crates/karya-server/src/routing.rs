@@ -3,9 +3,9 @@
 //! like a missing one.
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::get;
-use axum::Router;
 use jiff::SignedDuration;
 use karya_core::id::{ClientId, EngagementId, SiteId, TaskId};
 use karya_core::model::Designation;
@@ -15,6 +15,8 @@ use karya_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::error::ApiError;
 use crate::extract::{parse_id, Json, Path};
 use crate::{ApiResult, AppState};
@@ -22,15 +24,23 @@ use crate::{ApiResult, AppState};
 /// Most entries in any requirement list.
 const LIST_LEN_MAX: usize = 64;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn api() -> Api {
+    Api::new()
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}/routing",
             get(get_routing).put(set_routing),
+            &[
+                (Method::GET, Access::tenant(auth::STAFF_READ, auth::NOBODY)),
+                (Method::PUT, Access::tenant(auth::ADMINS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/tasks/{task_id}/explanations",
             get(explanations),
+            &[(
+                Method::GET,
+                Access::tenant_or_holder(auth::STAFF_READ, auth::NOBODY),
+            )],
         )
 }
 

@@ -3,9 +3,9 @@
 
 use axum::extract::State;
 use axum::http::header;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
 use karya_core::billing::{CreditRule, ItemRate, Pricing};
@@ -19,6 +19,8 @@ use karya_store::{CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, 
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{parse_id, Json, Path, Query};
 use crate::{check_text, ApiResult, AppState};
@@ -30,23 +32,48 @@ const CALENDAR_DATES_MAX: usize = 2_000;
 /// Most shifts in one day.
 const SHIFTS_PER_DAY_MAX: usize = 8;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn api() -> Api {
+    Api::new()
         .route(
             "/api/v1/clients/{client_id}/calendars/{calendar_id}",
             get(get_calendar).put(put_calendar),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+                ),
+                (
+                    Method::PUT,
+                    Access::tenant(auth::ADMINS, auth::CLIENT_ADMIN),
+                ),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/engagements/{engagement_id}/sla",
             get(get_engagement_sla).put(put_engagement_sla),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::WORK_READ, auth::CLIENT_ALL),
+                ),
+                (Method::PUT, Access::tenant(auth::ADMINS, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/sla",
             get(get_work_item_sla),
+            &[(
+                Method::GET,
+                Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ALL),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/performance",
             get(get_performance),
+            &[(
+                Method::GET,
+                Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+            )],
         )
 }
 

@@ -1,14 +1,16 @@
 //! Work items: intake, reading, listing, moving through their lifecycle, and their trail.
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use karya_core::id::{ClientId, WorkItemId};
 use karya_core::lifecycle::WorkItemState;
 use karya_core::model::Priority;
 use karya_store::{NewWorkItem, WorkItemFilter};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::clients::page_request;
 use crate::dto::{
     EventDto, NewWorkItemDto, PageDto, PageQuery, TaskDto, TransitionDto, WorkItemDto,
@@ -27,29 +29,59 @@ pub const INPUT_BYTES_MAX: usize = 256 * 1024;
 /// Longest transition reason accepted.
 const REASON_LEN_MAX: usize = 1_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn api() -> Api {
+    Api::new()
         .route(
             "/api/v1/clients/{client_id}/work-items",
             get(list_work_items).post(create_work_item),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+                ),
+                (Method::POST, Access::tenant(auth::STAFF, auth::CLIENT_ALL)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}",
             get(get_work_item),
+            &[(
+                Method::GET,
+                Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ALL),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/transitions",
             post(transition_work_item),
+            &[(
+                Method::POST,
+                Access::tenant(auth::STAFF, auth::CLIENT_ADMIN),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/tasks",
             get(list_tasks),
+            &[(
+                Method::GET,
+                Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ALL),
+            )],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/events",
             get(work_item_events),
+            &[(
+                Method::GET,
+                Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
+            )],
         )
-        .route("/api/v1/clients/{client_id}/events", get(client_events))
+        .route(
+            "/api/v1/clients/{client_id}/events",
+            get(client_events),
+            &[(
+                Method::GET,
+                Access::tenant(auth::STAFF_READ, auth::CLIENT_ADMIN),
+            )],
+        )
 }
 
 async fn create_work_item(

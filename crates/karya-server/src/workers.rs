@@ -8,10 +8,10 @@
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use axum::Router;
 use jiff::civil::{Time, Weekday};
 use jiff::{SignedDuration, Timestamp};
 use karya_core::id::{AssignmentId, ClientId, SiteId, WorkerId};
@@ -25,6 +25,8 @@ use karya_store::{explanation_json, GrowthFlag, RoutedWorker, StoreError, Worker
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::auth::{self, Access};
 use crate::error::ApiError;
 use crate::extract::{parse_id, Json, Path};
 use crate::{check_text, ApiResult, AppState};
@@ -39,18 +41,48 @@ const CLAIM_ATTEMPTS_MAX: usize = 5;
 /// Expected handling of a task whose engagement sets no routing.
 const DEFAULT_HANDLING: SignedDuration = SignedDuration::from_mins(30);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/workers", post(create_worker))
-        .route("/api/v1/workers/{worker_id}", get(get_worker))
-        .route("/api/v1/workers/{worker_id}/profile", put(set_profile))
-        .route("/api/v1/workers/{worker_id}/presence", post(set_presence))
+pub fn api() -> Api {
+    Api::new()
+        .route(
+            "/api/v1/workers",
+            post(create_worker),
+            &[(Method::POST, Access::Firm(auth::ADMINS))],
+        )
+        .route(
+            "/api/v1/workers/{worker_id}",
+            get(get_worker),
+            &[(
+                Method::GET,
+                Access::OwnWorker {
+                    firm: auth::STAFF_READ,
+                },
+            )],
+        )
+        .route(
+            "/api/v1/workers/{worker_id}/profile",
+            put(set_profile),
+            &[(Method::PUT, Access::Firm(auth::STAFF))],
+        )
+        .route(
+            "/api/v1/workers/{worker_id}/presence",
+            post(set_presence),
+            &[(Method::POST, Access::OwnWorker { firm: auth::STAFF })],
+        )
         .route(
             "/api/v1/workers/{worker_id}/qualifications",
             post(add_qualification),
+            &[(Method::POST, Access::Firm(auth::ADMINS))],
         )
-        .route("/api/v1/workers/{worker_id}/skills/{skill}", put(set_skill))
-        .route("/api/v1/workers/{worker_id}/next", post(get_next))
+        .route(
+            "/api/v1/workers/{worker_id}/skills/{skill}",
+            put(set_skill),
+            &[(Method::PUT, Access::Firm(auth::STAFF))],
+        )
+        .route(
+            "/api/v1/workers/{worker_id}/next",
+            post(get_next),
+            &[(Method::POST, Access::OwnWorker { firm: auth::STAFF })],
+        )
 }
 
 #[derive(Deserialize)]

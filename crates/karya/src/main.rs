@@ -7,6 +7,7 @@ mod bench_qa;
 mod bench_routing;
 mod config;
 mod invoice;
+mod users;
 
 use std::process::ExitCode;
 
@@ -69,6 +70,12 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage the people who sign in.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run a benchmark and print its figures, ending with one JSON line.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -114,6 +121,53 @@ enum BenchCommand {
         /// Timed samples per measurement.
         #[arg(long, default_value_t = 5_000)]
         samples: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user. The first administrator of a new firm is made this way.
+    Add {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, manager, lead, worker, reviewer, client_admin, client_user or auditor.
+        #[arg(long)]
+        role: String,
+        /// The client of a client_admin or client_user.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: Option<String>,
+        /// The worker record of a worker, reviewer or lead.
+        #[arg(long, value_name = "WORKER_ID")]
+        worker: Option<String>,
+        /// Read the password from the first line of standard input (12 to 256 characters).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also create an API token and print it.
+        #[arg(long)]
+        token: bool,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print it (shown only once).
+    Create {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "command line")]
+        name: String,
     },
 }
 
@@ -222,6 +276,60 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..bench_routing::BenchOptions::default()
             };
             bench_routing::run(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::Add {
+            db,
+            email,
+            name,
+            role,
+            client,
+            worker,
+            password_stdin,
+            token,
+        }) => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            let request = users::AddUser {
+                email,
+                name,
+                role,
+                client,
+                worker,
+                password_stdin,
+                token,
+            };
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let done = users::add(&store, request).await;
+                store.close().await;
+                done
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(UserCommand::List { db }) => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let done = users::list(&store).await;
+                store.close().await;
+                done
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Token(TokenCommand::Create { db, email, name }) => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let done = users::create_token(&store, &email, &name).await;
+                store.close().await;
+                done
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {

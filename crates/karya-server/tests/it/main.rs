@@ -1,8 +1,10 @@
 //! HTTP tests of the API through the router, without a socket.
 
+mod authz;
 mod bad_input;
 mod decisions;
 mod routing;
+mod sessions;
 mod sla;
 
 use axum::body::Body;
@@ -16,6 +18,8 @@ use tower::ServiceExt;
 /// A server over a fresh SQLite database in a temporary directory.
 pub struct TestApp {
     pub store: Store,
+    /// An administrator's API token, sent with every request unless another is given.
+    pub token: String,
     dir: std::path::PathBuf,
 }
 
@@ -34,10 +38,24 @@ impl TestApp {
         ));
         let url = format!("sqlite://{}/karya.db", dir.display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
-        TestApp { store, dir }
+        let (_, token) = karya_server::auth::user_with_token(
+            &store,
+            "admin@firm.example",
+            karya_core::model::Role::Admin,
+            None,
+            None,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+        TestApp { store, token, dir }
     }
 
-    pub async fn send(&self, request: Request<Body>) -> Reply {
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key("authorization") {
+            let bearer = format!("Bearer {}", self.token).parse().unwrap();
+            request.headers_mut().insert("authorization", bearer);
+        }
         let response = router(AppState::new(self.store.clone()))
             .oneshot(request)
             .await
@@ -48,6 +66,13 @@ impl TestApp {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_string());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        if status == StatusCode::NO_CONTENT {
+            assert!(bytes.is_empty(), "204 with a body: {bytes:?}");
+            return Reply {
+                status,
+                body: Value::Null,
+            };
+        }
         assert_eq!(
             content_type.as_deref(),
             Some("application/json"),

@@ -11,6 +11,7 @@ use tower::ServiceExt;
 
 struct App {
     state: AppState,
+    token: String,
     dir: std::path::PathBuf,
 }
 
@@ -20,14 +21,28 @@ impl App {
             std::env::temp_dir().join(format!("karya-http-{}", uuid::Uuid::now_v7().simple()));
         let url = format!("sqlite://{}/karya.db", dir.display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+        let (_, token) = karya_server::auth::user_with_token(
+            &store,
+            "admin@firm.example",
+            karya_core::model::Role::Admin,
+            None,
+            None,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
         App {
             state: AppState::new(store),
+            token,
             dir,
         }
     }
 
     async fn call(&self, method: Method, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let request = Request::builder().method(method).uri(uri);
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {}", self.token));
         let request = match body {
             Some(body) => request
                 .header("content-type", "application/json")

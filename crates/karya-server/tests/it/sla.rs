@@ -19,6 +19,7 @@ const BODY_BYTES_MAX: usize = 4 * 1024 * 1024;
 struct App {
     router: Router,
     store: Store,
+    token: String,
     dir: std::path::PathBuf,
 }
 
@@ -28,9 +29,20 @@ impl App {
             std::env::temp_dir().join(format!("karya-http-{}", uuid::Uuid::now_v7().simple()));
         let url = format!("sqlite://{}/karya.db", dir.display());
         let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+        let (_, token) = karya_server::auth::user_with_token(
+            &store,
+            "admin@firm.example",
+            karya_core::model::Role::Admin,
+            None,
+            None,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
         App {
             router: router(AppState::new(store.clone())),
             store,
+            token,
             dir,
         }
     }
@@ -41,7 +53,10 @@ impl App {
         uri: &str,
         body: Option<Value>,
     ) -> (StatusCode, String, String) {
-        let mut request = Request::builder().method(method).uri(uri);
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
         let body = match body {
             Some(value) => {
                 request = request.header(header::CONTENT_TYPE, "application/json");

@@ -11,17 +11,23 @@ pub struct Response {
 }
 
 /// Sends one request; an error means the server did not answer (it may have been killed).
+/// `target` is `HOST:PORT`, or `TOKEN@HOST:PORT` to send a bearer token.
 pub fn request(
     addr: &str,
     method: &str,
     path: &str,
     body: Option<&serde_json::Value>,
 ) -> std::io::Result<Response> {
+    let (token, addr) = match addr.split_once('@') {
+        Some((token, addr)) => (Some(token), addr),
+        None => (None, addr),
+    };
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\n{}Content-Length: {}\r\n\r\n",
+        token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default(),
         body.len()
     );
     stream.write_all(head.as_bytes())?;

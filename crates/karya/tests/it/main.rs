@@ -56,8 +56,49 @@ pub struct Server {
     pub addr: String,
 }
 
+/// An administrator's API token for the database, created on first use and kept beside it.
+pub fn admin_token(db_url: &str, cwd: &std::path::Path) -> String {
+    let file = cwd.join(".admin-token");
+    if let Ok(token) = std::fs::read_to_string(&file) {
+        return token;
+    }
+    let output = karya()
+        .args([
+            "user",
+            "add",
+            "--db",
+            db_url,
+            "--email",
+            "admin@firm.example",
+            "--name",
+            "Admin",
+            "--role",
+            "admin",
+            "--token",
+        ])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "user add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let token = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("api token: "))
+        .expect("a token line")
+        .to_string();
+    std::fs::write(&file, &token).unwrap();
+    token
+}
+
 impl Server {
+    /// Starts `karya serve`; `addr` carries an administrator's token as `TOKEN@HOST:PORT`,
+    /// which [`http::request`] sends as a bearer token.
     pub fn start(db_url: &str, cwd: &std::path::Path) -> Server {
+        let token = admin_token(db_url, cwd);
         let mut child = karya()
             .args([
                 "serve",
@@ -82,7 +123,10 @@ impl Server {
             .and_then(|rest| rest.split_whitespace().next())
             .unwrap_or_else(|| panic!("unexpected first line from karya serve: {line:?}"))
             .to_string();
-        Server { child, addr }
+        Server {
+            child,
+            addr: format!("{token}@{addr}"),
+        }
     }
 
     /// Kills the process at once, as a crash or power cut would.
