@@ -13,6 +13,7 @@
 //! - [`lifecycle`]: the state machines of work items and tasks, each a single transition table.
 //! - [`chain`]: the per-client hash chain that makes the event log tamper-evident.
 //! - [`event`]: the kinds of event every state change is recorded as.
+//! - [`pack`]: the definition of a service line's work: steps, forms, SLA, QA, decisions.
 
 pub mod chain;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod id;
 pub mod lifecycle;
 pub mod model;
 pub mod money;
+pub mod pack;
 pub mod service_line;
 
 pub use jiff::Timestamp;
