@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use karya_core::model::Priority;
-use karya_core::pack::{ConsensusMode, Qualification, StepKind};
+use karya_core::pack::{ConsensusMode, Qualification, StepKind, PROCESSORS};
 use karya_core::service_line::ServiceLine;
 use karya_packs::{builtin, builtin_file_names, parse_pack, validate_input};
 
@@ -147,4 +147,27 @@ fn lines_that_need_a_profession_ask_for_it() {
         data_entry.pack.qa.consensus.map(|c| (c.mode, c.k)),
         Some((ConsensusMode::DoubleKeying, 2))
     );
+}
+
+#[test]
+fn the_readme_lists_exactly_the_qualification_codes_and_processors() {
+    let readme = include_str!("../../../../packs/README.md");
+    let section = readme
+        .split("## Qualification codes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("a qualification codes section");
+    let documented: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .collect();
+    let known: Vec<&str> = Qualification::ALL.iter().map(|q| q.code()).collect();
+    assert_eq!(documented, known);
+    for processor in PROCESSORS {
+        assert!(
+            readme.contains(&format!("`{processor}`")),
+            "processor {processor} undocumented"
+        );
+    }
 }
