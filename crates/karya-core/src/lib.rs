@@ -21,6 +21,7 @@
 //! - [`metrics`]: performance criteria (on-time %, percentiles, backlog, AHT, yield).
 //! - [`workforce`]: qualifications, skills, shifts, capacity and presence of workers.
 //! - [`routing`]: the routing engine: eligibility, scoring, offers, *Get next*, explanations.
+//! - [`pack`]: the definition of a service line's work: steps, forms, SLA, QA, decisions.
 
 pub mod billing;
 pub mod calendar;
@@ -32,6 +33,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod money;
+pub mod pack;
 pub mod qa;
 pub mod routing;
 pub mod service_line;

@@ -213,30 +213,8 @@ pub struct Deliverable {
     pub delivered_at: Timestamp,
 }
 
-/// How a pack step is carried out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StepKind {
-    /// A person does it; it becomes a task for the router.
-    Human,
-    /// A processor (OCR, extraction, conversion) does it as a durable job.
-    Processor { processor: String },
-}
-
-/// One step of a pack.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    pub name: String,
-    pub kind: StepKind,
-}
-
-/// The versioned definition of how a service line's work is done.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pack {
-    pub id: String,
-    pub version: u32,
-    pub service_line: ServiceLine,
-    pub steps: Vec<Step>,
-}
+// The pack model lives in its own module; these names stay reachable from here.
+pub use crate::pack::{Pack, Step, StepKind};
 
 /// What a person signing in may do. Firm roles see every client; client roles see only
 /// their own client.
