@@ -22,6 +22,7 @@ mod clients;
 mod decisions;
 pub mod invoices;
 pub mod metrics;
+pub mod openapi;
 mod qa;
 mod routing;
 mod sessions;
@@ -88,6 +89,11 @@ pub fn api() -> api::Api {
         .route(
             "/api/v1/service-lines",
             get(service_lines),
+            &[(Method::GET, Access::Public)],
+        )
+        .route(
+            "/api/v1/openapi.json",
+            get(openapi_document),
             &[(Method::GET, Access::Public)],
         )
         .merge(sessions::api())
@@ -192,6 +198,11 @@ async fn service_lines() -> axum::Json<serde_json::Value> {
         .map(|line| json!({"code": line.code(), "name": line.name(), "category": line.category().as_str()}))
         .collect();
     axum::Json(json!({"items": lines}))
+}
+
+/// The OpenAPI document of this server, generated from the route registry.
+async fn openapi_document() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi::document(&route_rules()))
 }
 
 async fn no_route() -> ApiError {

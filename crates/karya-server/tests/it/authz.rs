@@ -20,6 +20,7 @@ use crate::TestApp;
 const ROWS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "public"),
     ("GET", "/api/v1/service-lines", "public"),
+    ("GET", "/api/v1/openapi.json", "public"),
     ("POST", "/api/v1/auth/login", "public"),
     ("POST", "/api/v1/auth/logout", "signed_in"),
     ("GET", "/api/v1/auth/me", "signed_in"),

@@ -138,6 +138,26 @@ impl TestApp {
     }
 }
 
+/// The committed OpenAPI document is the one the code generates; regenerate it with
+/// `KARYA_WRITE_OPENAPI=1 cargo nextest run -p karya-server openapi`.
+#[tokio::test]
+async fn committed_openapi_document_matches_the_code() {
+    let app = TestApp::new().await;
+    let served = app.get("/api/v1/openapi.json").await;
+    assert_eq!(served.status, StatusCode::OK);
+    let generated = serde_json::to_string_pretty(&served.body).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var("KARYA_WRITE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is out of date: regenerate it with KARYA_WRITE_OPENAPI=1"
+    );
+    app.finish().await;
+}
+
 #[tokio::test]
 async fn health_and_service_lines() {
     let app = TestApp::new().await;
