@@ -386,6 +386,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "karya is serving http://{addr} (database {})",
         config.database_url
     );
+    let users = store.list_users(None, &karya_store::PageRequest { limit: 1, after: None }).await?;
+    if users.items.is_empty() {
+        // A new firm: nobody can sign in yet. Say how to start, on stderr so scripts reading
+        // the address from stdout are not disturbed.
+        eprintln!(
+            "no users yet: create the first administrator with\n  \
+             karya user add --db {} --email you@firm.example --name \"Your Name\" --role admin --password-stdin",
+            config.database_url
+        );
+    }
     let state = karya_server::AppState::new(store.clone());
     karya_server::serve(listener, state, shutdown_signal())
         .await
