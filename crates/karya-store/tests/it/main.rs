@@ -7,6 +7,7 @@
 
 mod decisions;
 mod harness;
+mod intake_suite;
 mod qa_suite;
 mod suite;
 
@@ -52,4 +53,8 @@ conformance!(
     qa_review_enforces_separation_of_duties_and_drives_the_task,
     qa_rework_to_another_worker_releases_the_task,
     qa_gold_tasks_are_scored_and_pause_the_worker,
+    bulk_import_stores_every_row_with_its_event,
+    bulk_import_with_a_bad_row_stores_nothing,
+    bulk_import_of_ten_thousand_rows_keeps_the_chain,
+    bulk_import_interleaved_with_single_writes_keeps_the_chain,
 );

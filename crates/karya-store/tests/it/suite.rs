@@ -22,6 +22,7 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::harness::TestDb;
 
 pub use crate::decisions::*;
+pub use crate::intake_suite::*;
 pub use crate::qa_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.
