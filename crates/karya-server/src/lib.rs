@@ -18,6 +18,7 @@ pub mod extract;
 mod audit;
 mod clients;
 mod decisions;
+pub mod intake;
 mod qa;
 mod work_items;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(decisions::router())
         .merge(qa::router())
+        .merge(intake::router())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

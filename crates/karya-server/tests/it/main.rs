@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod decisions;
+mod intake;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
