@@ -34,17 +34,18 @@ pub const IMPORT_ROW_ERRORS_MAX: usize = 100;
 const SQLITE_BIND_PARAMS_MAX: usize = 32_766;
 /// PostgreSQL's limit on bind parameters in one statement (the protocol counts them in 16 bits).
 const POSTGRES_BIND_PARAMS_MAX: usize = 65_535;
-/// Parameters bound once per statement (client, engagement, state, time and so on).
-const SHARED_BIND_PARAMS: usize = 4;
-/// Parameters bound per row: the work item insert and the event insert both take five.
-const BIND_PARAMS_PER_ROW: usize = 5;
+/// Parameters bound per row on SQLite (the work item insert takes nine, the event insert
+/// seven). SQLite looks numbered or named parameters (`$1`, `?1`) up in a list, which makes a
+/// statement of thousands of them quadratic to prepare and bind; anonymous `?` parameters are
+/// not looked up, so values shared by all rows are bound again in every row instead.
+const SQLITE_BIND_PARAMS_PER_ROW: usize = 9;
+/// Parameters bound once per statement on PostgreSQL (client, engagement, state, time).
+const POSTGRES_SHARED_BIND_PARAMS: usize = 4;
+/// Parameters bound per row on PostgreSQL: five for the work item, five for the event.
+const POSTGRES_BIND_PARAMS_PER_ROW: usize = 5;
 /// Rows per statement whatever the engine allows: past a few thousand rows a bigger statement
 /// no longer saves round trips worth having, and it costs memory for its text and arguments.
 const ROWS_PER_STATEMENT_MAX: usize = 5_000;
-
-const _: () = assert!(
-    SHARED_BIND_PARAMS + ROWS_PER_STATEMENT_MAX * BIND_PARAMS_PER_ROW <= SQLITE_BIND_PARAMS_MAX
-);
 
 /// What became of an import.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +123,13 @@ impl ImportProblem {
 
 /// The largest statement, in rows, that fits the engine's bind-parameter limit.
 fn rows_per_statement(engine: Engine) -> usize {
-    let params_max = match engine {
-        Engine::Sqlite => SQLITE_BIND_PARAMS_MAX,
-        Engine::Postgres => POSTGRES_BIND_PARAMS_MAX,
+    let rows = match engine {
+        Engine::Sqlite => SQLITE_BIND_PARAMS_MAX / SQLITE_BIND_PARAMS_PER_ROW,
+        Engine::Postgres => {
+            (POSTGRES_BIND_PARAMS_MAX - POSTGRES_SHARED_BIND_PARAMS) / POSTGRES_BIND_PARAMS_PER_ROW
+        }
     };
-    ((params_max - SHARED_BIND_PARAMS) / BIND_PARAMS_PER_ROW).min(ROWS_PER_STATEMENT_MAX)
+    rows.min(ROWS_PER_STATEMENT_MAX)
 }
 
 impl Tenant {
@@ -178,8 +181,10 @@ impl Tenant {
             return Ok(ImportOutcome::Refused(refusal.finish()));
         }
 
-        let batch_rows = rows_per_statement(self.store.engine);
-        let shape = Statements::new(batch_rows);
+        let engine = self.store.engine;
+        let sqlite = engine == Engine::Sqlite;
+        let batch_rows = rows_per_statement(engine);
+        let shape = Statements::new(engine, batch_rows);
         let client = self.client_id.to_string();
         let engagement = engagement_id.to_string();
         let now_us = us(now);
@@ -194,21 +199,32 @@ impl Tenant {
             let (items_sql, events_sql) = if batch.len() == batch_rows {
                 (&shape.items, &shape.events)
             } else {
-                full = Statements::new(batch.len());
+                full = Statements::new(engine, batch.len());
                 (&full.items, &full.events)
             };
-            let mut insert = sqlx::query(items_sql)
-                .bind(&client)
-                .bind(&engagement)
-                .bind(WorkItemState::Received.code())
-                .bind(now_us);
-            for (row, id) in batch.iter().zip(&ids) {
+            // The last, shorter batch has a statement of its own: not worth caching.
+            let persistent = batch.len() == batch_rows;
+            let mut insert = sqlx::query(items_sql).persistent(persistent);
+            if !sqlite {
                 insert = insert
-                    .bind(id.as_str())
+                    .bind(client.as_str())
+                    .bind(engagement.as_str())
+                    .bind(WorkItemState::Received.code())
+                    .bind(now_us);
+            }
+            for (row, id) in batch.iter().zip(&ids) {
+                insert = insert.bind(id.as_str());
+                if sqlite {
+                    insert = insert.bind(client.as_str()).bind(engagement.as_str());
+                }
+                insert = insert
                     .bind(row.external_ref.as_deref())
                     .bind(row.title.as_str())
                     .bind(priority_rank(row.priority))
                     .bind(row.input.as_str());
+                if sqlite {
+                    insert = insert.bind(now_us).bind(now_us);
+                }
             }
             match insert.execute(&mut *tx).await {
                 Err(err) if is_unique_violation(&err) => {
@@ -224,14 +240,23 @@ impl Tenant {
 
             let links = chain.link_batch(self.client_id, &engagement, now_us, batch, &ids);
             let kind = EventKind::WorkItemCreated;
-            let mut insert = sqlx::query(events_sql)
-                .bind(&client)
-                .bind(now_us)
-                .bind(kind.code())
-                .bind(kind.entity_type().code());
-            for (link, id) in links.iter().zip(&ids) {
+            let mut insert = sqlx::query(events_sql).persistent(persistent);
+            if !sqlite {
                 insert = insert
-                    .bind(link.seq as i64)
+                    .bind(client.as_str())
+                    .bind(now_us)
+                    .bind(kind.code())
+                    .bind(kind.entity_type().code());
+            }
+            for (link, id) in links.iter().zip(&ids) {
+                if sqlite {
+                    insert = insert.bind(client.as_str());
+                }
+                insert = insert.bind(link.seq as i64);
+                if sqlite {
+                    insert = insert.bind(now_us);
+                }
+                insert = insert
                     .bind(id.as_str())
                     .bind(link.payload.as_str())
                     .bind(link.prev_hash.as_str())
@@ -275,15 +300,27 @@ impl Tenant {
         let engagement = engagement_id.to_string();
         let mut found: Vec<(usize, String, WorkItemId)> = Vec::new();
         for batch in with_ref.chunks(batch_rows) {
-            let placeholders = (0..batch.len())
-                .map(|idx| format!("${}", idx + 3))
-                .collect::<Vec<_>>()
-                .join(", ");
+            // Anonymous parameters on SQLite (see SQLITE_BIND_PARAMS_PER_ROW).
+            let (scope, placeholders) = match self.store.engine {
+                Engine::Sqlite => (
+                    "client_id = ? AND engagement_id = ?",
+                    vec!["?".to_string(); batch.len()],
+                ),
+                Engine::Postgres => (
+                    "client_id = $1 AND engagement_id = $2",
+                    (0..batch.len())
+                        .map(|idx| format!("${}", idx + 3))
+                        .collect(),
+                ),
+            };
             let sql = format!(
-                "SELECT id, external_ref FROM work_items
-                 WHERE client_id = $1 AND engagement_id = $2 AND external_ref IN ({placeholders})"
+                "SELECT id, external_ref FROM work_items WHERE {scope} AND external_ref IN ({})",
+                placeholders.join(", ")
             );
-            let mut query = sqlx::query(&sql).bind(&client).bind(&engagement);
+            let mut query = sqlx::query(&sql)
+                .persistent(false)
+                .bind(&client)
+                .bind(&engagement);
             for (_, external_ref) in batch {
                 query = query.bind(*external_ref);
             }
@@ -407,38 +444,37 @@ struct Statements {
 }
 
 impl Statements {
-    fn new(n_rows: usize) -> Statements {
-        // Shared: $1 client, $2 engagement, $3 state, $4 time; per row: id, external_ref,
-        // title, priority, input.
+    fn new(engine: Engine, n_rows: usize) -> Statements {
         let mut items = String::from(
             "INSERT INTO work_items (id, client_id, engagement_id, external_ref, title, priority, \
              state, input, received_at_us, updated_at_us, version) VALUES ",
         );
-        // Shared: $1 client, $2 time, $3 kind, $4 entity type; per row: seq, entity id,
-        // payload, previous hash, hash.
         let mut events = String::from(
             "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, \
              prev_hash, hash) VALUES ",
         );
+        let state = WorkItemState::Received.code();
+        let kind = EventKind::WorkItemCreated;
+        let (kind, entity_type) = (kind.code(), kind.entity_type().code());
         for idx in 0..n_rows {
-            let p = SHARED_BIND_PARAMS + idx * BIND_PARAMS_PER_ROW;
             let sep = if idx == 0 { "" } else { "," };
-            items.push_str(&format!(
-                "{sep}(${},$1,$2,${},${},${},$3,${},$4,$4,1)",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
-            events.push_str(&format!(
-                "{sep}($1,${},$2,$3,$4,${},${},${},${})",
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5
-            ));
+            match engine {
+                // Per row: id, client, engagement, external_ref, title, priority, input, time,
+                // time; and client, seq, time, entity id, payload, previous hash, hash.
+                Engine::Sqlite => {
+                    items.push_str(&format!("{sep}(?,?,?,?,?,?,'{state}',?,?,?,1)"));
+                    events.push_str(&format!("{sep}(?,?,?,'{kind}','{entity_type}',?,?,?,?)"));
+                }
+                // Shared: $1 client, $2 engagement, $3 state, $4 time; per row: id,
+                // external_ref, title, priority, input. Events: $1 client, $2 time, $3 kind,
+                // $4 entity type; per row: seq, entity id, payload, previous hash, hash.
+                Engine::Postgres => {
+                    let p = POSTGRES_SHARED_BIND_PARAMS + idx * POSTGRES_BIND_PARAMS_PER_ROW;
+                    let [a, b, c, d, e] = [p + 1, p + 2, p + 3, p + 4, p + 5];
+                    items.push_str(&format!("{sep}(${a},$1,$2,${b},${c},${d},$3,${e},$4,$4,1)"));
+                    events.push_str(&format!("{sep}($1,${a},$2,$3,$4,${b},${c},${d},${e})"));
+                }
+            }
         }
         Statements { items, events }
     }
@@ -532,16 +568,22 @@ mod tests {
 
     #[test]
     fn statements_fit_both_engines_bind_limits() {
-        for (engine, limit) in [
-            (Engine::Sqlite, SQLITE_BIND_PARAMS_MAX),
-            (Engine::Postgres, POSTGRES_BIND_PARAMS_MAX),
-        ] {
-            let n = rows_per_statement(engine);
-            assert!(n >= 1000, "{engine:?}: {n}");
-            assert!(SHARED_BIND_PARAMS + n * BIND_PARAMS_PER_ROW <= limit);
-            let text = Statements::new(n).items;
-            let highest = format!("${}", SHARED_BIND_PARAMS + n * BIND_PARAMS_PER_ROW);
-            assert!(text.contains(&highest));
+        let n = rows_per_statement(Engine::Sqlite);
+        assert!(n >= 1000, "sqlite: {n}");
+        let shape = Statements::new(Engine::Sqlite, n);
+        for text in [&shape.items, &shape.events] {
+            let params = text.matches('?').count();
+            assert!(params <= SQLITE_BIND_PARAMS_MAX && params <= n * SQLITE_BIND_PARAMS_PER_ROW);
+            assert!(!text.contains('$'));
+        }
+        let n = rows_per_statement(Engine::Postgres);
+        assert!(n >= 1000, "postgres: {n}");
+        let highest = POSTGRES_SHARED_BIND_PARAMS + n * POSTGRES_BIND_PARAMS_PER_ROW;
+        assert!(highest <= POSTGRES_BIND_PARAMS_MAX);
+        let shape = Statements::new(Engine::Postgres, n);
+        for text in [&shape.items, &shape.events] {
+            assert!(text.contains(&format!("${highest}")));
+            assert!(!text.contains(&format!("${}", highest + 1)));
         }
     }
 

@@ -3,8 +3,10 @@
 //! This is the only place that touches process state (arguments, environment, files, signals,
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
+mod bench_intake;
 mod bench_qa;
 mod config;
+mod import;
 
 use std::process::ExitCode;
 
@@ -70,6 +72,20 @@ enum Command {
     /// Run a benchmark and print its figures, ending with one JSON line.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Import a file of work items (CSV, JSON Lines or XLSX) into an engagement: every row or
+    /// none. Exits 0 when imported, 1 when refused (listing the bad rows), 2 on other errors.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The client the engagement belongs to.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+        /// The engagement the items are for.
+        #[arg(long, value_name = "ENGAGEMENT_ID")]
+        engagement: String,
+        /// The file: .csv, .jsonl (or .ndjson) or .xlsx.
+        file: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -82,6 +98,18 @@ enum BenchCommand {
         /// Tasks in the simulated stream.
         #[arg(long, default_value_t = 3_000)]
         tasks: u32,
+    },
+    /// Bulk intake: validated, stored and chained work items per second from a generated file.
+    Intake {
+        /// Rows in the generated file.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// File format: csv or jsonl.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Database [default: a fresh SQLite file in a temporary directory].
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
     },
 }
 
@@ -163,6 +191,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(BenchCommand::Qa { seed, tasks }) => {
             bench_qa::run(seed, tasks)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Intake { rows, format, db }) => {
+            let format = match format.as_str() {
+                "jsonl" => karya_server::intake::Format::JsonLines,
+                _ => karya_server::intake::Format::Csv,
+            };
+            runtime()?.block_on(bench_intake::run(rows, format, db))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            db,
+            client,
+            engagement,
+            file,
+        } => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            let client: ClientId = client
+                .parse()
+                .map_err(|err| anyhow::anyhow!("--client: {err}"))?;
+            let engagement: karya_core::id::EngagementId = engagement
+                .parse()
+                .map_err(|err| anyhow::anyhow!("--engagement: {err}"))?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let code = import::run(&store, client, engagement, &file).await;
+                store.close().await;
+                code
+            })
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {
             overrides.database_url = db.db;
