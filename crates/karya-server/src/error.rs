@@ -34,6 +34,8 @@ pub enum ErrorCode {
     Conflict,
     /// The change breaks a rule (an illegal state transition).
     RuleViolation,
+    /// Rows of a bulk file are refused; the body lists them (`rows`, `total_errors`).
+    InvalidRows,
     PayloadTooLarge,
     UnsupportedMediaType,
     /// The database is unreachable or overloaded.
@@ -55,6 +57,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::Conflict => "conflict",
             ErrorCode::RuleViolation => "rule_violation",
+            ErrorCode::InvalidRows => "invalid_rows",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Unavailable => "unavailable",
@@ -74,6 +77,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::RuleViolation => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRows => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -20,6 +20,7 @@ pub mod extract;
 mod audit;
 mod clients;
 mod decisions;
+pub mod intake;
 pub mod invoices;
 pub mod metrics;
 pub mod openapi;
@@ -102,6 +103,7 @@ pub fn api() -> api::Api {
         .merge(audit::api())
         .merge(decisions::api())
         .merge(qa::api())
+        .merge(intake::api())
         .merge(sla::api())
         .merge(invoices::api())
         .merge(metrics::api())

@@ -21,9 +21,9 @@ use crate::extract::{parse_id, Json, Path, Query};
 use crate::{check_text, ApiResult, AppState};
 
 /// Longest title accepted.
-const TITLE_LEN_MAX: usize = 300;
+pub(crate) const TITLE_LEN_MAX: usize = 300;
 /// Longest client reference accepted (claim numbers, docket numbers).
-const EXTERNAL_REF_LEN_MAX: usize = 128;
+pub(crate) const EXTERNAL_REF_LEN_MAX: usize = 128;
 /// Largest `input` accepted inline; documents travel as uploads, not inside the JSON.
 pub const INPUT_BYTES_MAX: usize = 256 * 1024;
 /// Longest transition reason accepted.

@@ -26,6 +26,7 @@ pub mod attrs;
 mod clients;
 mod decisions;
 mod events;
+mod intake;
 mod migrate;
 mod qa;
 mod routing;
@@ -43,6 +44,10 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
+pub use intake::{
+    ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
+    IMPORT_ROW_ERRORS_MAX,
+};
 pub use migrate::SCHEMA_VERSION;
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use routing::{

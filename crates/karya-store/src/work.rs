@@ -60,7 +60,7 @@ const WORK_ITEM_COLUMNS: &str =
 pub(crate) const TASK_COLUMNS: &str =
     "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
 
-fn priority_rank(priority: Priority) -> i64 {
+pub(crate) fn priority_rank(priority: Priority) -> i64 {
     Priority::ALL
         .iter()
         .position(|p| *p == priority)

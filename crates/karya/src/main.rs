@@ -3,9 +3,11 @@
 //! This is the only place that touches process state (arguments, environment, files, signals,
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
+mod bench_intake;
 mod bench_qa;
 mod bench_routing;
 mod config;
+mod import;
 mod invoice;
 mod users;
 
@@ -70,6 +72,20 @@ enum Command {
     /// Show configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Import a file of work items (CSV, JSON Lines or XLSX) into an engagement: every row or
+    /// none. Exits 0 when imported, 1 when refused (listing the bad rows), 2 on other errors.
+    Import {
+        #[command(flatten)]
+        db: DbArgs,
+        /// The client the engagement belongs to.
+        #[arg(long, value_name = "CLIENT_ID")]
+        client: String,
+        /// The engagement the items are for.
+        #[arg(long, value_name = "ENGAGEMENT_ID")]
+        engagement: String,
+        /// The file: .csv, .jsonl (or .ndjson) or .xlsx.
+        file: std::path::PathBuf,
+    },
     /// Manage the people who sign in.
     #[command(subcommand)]
     User(UserCommand),
@@ -105,6 +121,18 @@ enum BenchCommand {
         /// Tasks in the simulated stream.
         #[arg(long, default_value_t = 3_000)]
         tasks: u32,
+    },
+    /// Bulk intake: validated, stored and chained work items per second from a generated file.
+    Intake {
+        /// Rows in the generated file.
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: usize,
+        /// File format: csv or jsonl.
+        #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
+        format: String,
+        /// Database [default: a fresh SQLite file in a temporary directory].
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
     },
     /// Route tasks over a synthetic firm: push routing and Get-next latency, burst
     /// throughput, peak memory. The last output line is one JSON object.
@@ -332,6 +360,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(BenchCommand::Intake { rows, format, db }) => {
+            let format = match format.as_str() {
+                "jsonl" => karya_server::intake::Format::JsonLines,
+                _ => karya_server::intake::Format::Csv,
+            };
+            runtime()?.block_on(bench_intake::run(rows, format, db))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            db,
+            client,
+            engagement,
+            file,
+        } => {
+            overrides.database_url = db.db;
+            let config = Config::load(&overrides)?;
+            init_logging(&config)?;
+            let client: ClientId = client
+                .parse()
+                .map_err(|err| anyhow::anyhow!("--client: {err}"))?;
+            let engagement: karya_core::id::EngagementId = engagement
+                .parse()
+                .map_err(|err| anyhow::anyhow!("--engagement: {err}"))?;
+            runtime()?.block_on(async {
+                let store = open_store(&config).await?;
+                let code = import::run(&store, client, engagement, &file).await;
+                store.close().await;
+                code
+            })
+        }
         Command::Audit(AuditCommand::Verify { db, client }) => {
             overrides.database_url = db.db;
             let config = Config::load(&overrides)?;
@@ -386,7 +444,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "karya is serving http://{addr} (database {})",
         config.database_url
     );
-    let users = store.list_users(None, &karya_store::PageRequest { limit: 1, after: None }).await?;
+    let users = store
+        .list_users(
+            None,
+            &karya_store::PageRequest {
+                limit: 1,
+                after: None,
+            },
+        )
+        .await?;
     if users.items.is_empty() {
         // A new firm: nobody can sign in yet. Say how to start, on stderr so scripts reading
         // the address from stdout are not disturbed.

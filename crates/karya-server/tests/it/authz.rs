@@ -21,6 +21,11 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("GET", "/healthz", "public"),
     ("GET", "/api/v1/service-lines", "public"),
     ("GET", "/api/v1/openapi.json", "public"),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/engagements/{engagement_id}/imports",
+        "admin manager lead client_admin client_user",
+    ),
     ("POST", "/api/v1/auth/login", "public"),
     ("POST", "/api/v1/auth/logout", "signed_in"),
     ("GET", "/api/v1/auth/me", "signed_in"),

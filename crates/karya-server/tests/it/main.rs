@@ -3,6 +3,7 @@
 mod authz;
 mod bad_input;
 mod decisions;
+mod intake;
 mod routing;
 mod sessions;
 mod sla;

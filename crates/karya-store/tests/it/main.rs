@@ -7,6 +7,7 @@
 
 mod decisions;
 mod harness;
+mod intake_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -56,4 +57,8 @@ conformance!(
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
     routing_profiles_rules_and_explanations,
+    bulk_import_stores_every_row_with_its_event,
+    bulk_import_with_a_bad_row_stores_nothing,
+    bulk_import_of_ten_thousand_rows_keeps_the_chain,
+    bulk_import_interleaved_with_single_writes_keeps_the_chain,
 );
