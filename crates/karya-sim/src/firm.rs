@@ -14,8 +14,8 @@
 //! - `karya`: the core's [`Router`], used as the server uses it: a new task is routed at once
 //!   (offer, accepted by the worker), a worker who finishes or signs in asks *Get next*, timers
 //!   fire through `tick`. The router never starts work expected to run past the shift end; a
-//!   task that still runs at the end of a block is paused and resumed at the worker's next
-//!   block, so karya's workers never work past their shift.
+//!   task that still runs at the end of a block (it took longer than expected) is released
+//!   with its progress kept and routed again, so karya's workers never work past their shift.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -87,8 +87,8 @@ pub struct Outcome {
     /// Tasks that ran past the end of the worker's shift block, and the time past it.
     pub overrun_tasks: u32,
     pub overrun_s: i64,
-    /// Tasks paused at a block end and resumed later by the same worker.
-    pub paused_tasks: u32,
+    /// Tasks handed over at a block end, their progress kept, to be finished by another worker.
+    pub handed_over: u32,
     /// Shift pay inside the arrival window (the same for every policy).
     pub labour_cost: f64,
     /// Pay for time worked past shift ends, at [`OVERTIME_PREMIUM`].
@@ -163,8 +163,6 @@ struct WorkerState {
     on_shift: bool,
     block_end_s: i64,
     running: Vec<Running>,
-    /// Paused tasks with their remaining work (karya only).
-    paused: Vec<(u32, i64)>,
     idle_since_s: i64,
     busy_s: i64,
 }
@@ -192,7 +190,9 @@ struct Sim<'a> {
     completed_s: Vec<Option<i64>>,
     overrun_tasks: u32,
     overrun_s: i64,
-    paused_tasks: u32,
+    /// Work left on items handed over at a block end (karya only).
+    remaining_s: Vec<Option<i64>>,
+    handed_over: u32,
     karya: Option<KaryaState>,
 }
 
@@ -234,7 +234,6 @@ impl<'a> Sim<'a> {
                 on_shift: false,
                 block_end_s: 0,
                 running: Vec::new(),
-                paused: Vec::new(),
                 idle_since_s: 0,
                 busy_s: 0,
             })
@@ -270,7 +269,8 @@ impl<'a> Sim<'a> {
             completed_s: vec![None; trace.items.len()],
             overrun_tasks: 0,
             overrun_s: 0,
-            paused_tasks: 0,
+            remaining_s: vec![None; trace.items.len()],
+            handed_over: 0,
             karya: None,
         };
         if policy == Policy::Karya {
@@ -372,7 +372,7 @@ impl<'a> Sim<'a> {
             .iter()
             .position(|r| r.item == item && r.end_s == now)
         else {
-            return; // paused at a block end: this completion no longer holds
+            return; // handed over at a block end: this completion no longer holds
         };
         let run = state.running.swap_remove(pos);
         state.busy_s += window_overlap(run.started_s, now, self.trace.window_end_s);
@@ -405,10 +405,6 @@ impl<'a> Sim<'a> {
             k.router
                 .set_presence(worker_id(worker), Presence::Available, self.trace.at(now))
                 .expect("every worker is known to the router");
-            let paused = std::mem::take(&mut self.workers[worker as usize].paused);
-            for (item, remaining) in paused {
-                self.start(worker, item, remaining, now);
-            }
         }
         self.fill(worker, now);
     }
@@ -423,11 +419,26 @@ impl<'a> Sim<'a> {
         k.router
             .set_presence(worker_id(worker), Presence::Offline, self.trace.at(now))
             .expect("every worker is known to the router");
+        let mut handed_over = Vec::new();
         for run in std::mem::take(&mut state.running) {
             state.busy_s += window_overlap(run.started_s, now, window_end);
             if run.end_s > now {
-                state.paused.push((run.item, run.end_s - now));
-                self.paused_tasks += 1;
+                self.remaining_s[run.item as usize] = Some(run.end_s - now);
+                handed_over.push(run.item);
+            }
+        }
+        // Work in hand at the end of the block goes back to routing with its progress: the
+        // next eligible worker on shift carries on from where it stopped.
+        for item in handed_over {
+            self.handed_over += 1;
+            let k = self.karya.as_mut().expect("karya policy");
+            let roll = (k.rng.next_u64() % 1000) as u16;
+            let effects = k
+                .router
+                .release(task_id(item), self.trace.at(now), roll)
+                .expect("a running task is held by its worker");
+            for effect in effects {
+                self.apply(effect, now);
             }
         }
     }
@@ -520,8 +531,10 @@ impl<'a> Sim<'a> {
             | Effect::Wait { .. } => return,
         };
         let item = item_of(task);
-        let handling = self.trace.items[item as usize].handling_s;
-        self.start(worker_of(worker), item, handling, now);
+        let work_s = self.remaining_s[item as usize]
+            .take()
+            .unwrap_or(self.trace.items[item as usize].handling_s);
+        self.start(worker_of(worker), item, work_s, now);
     }
 
     fn outcome(&self) -> Outcome {
@@ -582,7 +595,7 @@ impl<'a> Sim<'a> {
             utilisation,
             overrun_tasks: self.overrun_tasks,
             overrun_s: self.overrun_s,
-            paused_tasks: self.paused_tasks,
+            handed_over: self.handed_over,
             labour_cost,
             overtime_cost: self.overrun_s as f64 / 3600.0 * mean_rate * OVERTIME_PREMIUM,
             turnaround_mean_min: turnaround as f64 / 60.0 / f64::from(completed.max(1)),

@@ -77,6 +77,18 @@ pub fn outcome_json(scenario: &Scenario, trace: &Trace, outcome: &Outcome, seed:
             )
         })
         .collect();
+    let mut by_team = serde_json::Map::new();
+    for (idx, team) in scenario.teams.iter().enumerate() {
+        let u: Vec<f64> = trace
+            .workers
+            .iter()
+            .zip(&outcome.utilisation)
+            .filter(|(w, _)| w.team == idx)
+            .map(|(_, u)| *u)
+            .collect();
+        let mean = u.iter().sum::<f64>() / u.len().max(1) as f64;
+        by_team.insert(team.name.clone(), json!(round(mean, 4)));
+    }
     json!({
         "scenario": scenario.name,
         "policy": outcome.policy.code(),
@@ -95,12 +107,13 @@ pub fn outcome_json(scenario: &Scenario, trace: &Trace, outcome: &Outcome, seed:
             "stddev": round(u.stddev, 4),
             "min": round(u.min, 4),
             "max": round(u.max, 4),
+            "by_team": by_team,
         },
         "shift_overruns": {
             "tasks": outcome.overrun_tasks,
             "minutes": round(outcome.overrun_s as f64 / 60.0, 1),
         },
-        "paused_at_shift_end": outcome.paused_tasks,
+        "handed_over_at_shift_end": outcome.handed_over,
         "cost": {
             "labour": round(outcome.labour_cost, 2),
             "overtime": round(outcome.overtime_cost, 2),
