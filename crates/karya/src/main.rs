@@ -5,10 +5,12 @@
 
 mod bench_intake;
 mod bench_qa;
+mod bench_quality;
 mod bench_routing;
 mod config;
 mod import;
 mod invoice;
+mod sim;
 mod users;
 
 use std::process::ExitCode;
@@ -109,6 +111,25 @@ enum Command {
         #[arg(long, default_value = "json")]
         format: String,
     },
+    /// Run a simulated firm for some days under one routing policy, through the real core
+    /// router, and print SLA attainment, utilisation, shift overruns and cost as JSON.
+    Sim {
+        /// Scenario file (TOML), e.g. scenarios/reference.toml.
+        #[arg(long, value_name = "FILE")]
+        scenario: std::path::PathBuf,
+        /// fifo, priority_skills or karya.
+        #[arg(long, default_value = "karya")]
+        policy: String,
+        /// Seed of the run; the same seed gives the same output.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Days of arrivals [default: the scenario's].
+        #[arg(long)]
+        days: Option<u32>,
+        /// Offered work over shift capacity [default: the scenario's].
+        #[arg(long)]
+        load: Option<f64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -149,6 +170,25 @@ enum BenchCommand {
         /// Timed samples per measurement.
         #[arg(long, default_value_t = 5_000)]
         samples: usize,
+    },
+    /// SLA attainment of FIFO, static priority + skills and karya's router against the
+    /// offline upper bound, per load, on identical seeds. The last line is one JSON object.
+    RoutingQuality {
+        /// Scenario file (TOML).
+        #[arg(long, value_name = "FILE", default_value = "scenarios/reference.toml")]
+        scenario: std::path::PathBuf,
+        /// Seeds per load; medians are reported.
+        #[arg(long, default_value_t = 3)]
+        seeds: u32,
+        /// Days of arrivals [default: the scenario's].
+        #[arg(long)]
+        days: Option<u32>,
+        /// Loads, comma-separated, as shares of shift capacity.
+        #[arg(long, value_delimiter = ',', default_value = "0.8,0.9,0.95,1.05")]
+        loads: Vec<f64>,
+        /// Write an SVG chart of attainment against load here.
+        #[arg(long, value_name = "FILE")]
+        chart: Option<std::path::PathBuf>,
     },
 }
 
@@ -389,6 +429,38 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.close().await;
                 code
             })
+        }
+        Command::Sim {
+            scenario,
+            policy,
+            seed,
+            days,
+            load,
+        } => {
+            let options = sim::SimOptions {
+                policy,
+                seed,
+                days,
+                load,
+            };
+            sim::run(&scenario, &options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::RoutingQuality {
+            scenario,
+            seeds,
+            days,
+            loads,
+            chart,
+        }) => {
+            let options = bench_quality::QualityOptions {
+                seeds,
+                days,
+                loads,
+                chart,
+            };
+            bench_quality::run(&scenario, &options)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Audit(AuditCommand::Verify { db, client }) => {
             overrides.database_url = db.db;
