@@ -613,11 +613,23 @@ impl Router {
             if group.queue.is_empty() || !group_admits(&group.key, worker, now) {
                 continue;
             }
-            for key in group.queue.iter().take(GROUP_PEEK_MAX) {
+            // The queue is in latest-start order and the rest of the score is the same for
+            // tasks of one group, so the first eligible task that can still make its due time
+            // is the group's best; only when none can does the oldest hopeless one come next.
+            let half_handling = group.key.requirements.expected_handling.as_micros() as i64 / 2;
+            let salvageable = (now.as_microsecond() - half_handling, 0, i64::MIN, TaskId::from_uuid(uuid::Uuid::nil()));
+            let mut found = false;
+            for key in group.queue.range(salvageable..).take(GROUP_PEEK_MAX) {
                 if consider(self, key.3, *key) {
-                    // The queue is in urgency order and the rest of the score is the same
-                    // for tasks of one group, so the first eligible task is the group's best.
+                    found = true;
                     break;
+                }
+            }
+            if !found {
+                for key in group.queue.range(..salvageable).take(GROUP_PEEK_MAX) {
+                    if consider(self, key.3, *key) {
+                        break;
+                    }
                 }
             }
         }

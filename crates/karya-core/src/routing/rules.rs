@@ -395,8 +395,9 @@ pub fn score(
     }
 }
 
-/// Urgency from slack: `slack = due - now - expected`. No slack left scores the maximum;
-/// slack equal to the handling time scores half; no deadline scores zero.
+/// Urgency from slack: `slack = due - now - expected`. No slack left scores the maximum,
+/// unless the task is hopeless (late by more than half its handling time even if started now),
+/// which scores an eighth; slack equal to the handling time scores half; no deadline scores zero.
 pub fn urgency_points(
     due_at: Option<Timestamp>,
     expected_handling: SignedDuration,
@@ -405,7 +406,12 @@ pub fn urgency_points(
     let Some(due_at) = due_at else { return 0 };
     let slack = due_at.duration_since(now) - expected_handling;
     if !slack.is_positive() {
-        return URGENCY_POINTS_MAX;
+        // Tight work is done in time only by a worker faster than expected: still the most
+        // urgent. Work that even a fast worker cannot finish in time is already lost to the
+        // SLA; finishing it later loses nothing more, so work that can still make it goes
+        // first (it keeps some points, so it is never starved).
+        let hopeless = slack < -(expected_handling / 2);
+        return if hopeless { URGENCY_POINTS_MAX / 8 } else { URGENCY_POINTS_MAX };
     }
     let handling = expected_handling.as_secs().max(60);
     URGENCY_POINTS_MAX * handling / (handling + slack.as_secs())
