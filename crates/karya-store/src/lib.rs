@@ -26,7 +26,10 @@ pub mod attrs;
 mod clients;
 mod decisions;
 mod events;
+mod leader;
 mod migrate;
+mod monitor;
+mod offers;
 mod qa;
 mod routing;
 mod rows;
@@ -43,7 +46,13 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
+pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
 pub use migrate::SCHEMA_VERSION;
+pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
+pub use offers::{
+    outcome_code, Claim, NewOffer, OfferMade, StoredOffer, Units, EXPIRE_BATCH_MAX, REFUSALS_MAX,
+    WORKER_OFFERS_MAX,
+};
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,

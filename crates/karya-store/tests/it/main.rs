@@ -7,6 +7,7 @@
 
 mod decisions;
 mod harness;
+mod loops_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -56,4 +57,8 @@ conformance!(
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
     routing_profiles_rules_and_explanations,
+    offers_reserve_capacity_and_end_once,
+    capacity_claims_race_is_exactly_once,
+    leadership_is_exclusive_and_passes_on,
+    sla_warnings_are_given_once,
 );

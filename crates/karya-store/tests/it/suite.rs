@@ -23,6 +23,7 @@ use crate::harness::TestDb;
 pub use crate::sla_suite::*;
 
 pub use crate::decisions::*;
+pub use crate::loops_suite::*;
 pub use crate::qa_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.
