@@ -51,7 +51,7 @@ pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{
     outcome_code, Claim, NewOffer, OfferMade, StoredOffer, Units, EXPIRE_BATCH_MAX, REFUSALS_MAX,
-    WORKER_OFFERS_MAX,
+    ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use routing::{

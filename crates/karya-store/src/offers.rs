@@ -43,6 +43,9 @@ macro_rules! rollback_and_return {
     }};
 }
 
+/// Most available workers one routing round considers: a bound on the round's work; a firm
+/// with more available workers at once routes among the first this many (in id order).
+pub const ROUND_WORKERS_MAX: i64 = 2_000;
 /// Capacity units a task weighs when its engagement sets no routing.
 const DEFAULT_WEIGHT: u32 = 1;
 
@@ -472,6 +475,17 @@ impl Store {
     pub async fn worker_capacity(&self, worker_id: WorkerId) -> Result<Units> {
         let mut conn = self.reader.acquire().await?;
         units_locked(&mut conn, Engine::Sqlite, worker_id).await
+    }
+
+    /// Workers whose presence is `available`, in id order, at most [`ROUND_WORKERS_MAX`].
+    pub async fn available_workers(&self) -> Result<Vec<WorkerId>> {
+        let rows = sqlx::query(
+            "SELECT worker_id FROM worker_routing WHERE presence = 'available' ORDER BY worker_id LIMIT $1",
+        )
+        .bind(ROUND_WORKERS_MAX)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(|row| parse(row, "worker_id")).collect()
     }
 
     /// One offer of a worker. Another worker's offer reads as missing.
