@@ -427,11 +427,7 @@ async fn offers_are_listed_accepted_once_and_declined() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        body["items"][0]["assignment_id"].is_string(),
-        true,
-        "{body}"
-    );
+    assert!(body["items"][0]["assignment_id"].is_string(), "{body}");
 
     let decline = format!("/api/v1/workers/{asha}/offers/{}/decline", offers[1]);
     let (status, body) = app.call(Method::POST, &decline, None).await;
