@@ -196,11 +196,8 @@ fn dependency_boundaries(metadata: &serde_json::Value) -> anyhow::Result<Vec<Str
             let dep_name = dep["name"].as_str().unwrap_or_default();
             let is_dev = dep["kind"] == "dev";
             for (guarded, owners) in allowed {
-                // The store's own tests may use sqlx to set up databases; nobody else may.
-                if dep_name == *guarded
-                    && !owners.contains(&name)
-                    && !(is_dev && name == "karya-store")
-                {
+                // Tests may use sqlx to create, inspect and drop test databases; code may not.
+                if dep_name == *guarded && !owners.contains(&name) && !is_dev {
                     problems.push(format!(
                         "{name} depends on {guarded}; only {} may",
                         owners.join(" and ")

@@ -23,6 +23,7 @@ mod decisions;
 pub mod intake;
 pub mod invoices;
 pub mod metrics;
+mod offers;
 pub mod openapi;
 mod qa;
 mod routing;
@@ -58,6 +59,8 @@ pub const BODY_BYTES_MAX: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub auth: std::sync::Arc<auth::AuthState>,
+    /// Set while this node leads the router and the timers; reported by `/healthz`.
+    pub leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -65,6 +68,18 @@ impl AppState {
         AppState {
             store,
             auth: std::sync::Arc::default(),
+            leading: std::sync::Arc::default(),
+        }
+    }
+
+    /// The same, reporting leadership from a flag the background workers keep.
+    pub fn with_leadership(
+        store: Store,
+        leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> AppState {
+        AppState {
+            leading,
+            ..AppState::new(store)
         }
     }
 
@@ -109,6 +124,7 @@ pub fn api() -> api::Api {
         .merge(metrics::api())
         .merge(workers::api())
         .merge(routing::api())
+        .merge(offers::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.
@@ -178,16 +194,21 @@ pub(crate) fn check_text<'a>(field: &str, text: &'a str, max_chars: usize) -> Ap
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
+    let leader = state.leading.load(std::sync::atomic::Ordering::SeqCst);
     match state.store.ping().await {
-        Ok(()) => axum::Json(json!({"status": "ok", "database": state.store.engine().name()}))
-            .into_response(),
+        Ok(()) => axum::Json(
+            json!({"status": "ok", "database": state.store.engine().name(), "leader": leader}),
+        )
+        .into_response(),
         Err(err) => {
             tracing::warn!(error = %err, "health check: database does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(
-                    json!({"status": "unavailable", "database": state.store.engine().name()}),
-                ),
+                axum::Json(json!({
+                    "status": "unavailable",
+                    "database": state.store.engine().name(),
+                    "leader": leader,
+                })),
             )
                 .into_response()
         }

@@ -21,7 +21,7 @@ use karya_core::routing::{
     WorkerLoad,
 };
 use karya_core::workforce::{Presence, Qualification, ShiftBlock, Skill, SKILL_LEVEL_MAX};
-use karya_store::{explanation_json, GrowthFlag, RoutedWorker, StoreError, WorkerRouting};
+use karya_store::{explanation_json, Claim, GrowthFlag, RoutedWorker, StoreError, WorkerRouting};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -401,7 +401,7 @@ async fn get_next(
                 engagement_id: r.engagement_id,
                 priority: r.task.priority,
                 created_at: r.task.created_at,
-                due_at: None,
+                due_at: r.sla_due_at,
                 requirements: req,
                 preferred_worker: None,
                 excluded_workers: Vec::new(),
@@ -429,19 +429,25 @@ async fn get_next(
     };
     let roll = (state.new_id().as_u128() % 1000) as u16;
     let ranked = rank_for_worker(candidate, &waiting, now, &RoutingConfig::default(), roll);
-    // Apply: claim in rank order; a task someone else took meanwhile is skipped.
+    // Apply: claim in rank order; a task someone else took meanwhile is skipped. The load read
+    // above only ranks: each claim re-checks capacity under the worker's row lock in its own
+    // transaction, so concurrent *Get next* calls (on any node) cannot overfill the worker.
     for (idx, explanation) in ranked.into_iter().take(CLAIM_ATTEMPTS_MAX) {
         let task = &waiting[idx].task;
-        let tenant = state.store.tenant(task.client_id);
         let assignment_id = AssignmentId::from_uuid(state.new_id());
-        match tenant
-            .assign_task(task.id, worker_id, assignment_id, now)
-            .await
-        {
-            Ok(task) => {
-                tenant
-                    .record_explanation(state.new_id(), &explanation, Some(assignment_id))
-                    .await?;
+        let claim = state
+            .store
+            .claim_within_capacity(
+                task.client_id,
+                task.id,
+                worker_id,
+                assignment_id,
+                (&explanation, state.new_id()),
+                now,
+            )
+            .await?;
+        match claim {
+            Claim::Assigned(task) => {
                 return Ok(axum::Json(json!({
                     "task_id": task.id.to_string(),
                     "client_id": task.client_id.to_string(),
@@ -453,8 +459,8 @@ async fn get_next(
                 }))
                 .into_response());
             }
-            Err(StoreError::Conflict { .. } | StoreError::Rejected { .. }) => continue,
-            Err(err) => return Err(err.into()),
+            Claim::Taken => continue,
+            Claim::AtCapacity { .. } => break,
         }
     }
     Ok(StatusCode::NO_CONTENT.into_response())

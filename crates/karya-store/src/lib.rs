@@ -27,7 +27,10 @@ mod clients;
 mod decisions;
 mod events;
 mod intake;
+mod leader;
 mod migrate;
+mod monitor;
+mod offers;
 mod qa;
 mod routing;
 mod rows;
@@ -48,7 +51,13 @@ pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
 };
+pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
 pub use migrate::SCHEMA_VERSION;
+pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
+pub use offers::{
+    outcome_code, Claim, NewOffer, OfferMade, StoredOffer, Units, EXPIRE_BATCH_MAX, REFUSALS_MAX,
+    ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
+};
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,

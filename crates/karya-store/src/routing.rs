@@ -59,6 +59,9 @@ pub struct RoutableTask {
     pub task: Task,
     pub engagement_id: EngagementId,
     pub routing: Option<EngagementRouting>,
+    /// When the work item's resolution falls due, while its SLA clock runs: the router's
+    /// urgency term is computed from it.
+    pub sla_due_at: Option<Timestamp>,
 }
 
 /// An engagement's requirements and workflow, shared by its tasks.
@@ -161,7 +164,7 @@ pub fn requirements_json(req: &Requirements) -> Value {
     })
 }
 
-fn requirements_of(text: &str) -> Result<Requirements> {
+pub(crate) fn requirements_of(text: &str) -> Result<Requirements> {
     let v: Value = serde_json::from_str(text).map_err(|e| bad("requirements", e))?;
     let what = "requirements";
     let skills = v["skills"]
@@ -228,7 +231,7 @@ pub fn workflow_json(workflow: &RoutingWorkflow) -> Value {
     )
 }
 
-fn workflow_of(text: &str) -> Result<RoutingWorkflow> {
+pub(crate) fn workflow_of(text: &str) -> Result<RoutingWorkflow> {
     let v: Value = serde_json::from_str(text).map_err(|e| bad("workflow", e))?;
     let steps = v
         .as_array()
@@ -594,9 +597,11 @@ impl Store {
     pub async fn routable_tasks(&self) -> Result<Vec<RoutableTask>> {
         let rows = sqlx::query(
             "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
-                    t.updated_at_us, w.engagement_id, er.requirements, er.workflow
+                    t.updated_at_us, w.engagement_id, er.requirements, er.workflow,
+                    s.resolution_due_at_us
              FROM tasks t JOIN work_items w ON w.id = t.work_item_id
              LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN sla_states s ON s.work_item_id = t.work_item_id AND s.clock_state = 'running'
              WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1",
         )
         .bind(ROUTABLE_PAGE_MAX)
@@ -622,10 +627,12 @@ impl Store {
                     routing
                 }
             };
+            let due_us: Option<i64> = get(row, "resolution_due_at_us")?;
             tasks.push(RoutableTask {
                 task: crate::work::task_row(row)?,
                 engagement_id,
                 routing,
+                sla_due_at: due_us.and_then(|us| Timestamp::from_microsecond(us).ok()),
             });
         }
         Ok(tasks)

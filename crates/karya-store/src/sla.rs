@@ -171,13 +171,13 @@ pub(crate) async fn refresh_item(
 }
 
 /// An engagement's configuration, ready for the core.
-struct Config {
-    calendar: Calendar,
+pub(crate) struct Config {
+    pub(crate) calendar: Calendar,
     terms: Vec<(Priority, SlaTerms)>,
 }
 
 impl Config {
-    fn terms_for(&self, priority: Priority) -> Option<SlaTerms> {
+    pub(crate) fn terms_for(&self, priority: Priority) -> Option<SlaTerms> {
         self.terms
             .iter()
             .find(|(p, _)| *p == priority)
@@ -185,7 +185,7 @@ impl Config {
     }
 }
 
-fn evaluate(
+pub(crate) fn evaluate(
     calendar: &Calendar,
     terms: &SlaTerms,
     records: Option<&Vec<ClockRecord>>,
@@ -196,7 +196,7 @@ fn evaluate(
         .map_err(|err| anyhow::anyhow!("sla evaluation failed: {err}").into())
 }
 
-async fn load_config(
+pub(crate) async fn load_config(
     conn: &mut AnyConnection,
     client_id: ClientId,
     engagement_id: EngagementId,
@@ -251,7 +251,7 @@ async fn load_terms(
 }
 
 /// The clock records of the given items, from their events, in event order.
-async fn load_clock_records(
+pub(crate) async fn load_clock_records(
     conn: &mut AnyConnection,
     client_id: ClientId,
     ids: &[WorkItemId],

@@ -591,7 +591,7 @@ impl Tenant {
 
 /// Moves a task to `assigned` for a worker inside the caller's transaction: the state change,
 /// the assignment row and the event.
-async fn assign(
+pub(crate) async fn assign(
     conn: &mut sqlx::AnyConnection,
     mut task: Task,
     worker_id: WorkerId,

@@ -18,9 +18,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use karya_core::id::ClientId;
+use karya_processors::{LeaderWorker, RouterWorker, SlaMonitor, Supervisor, SupervisorOptions};
 use karya_store::{Store, StoreOptions};
 
 use crate::config::{Config, LogFormat, Overrides, DEFAULT_TOML};
+
+/// How long background workers get to finish their current unit after SIGTERM; a unit is one
+/// short transaction or a page of them, so a few seconds is plenty, and the process must stop
+/// within what an orchestrator allows (commonly 30 s) after in-flight requests drain.
+const BACKGROUND_STOP_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// karya runs a knowledge and business process outsourcing firm: intake, routing of work to
 /// qualified people, SLAs, quality, decisions under client policy, billing and an audit trail.
@@ -534,10 +540,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.database_url
         );
     }
-    let state = karya_server::AppState::new(store.clone());
-    karya_server::serve(listener, state, shutdown_signal())
-        .await
-        .context("server failed")?;
+    // Background work: leadership, and (on the leader only) the router and the SLA monitor.
+    let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut supervisor = Supervisor::new(SupervisorOptions::default());
+    supervisor.spawn(LeaderWorker::new(store.clone(), leading.clone()));
+    supervisor.spawn(RouterWorker::new(
+        store.clone(),
+        leading.clone(),
+        karya_core::routing::RoutingConfig::default(),
+    ));
+    supervisor.spawn(SlaMonitor::new(store.clone(), leading.clone()));
+    let state = karya_server::AppState::with_leadership(store.clone(), leading);
+    let served = karya_server::serve(listener, state, shutdown_signal()).await;
+    // Stop the background work even when serving failed, so leadership is released.
+    let report = supervisor.shutdown(BACKGROUND_STOP_DEADLINE).await;
+    tracing::info!(
+        stopped = report.stopped,
+        aborted = report.aborted,
+        "background work stopped"
+    );
+    served.context("server failed")?;
     store.close().await;
     tracing::info!("karya stopped");
     Ok(())

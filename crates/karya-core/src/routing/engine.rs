@@ -617,7 +617,12 @@ impl Router {
             // tasks of one group, so the first eligible task that can still make its due time
             // is the group's best; only when none can does the oldest hopeless one come next.
             let half_handling = group.key.requirements.expected_handling.as_micros() as i64 / 2;
-            let salvageable = (now.as_microsecond() - half_handling, 0, i64::MIN, TaskId::from_uuid(uuid::Uuid::nil()));
+            let salvageable = (
+                now.as_microsecond() - half_handling,
+                0,
+                i64::MIN,
+                TaskId::from_uuid(uuid::Uuid::nil()),
+            );
             let mut found = false;
             for key in group.queue.range(salvageable..).take(GROUP_PEEK_MAX) {
                 if consider(self, key.3, *key) {

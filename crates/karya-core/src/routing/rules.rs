@@ -411,7 +411,11 @@ pub fn urgency_points(
         // SLA; finishing it later loses nothing more, so work that can still make it goes
         // first (it keeps some points, so it is never starved).
         let hopeless = slack < -(expected_handling / 2);
-        return if hopeless { URGENCY_POINTS_MAX / 8 } else { URGENCY_POINTS_MAX };
+        return if hopeless {
+            URGENCY_POINTS_MAX / 8
+        } else {
+            URGENCY_POINTS_MAX
+        };
     }
     let handling = expected_handling.as_secs().max(60);
     URGENCY_POINTS_MAX * handling / (handling + slack.as_secs())

@@ -262,6 +262,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/workers/{worker_id}/offers",
+        "admin manager lead self",
+    ),
+    (
+        "POST",
+        "/api/v1/workers/{worker_id}/offers/{offer_id}/accept",
+        "admin manager lead self",
+    ),
+    (
+        "POST",
+        "/api/v1/workers/{worker_id}/offers/{offer_id}/decline",
+        "admin manager lead self",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/engagements/{engagement_id}/routing",
         "admin manager lead auditor",
     ),
@@ -308,6 +323,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{skill}", "tax")
         .replace("{user_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
 }
 
 #[tokio::test]

@@ -167,7 +167,7 @@ async fn health_and_service_lines() {
         (health.status, &health.body),
         (
             StatusCode::OK,
-            &json!({"status": "ok", "database": "sqlite"})
+            &json!({"status": "ok", "database": "sqlite", "leader": false})
         )
     );
     let lines = app.get("/api/v1/service-lines").await;

@@ -291,3 +291,237 @@ async fn bad_profiles_and_unknown_workers_are_refused() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.finish().await;
 }
+
+/// A client with one engagement (no routing: tasks weigh one unit) and `n` ready tasks.
+async fn ready_tasks(app: &App, n: usize) -> (karya_core::id::ClientId, Vec<TaskId>) {
+    let (_, client) = app
+        .call(
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": format!("Offers {}", uuid::Uuid::now_v7()), "currency": "USD"})),
+        )
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_string();
+    let (_, engagement) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/engagements"),
+            Some(json!({"name": "returns", "service_line": "ip_research"})),
+        )
+        .await;
+    let engagement_id = engagement["id"].as_str().unwrap().to_string();
+    let client_id: karya_core::id::ClientId = client_id.parse().unwrap();
+    let mut tasks = Vec::new();
+    for idx in 0..n {
+        let (status, item) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/clients/{client_id}/work-items"),
+                Some(json!({"engagement_id": engagement_id, "title": format!("item {idx}"), "input": {}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        let task_id = TaskId::from_uuid(uuid::Uuid::now_v7());
+        app.state
+            .store
+            .tenant(client_id)
+            .create_task(
+                &NewTask {
+                    id: task_id,
+                    work_item_id: item["id"].as_str().unwrap().parse().unwrap(),
+                    step: "prepare".into(),
+                },
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        tasks.push(task_id);
+    }
+    (client_id, tasks)
+}
+
+fn offer_to(task_id: TaskId, worker_id: karya_core::id::WorkerId) -> karya_store::NewOffer {
+    use karya_core::routing::{Explanation, Path, Rule};
+    let now = jiff::Timestamp::now();
+    karya_store::NewOffer {
+        id: karya_core::id::OfferId::from_uuid(uuid::Uuid::now_v7()),
+        task_id,
+        worker_id,
+        expires_at: now + jiff::SignedDuration::from_mins(5),
+        explanation: Explanation {
+            task_id,
+            decided_at: now,
+            path: Path::Offer,
+            rule: Rule::BestScore,
+            step_idx: 0,
+            step_name: "as_required".into(),
+            candidates: 2,
+            eligible: 2,
+            rejected: vec![],
+            winner: Some(worker_id),
+            score: None,
+            runner_up_total: None,
+            review_required: false,
+            truncated: false,
+        },
+        explanation_id: uuid::Uuid::now_v7(),
+    }
+}
+
+#[tokio::test]
+async fn offers_are_listed_accepted_once_and_declined() {
+    let app = App::new().await;
+    let (client_id, tasks) = ready_tasks(&app, 2).await;
+    let asha = worker(&app, "Asha").await;
+    let ravi = worker(&app, "Ravi").await;
+    let tenant = app.state.store.tenant(client_id);
+    let mut offers = Vec::new();
+    for task_id in &tasks {
+        let offer = offer_to(*task_id, asha.parse().unwrap());
+        let made = tenant
+            .make_offer(&offer, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        assert!(matches!(made, karya_store::OfferMade::Made(_)));
+        offers.push(offer.id.to_string());
+    }
+    let (status, body) = app
+        .call(Method::GET, &format!("/api/v1/workers/{asha}/offers"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    assert_eq!(body["items"][0]["outcome"], Value::Null);
+    let (_, body) = app
+        .call(Method::GET, &format!("/api/v1/workers/{ravi}/offers"), None)
+        .await;
+    assert_eq!(body["items"], json!([]));
+
+    // Another worker's offer does not exist for them.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{ravi}/offers/{}/accept", offers[0]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let accept = format!("/api/v1/workers/{asha}/offers/{}/accept", offers[0]);
+    let (status, body) = app.call(Method::POST, &accept, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "assigned");
+    assert_eq!(
+        app.state.store.active_assignee(tasks[0]).await.unwrap(),
+        Some(asha.parse().unwrap())
+    );
+    let (status, body) = app.call(Method::POST, &accept, None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // The assignment carries the offer's explanation.
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!(
+                "/api/v1/clients/{client_id}/tasks/{}/explanations",
+                tasks[0]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["items"][0]["assignment_id"].is_string(), "{body}");
+
+    let decline = format!("/api/v1/workers/{asha}/offers/{}/decline", offers[1]);
+    let (status, body) = app.call(Method::POST, &decline, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["outcome"], "declined");
+    let (_, body) = app
+        .call(Method::GET, &format!("/api/v1/workers/{asha}/offers"), None)
+        .await;
+    assert_eq!(body["items"], json!([]));
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{asha}/offers/{}/accept", offers[1]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        app.state
+            .store
+            .tenant(client_id)
+            .task(tasks[1])
+            .await
+            .unwrap()
+            .state,
+        karya_core::lifecycle::TaskState::Ready
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn concurrent_get_next_never_overfills_a_worker() {
+    let app = App::new().await;
+    let (_, _tasks) = ready_tasks(&app, 4).await;
+    let asha = worker(&app, "Asha").await;
+    let shifts: Vec<Value> = (1..=7)
+        .map(|d| json!({"weekday": d, "start": "00:00", "minutes": 1440}))
+        .collect();
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{asha}/profile"),
+            Some(json!({"languages": ["en"], "time_zone": "UTC", "shifts": shifts, "capacity_units": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let app = std::sync::Arc::new(app);
+    let mut calls = Vec::new();
+    for _ in 0..4 {
+        let app = app.clone();
+        let uri = format!("/api/v1/workers/{asha}/next");
+        calls.push(tokio::spawn(async move {
+            app.call(Method::POST, &uri, None).await.0
+        }));
+    }
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::NO_CONTENT,
+            StatusCode::NO_CONTENT
+        ]
+    );
+    let units = app
+        .state
+        .store
+        .worker_capacity(asha.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((units.used, units.max), (2, 2));
+}
+
+#[tokio::test]
+async fn health_reports_leadership() {
+    let app = App::new().await;
+    let (status, body) = app.call(Method::GET, "/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["leader"], false);
+    let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let state = AppState::with_leadership(app.state.store.clone(), leading);
+    let response = router(state)
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["leader"], true);
+    app.finish().await;
+}

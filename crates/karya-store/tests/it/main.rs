@@ -8,6 +8,7 @@
 mod decisions;
 mod harness;
 mod intake_suite;
+mod loops_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -61,4 +62,8 @@ conformance!(
     bulk_import_with_a_bad_row_stores_nothing,
     bulk_import_of_ten_thousand_rows_keeps_the_chain,
     bulk_import_interleaved_with_single_writes_keeps_the_chain,
+    offers_reserve_capacity_and_end_once,
+    capacity_claims_race_is_exactly_once,
+    leadership_is_exclusive_and_passes_on,
+    sla_warnings_are_given_once,
 );

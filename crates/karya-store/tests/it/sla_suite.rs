@@ -24,7 +24,7 @@ fn uuid() -> uuid::Uuid {
 }
 
 /// `"04T14:00"` is 2026-11-04 14:00 UTC (Wednesday).
-fn at(text: &str) -> Timestamp {
+pub(crate) fn at(text: &str) -> Timestamp {
     format!("2026-11-{text}:00Z").parse().unwrap()
 }
 
@@ -82,13 +82,13 @@ fn sla(calendar_id: CalendarId, resolution_h: i64) -> EngagementSla {
     }
 }
 
-struct Setup {
-    tenant: Tenant,
-    engagement_id: EngagementId,
+pub(crate) struct Setup {
+    pub(crate) tenant: Tenant,
+    pub(crate) engagement_id: EngagementId,
     calendar_id: CalendarId,
 }
 
-async fn setup(db: &TestDb, resolution_h: i64) -> Setup {
+pub(crate) async fn setup(db: &TestDb, resolution_h: i64) -> Setup {
     let client_id = ClientId::from_uuid(uuid());
     db.store
         .create_client(
@@ -133,7 +133,11 @@ async fn setup(db: &TestDb, resolution_h: i64) -> Setup {
     }
 }
 
-async fn item(setup: &Setup, title: &str, script: &[(&str, Option<WorkItemState>)]) -> WorkItemId {
+pub(crate) async fn item(
+    setup: &Setup,
+    title: &str,
+    script: &[(&str, Option<WorkItemState>)],
+) -> WorkItemId {
     let id = WorkItemId::from_uuid(uuid());
     let (created, rest) = script.split_first().unwrap();
     setup

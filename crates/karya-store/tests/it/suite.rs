@@ -24,6 +24,7 @@ pub use crate::sla_suite::*;
 
 pub use crate::decisions::*;
 pub use crate::intake_suite::*;
+pub use crate::loops_suite::*;
 pub use crate::qa_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.

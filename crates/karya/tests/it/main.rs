@@ -3,6 +3,7 @@
 mod audit;
 mod crash;
 mod http;
+mod leader;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
