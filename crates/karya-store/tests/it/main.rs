@@ -10,6 +10,7 @@ mod harness;
 mod qa_suite;
 mod sla_suite;
 mod suite;
+mod webhooks_suite;
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -56,4 +57,6 @@ conformance!(
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
     routing_profiles_rules_and_explanations,
+    webhook_cursor_advances_only_on_success_in_chain_order,
+    webhook_suspends_after_failures_and_resumes,
 );
