@@ -10,6 +10,8 @@
 //! - [`extract`]: extractors whose rejections are `ApiError`s.
 //! - [`dto`]: wire shapes.
 //! - `clients`, `work_items`, `audit`: handlers per resource.
+//! - `webhooks` (endpoints API), [`webhook_delivery`] (one bounded delivery round) and
+//!   [`webhook_loop`] (the background loop `karya serve` runs).
 
 pub mod api;
 pub mod auth;
@@ -27,6 +29,9 @@ mod qa;
 mod routing;
 mod sessions;
 mod sla;
+pub mod webhook_delivery;
+pub mod webhook_loop;
+mod webhooks;
 mod work_items;
 mod workers;
 
@@ -57,6 +62,7 @@ pub const BODY_BYTES_MAX: usize = 1024 * 1024;
 pub struct AppState {
     pub store: Store,
     pub auth: std::sync::Arc<auth::AuthState>,
+    pub webhooks: webhook_delivery::WebhookOptions,
 }
 
 impl AppState {
@@ -64,6 +70,7 @@ impl AppState {
         AppState {
             store,
             auth: std::sync::Arc::default(),
+            webhooks: webhook_delivery::WebhookOptions::default(),
         }
     }
 
@@ -107,6 +114,7 @@ pub fn api() -> api::Api {
         .merge(metrics::api())
         .merge(workers::api())
         .merge(routing::api())
+        .merge(webhooks::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.
