@@ -179,7 +179,7 @@ pub async fn deliver_due(
     store: &Store,
     client: &WebhookClient,
     now: Timestamp,
-    rng: &mut dyn FnMut() -> u64,
+    rng: &mut (dyn FnMut() -> u64 + Send),
     limit: usize,
 ) -> Result<DeliveryReport, StoreError> {
     let lease_until = webhook_lease_until(now, REQUEST_TIMEOUT);

@@ -386,7 +386,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         "karya is serving http://{addr} (database {})",
         config.database_url
     );
-    let users = store.list_users(None, &karya_store::PageRequest { limit: 1, after: None }).await?;
+    let users = store
+        .list_users(
+            None,
+            &karya_store::PageRequest {
+                limit: 1,
+                after: None,
+            },
+        )
+        .await?;
     if users.items.is_empty() {
         // A new firm: nobody can sign in yet. Say how to start, on stderr so scripts reading
         // the address from stdout are not disturbed.
@@ -396,10 +404,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.database_url
         );
     }
-    let state = karya_server::AppState::new(store.clone());
+    let mut state = karya_server::AppState::new(store.clone());
+    state.webhooks.allow_private = config.allow_private_webhooks;
+    let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(());
+    let webhooks = tokio::spawn(karya_server::webhook_loop::run(
+        store.clone(),
+        karya_server::webhook_delivery::WebhookClient::new(state.webhooks)?,
+        async move {
+            let mut stopped = webhooks_stopped;
+            // Completes when the sender is dropped after the server has stopped.
+            let _ = stopped.changed().await;
+        },
+    ));
     karya_server::serve(listener, state, shutdown_signal())
         .await
         .context("server failed")?;
+    drop(stop_webhooks);
+    webhooks.await.context("webhook delivery failed")?;
     store.close().await;
     tracing::info!("karya stopped");
     Ok(())

@@ -159,7 +159,7 @@ async fn deliver_all(
     tenant: ClientId,
     webhook_id: WebhookId,
     mut now: Timestamp,
-    rng: &mut dyn FnMut() -> u64,
+    rng: &mut (dyn FnMut() -> u64 + Send),
 ) -> Timestamp {
     for _ in 0..ROUNDS_MAX {
         let report = deliver_due(store, client, now, rng, 16).await.unwrap();
