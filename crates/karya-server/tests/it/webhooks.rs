@@ -441,3 +441,81 @@ fn check_deliveries(
     }
     assert_eq!(accepted, expected, "each event once, in chain order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_refuses_private_addresses_when_they_are_not_allowed() {
+    let dir =
+        std::env::temp_dir().join(format!("karya-webhooks-{}", uuid::Uuid::now_v7().simple()));
+    let url = format!("sqlite://{}/karya.db", dir.display());
+    let store = Store::open(&url, &StoreOptions::default()).await.unwrap();
+    let (_, token) = karya_server::auth::user_with_token(
+        &store,
+        "admin@firm.example",
+        Role::Admin,
+        None,
+        None,
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    let allowed = WebhookOptions {
+        allow_private: true,
+    };
+    let api = Api {
+        store: store.clone(),
+        token,
+        options: allowed,
+    };
+    let receiver = Receiver::start().await;
+    let (client_id, engagement_id) = api.client("Gamma Grain").await;
+    let hooks = format!("/api/v1/clients/{client_id}/webhooks");
+    // Registered while allowed; the server then runs strict. A literal loopback address and a
+    // name resolving to loopback (as after a DNS change) are both refused when sending.
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let mut webhook_ids = Vec::new();
+    for url in [
+        receiver.url.clone(),
+        format!("http://localhost:{port}/hooks/karya"),
+    ] {
+        let (status, registered) = api
+            .send("POST", &hooks, Some(json!({"url": url, "events": ["*"]})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{registered}");
+        webhook_ids.push(registered["id"].as_str().unwrap().to_string());
+    }
+    api.work_item(&client_id, &engagement_id, "gamma").await;
+
+    let strict = WebhookClient::new(WebhookOptions::default()).unwrap();
+    let report = deliver_due(&store, &strict, Timestamp::now(), &mut || 0, 16)
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.failed), (2, 2), "{report:?}");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+    for webhook_id in webhook_ids {
+        let (_, attempts) = api
+            .send("GET", &format!("{hooks}/{webhook_id}/attempts"), None)
+            .await;
+        let attempt = &attempts["items"][0];
+        assert_eq!(attempt["status"], Value::Null, "{attempt}");
+        assert!(
+            attempt["error"]
+                .as_str()
+                .unwrap()
+                .contains("public address"),
+            "{attempt}"
+        );
+    }
+    receiver.server.abort();
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
