@@ -22,6 +22,7 @@ pub enum EntityType {
     Policy,
     Deliverable,
     User,
+    Webhook,
 }
 
 impl EntityType {
@@ -39,6 +40,7 @@ impl EntityType {
             EntityType::Policy => "policy",
             EntityType::Deliverable => "deliverable",
             EntityType::User => "user",
+            EntityType::Webhook => "webhook",
         }
     }
 }
@@ -88,6 +90,10 @@ pub enum EventKind {
     WorkerProfileChanged,
     WorkerPresenceChanged,
     EngagementRoutingSet,
+    WebhookRegistered,
+    WebhookRemoved,
+    WebhookSuspended,
+    WebhookResumed,
 }
 
 impl EventKind {
@@ -128,6 +134,10 @@ impl EventKind {
             EventKind::WorkerProfileChanged => "worker.profile_changed",
             EventKind::WorkerPresenceChanged => "worker.presence_changed",
             EventKind::EngagementRoutingSet => "engagement.routing_set",
+            EventKind::WebhookRegistered => "webhook.registered",
+            EventKind::WebhookRemoved => "webhook.removed",
+            EventKind::WebhookSuspended => "webhook.suspended",
+            EventKind::WebhookResumed => "webhook.resumed",
         }
     }
 
@@ -165,6 +175,10 @@ impl EventKind {
             }
             EventKind::TaskSampled | EventKind::GoldScored => EntityType::Task,
             EventKind::ReviewRecorded => EntityType::Review,
+            EventKind::WebhookRegistered
+            | EventKind::WebhookRemoved
+            | EventKind::WebhookSuspended
+            | EventKind::WebhookResumed => EntityType::Webhook,
         }
     }
 }

@@ -89,6 +89,8 @@ ids! {
     DeliverableId => "deliverable";
     /// A working calendar of a client or a site.
     CalendarId => "calendar";
+    /// A client's endpoint that receives its events.
+    WebhookId => "webhook";
 }
 
 #[cfg(test)]

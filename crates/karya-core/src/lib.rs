@@ -22,6 +22,7 @@
 //! - [`workforce`]: qualifications, skills, shifts, capacity and presence of workers.
 //! - [`routing`]: the routing engine: eligibility, scoring, offers, *Get next*, explanations.
 //! - [`pack`]: the definition of a service line's work: steps, forms, SLA, QA, decisions.
+//! - [`webhook`]: signing, filtering, retry schedule and address rules of event deliveries.
 
 pub mod billing;
 pub mod calendar;
@@ -38,6 +39,7 @@ pub mod qa;
 pub mod routing;
 pub mod service_line;
 pub mod sla;
+pub mod webhook;
 pub mod workforce;
 
 pub use jiff::Timestamp;

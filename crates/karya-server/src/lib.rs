@@ -10,6 +10,8 @@
 //! - [`extract`]: extractors whose rejections are `ApiError`s.
 //! - [`dto`]: wire shapes.
 //! - `clients`, `work_items`, `audit`: handlers per resource.
+//! - `webhooks` (endpoints API), [`webhook_delivery`] (one bounded delivery round) and
+//!   [`webhook_loop`] (the background loop `karya serve` runs).
 
 pub mod api;
 pub mod auth;
@@ -29,6 +31,9 @@ mod qa;
 mod routing;
 mod sessions;
 mod sla;
+pub mod webhook_delivery;
+pub mod webhook_loop;
+mod webhooks;
 mod work_items;
 mod workers;
 
@@ -61,6 +66,7 @@ pub struct AppState {
     pub auth: std::sync::Arc<auth::AuthState>,
     /// Set while this node leads the router and the timers; reported by `/healthz`.
     pub leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub webhooks: webhook_delivery::WebhookOptions,
 }
 
 impl AppState {
@@ -68,6 +74,7 @@ impl AppState {
         AppState {
             store,
             auth: std::sync::Arc::default(),
+            webhooks: webhook_delivery::WebhookOptions::default(),
             leading: std::sync::Arc::default(),
         }
     }
@@ -125,6 +132,7 @@ pub fn api() -> api::Api {
         .merge(workers::api())
         .merge(routing::api())
         .merge(offers::api())
+        .merge(webhooks::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

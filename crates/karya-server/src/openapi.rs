@@ -254,7 +254,10 @@ fn success(rule: &RouteRule) -> (&'static str, Option<Value>) {
         ("PUT", p) if p.ends_with("/profile") || p.contains("/skills/") => ("204", None),
         ("POST", "/api/v1/auth/login") | ("POST", "/api/v1/auth/tokens") => ("200", Some(object)),
         ("POST", p)
-            if p.ends_with("/approval") || p.ends_with("/undo") || p.ends_with("/disable") =>
+            if p.ends_with("/approval")
+                || p.ends_with("/undo")
+                || p.ends_with("/disable")
+                || p.ends_with("/resume") =>
         {
             ("200", Some(object))
         }
@@ -294,6 +297,14 @@ fn request_schema(rule: &RouteRule) -> Value {
                 "to": {"type": "string", "enum": karya_core::lifecycle::WorkItemState::ALL.iter().map(|s| s.code()).collect::<Vec<_>>()},
                 "reason": text(1000),
                 "expected_version": {"type": "integer", "minimum": 0}
+            }})
+        }
+        ("POST", "/api/v1/clients/{client_id}/webhooks") => {
+            json!({"type": "object", "additionalProperties": false, "required": ["url", "events"],
+            "properties": {
+                "url": {"type": "string", "format": "uri", "maxLength": 2048},
+                "events": {"type": "array", "minItems": 1, "maxItems": karya_core::webhook::FILTERS_MAX,
+                    "items": {"type": "string", "pattern": "^([a-z_.]{1,64}|\\*)$"}}
             }})
         }
         ("POST", "/api/v1/auth/login") => {

@@ -36,6 +36,7 @@ mod routing;
 mod rows;
 mod sla;
 mod users;
+mod webhooks;
 mod work;
 
 use std::path::Path;
@@ -68,6 +69,10 @@ pub use sla::{
     HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
+pub use webhooks::{
+    webhook_lease_until, AttemptRecord, DueWebhook, NewWebhook, NextStep, Webhook, WebhookAttempt,
+    ATTEMPT_ERROR_CHARS_MAX, WEBHOOKS_PER_CLIENT_MAX, WEBHOOK_CLAIM_MAX,
+};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0007_offers.sql"),
         include_str!("../migrations/postgres/0007_offers.sql"),
     ),
+    (
+        9,
+        include_str!("../migrations/sqlite/0009_webhooks.sql"),
+        include_str!("../migrations/postgres/0009_webhooks.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

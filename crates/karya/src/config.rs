@@ -25,6 +25,9 @@ max_connections = 8
 [server]
 # Address to listen on. Environment: KARYA_BIND. Flag: --bind.
 bind = "127.0.0.1:8080"
+# Let webhooks go to loopback, private and link-local addresses. Keep false unless every
+# client is trusted: otherwise a client could make the server probe the firm's own network.
+allow_private_webhooks = false
 
 [log]
 # "text" for people, "json" for log collectors. Environment: KARYA_LOG_FORMAT.
@@ -55,6 +58,7 @@ struct FileDatabase {
 #[serde(deny_unknown_fields)]
 struct FileServer {
     bind: Option<String>,
+    allow_private_webhooks: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -110,6 +114,8 @@ pub struct Config {
     pub bind: SocketAddr,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Whether webhooks may go to non-public addresses.
+    pub allow_private_webhooks: bool,
 }
 
 impl Config {
@@ -162,16 +168,22 @@ impl Config {
             bind,
             log_format,
             log_level: pick(&overrides.log_level, &file.log.level, &defaults.log.level),
+            allow_private_webhooks: file
+                .server
+                .allow_private_webhooks
+                .or(defaults.server.allow_private_webhooks)
+                .unwrap_or(false),
         })
     }
 
     /// The effective configuration as TOML, with secrets redacted.
     pub fn to_toml(&self) -> String {
         format!(
-            "[database]\nurl = {:?}\nmax_connections = {}\n\n[server]\nbind = {:?}\n\n[log]\nformat = {:?}\nlevel = {:?}\n",
+            "[database]\nurl = {:?}\nmax_connections = {}\n\n[server]\nbind = {:?}\nallow_private_webhooks = {}\n\n[log]\nformat = {:?}\nlevel = {:?}\n",
             self.database_url.to_string(),
             self.max_connections,
             self.bind.to_string(),
+            self.allow_private_webhooks,
             match self.log_format {
                 LogFormat::Text => "text",
                 LogFormat::Json => "json",
@@ -220,6 +232,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(flagged.bind.to_string(), "127.0.0.1:7000");
+        assert!(!flagged.allow_private_webhooks);
+
+        std::fs::write(&file, "[server]\nallow_private_webhooks = true\n").unwrap();
+        let private = Config::load(&Overrides {
+            config_file: Some(file.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert!(private.allow_private_webhooks);
+        assert!(private.to_toml().contains("allow_private_webhooks = true"));
 
         std::fs::write(&file, "[server]\nport = 1\n").unwrap();
         let err = Config::load(&Overrides {
@@ -243,5 +265,6 @@ mod tests {
         .unwrap();
         assert_eq!(config.database_url.expose(), "sqlite://karya-data/karya.db");
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+        assert!(!config.allow_private_webhooks);
     }
 }

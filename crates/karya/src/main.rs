@@ -550,8 +550,22 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         karya_core::routing::RoutingConfig::default(),
     ));
     supervisor.spawn(SlaMonitor::new(store.clone(), leading.clone()));
-    let state = karya_server::AppState::with_leadership(store.clone(), leading);
+    let mut state = karya_server::AppState::with_leadership(store.clone(), leading);
+    state.webhooks.allow_private = config.allow_private_webhooks;
+    // Webhook delivery runs on every node: claims are leased, so nodes share the work.
+    let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(());
+    let webhooks = tokio::spawn(karya_server::webhook_loop::run(
+        store.clone(),
+        karya_server::webhook_delivery::WebhookClient::new(state.webhooks)?,
+        async move {
+            let mut stopped = webhooks_stopped;
+            // Completes when the sender is dropped after the server has stopped.
+            let _ = stopped.changed().await;
+        },
+    ));
     let served = karya_server::serve(listener, state, shutdown_signal()).await;
+    drop(stop_webhooks);
+    webhooks.await.context("webhook delivery failed")?;
     // Stop the background work even when serving failed, so leadership is released.
     let report = supervisor.shutdown(BACKGROUND_STOP_DEADLINE).await;
     tracing::info!(

@@ -290,6 +290,31 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/tasks/{task_id}/explanations",
         "admin manager lead auditor holder",
     ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/webhooks",
+        "admin manager client_admin",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/webhooks",
+        "admin manager client_admin",
+    ),
+    (
+        "DELETE",
+        "/api/v1/clients/{client_id}/webhooks/{webhook_id}",
+        "admin manager client_admin",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/webhooks/{webhook_id}/resume",
+        "admin manager lead client_admin",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/webhooks/{webhook_id}/attempts",
+        "admin manager client_admin",
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -324,6 +349,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{user_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ mod intake;
 mod routing;
 mod sessions;
 mod sla;
+mod webhooks;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

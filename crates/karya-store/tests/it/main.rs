@@ -12,6 +12,7 @@ mod loops_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
+mod webhooks_suite;
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -66,4 +67,6 @@ conformance!(
     capacity_claims_race_is_exactly_once,
     leadership_is_exclusive_and_passes_on,
     sla_warnings_are_given_once,
+    webhook_cursor_advances_only_on_success_in_chain_order,
+    webhook_suspends_after_failures_and_resumes,
 );
