@@ -22,6 +22,7 @@ pub enum EntityType {
     Policy,
     Deliverable,
     User,
+    ConsensusGroup,
 }
 
 impl EntityType {
@@ -39,6 +40,7 @@ impl EntityType {
             EntityType::Policy => "policy",
             EntityType::Deliverable => "deliverable",
             EntityType::User => "user",
+            EntityType::ConsensusGroup => "consensus_group",
         }
     }
 }
@@ -88,6 +90,11 @@ pub enum EventKind {
     WorkerProfileChanged,
     WorkerPresenceChanged,
     EngagementRoutingSet,
+    ConsensusGroupOpened,
+    TaskKeyed,
+    ConsensusCompared,
+    ConsensusSettled,
+    WorkerPauseLifted,
 }
 
 impl EventKind {
@@ -128,6 +135,11 @@ impl EventKind {
             EventKind::WorkerProfileChanged => "worker.profile_changed",
             EventKind::WorkerPresenceChanged => "worker.presence_changed",
             EventKind::EngagementRoutingSet => "engagement.routing_set",
+            EventKind::ConsensusGroupOpened => "consensus_group.opened",
+            EventKind::TaskKeyed => "task.keyed",
+            EventKind::ConsensusCompared => "consensus_group.compared",
+            EventKind::ConsensusSettled => "consensus_group.settled",
+            EventKind::WorkerPauseLifted => "worker.pause_lifted",
         }
     }
 
@@ -165,6 +177,11 @@ impl EventKind {
             }
             EventKind::TaskSampled | EventKind::GoldScored => EntityType::Task,
             EventKind::ReviewRecorded => EntityType::Review,
+            EventKind::ConsensusGroupOpened
+            | EventKind::ConsensusCompared
+            | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
+            EventKind::TaskKeyed => EntityType::Task,
+            EventKind::WorkerPauseLifted => EntityType::Worker,
         }
     }
 }

@@ -89,6 +89,8 @@ ids! {
     DeliverableId => "deliverable";
     /// A working calendar of a client or a site.
     CalendarId => "calendar";
+    /// The k blind keyings of one step of a work item, compared and settled together.
+    ConsensusGroupId => "consensus group";
 }
 
 #[cfg(test)]

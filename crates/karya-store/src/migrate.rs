@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0006_auth.sql"),
         include_str!("../migrations/postgres/0006_auth.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_consensus.sql"),
+        include_str!("../migrations/postgres/0010_consensus.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -5,6 +5,7 @@
 //! afterwards. They fail, rather than skip, when the server cannot be reached, unless
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
+mod consensus_suite;
 mod decisions;
 mod harness;
 mod intake_suite;
@@ -61,4 +62,8 @@ conformance!(
     bulk_import_with_a_bad_row_stores_nothing,
     bulk_import_of_ten_thousand_rows_keeps_the_chain,
     bulk_import_interleaved_with_single_writes_keeps_the_chain,
+    consensus_agreement_settles_the_group,
+    consensus_disagreement_goes_to_an_adjudicator,
+    gold_pause_bars_claims_until_lifted,
+    rework_excluded_maker_does_not_get_the_task,
 );
