@@ -19,6 +19,7 @@ pub mod extract;
 
 mod audit;
 mod clients;
+mod consensus;
 mod decisions;
 pub mod intake;
 pub mod invoices;
@@ -109,6 +110,7 @@ pub fn api() -> api::Api {
         .merge(metrics::api())
         .merge(workers::api())
         .merge(routing::api())
+        .merge(consensus::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

@@ -58,7 +58,7 @@ fn operation(rule: &RouteRule) -> Value {
         .map(|name| {
             let schema = match name {
                 "period" => json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
-                "skill" | "calendar_id" => {
+                "skill" | "calendar_id" | "step" => {
                     json!({"type": "string", "minLength": 1, "maxLength": 100})
                 }
                 _ => json!({"type": "string", "format": "uuid"}),
@@ -254,7 +254,10 @@ fn success(rule: &RouteRule) -> (&'static str, Option<Value>) {
         ("PUT", p) if p.ends_with("/profile") || p.contains("/skills/") => ("204", None),
         ("POST", "/api/v1/auth/login") | ("POST", "/api/v1/auth/tokens") => ("200", Some(object)),
         ("POST", p)
-            if p.ends_with("/approval") || p.ends_with("/undo") || p.ends_with("/disable") =>
+            if p.ends_with("/approval")
+                || p.ends_with("/undo")
+                || p.ends_with("/disable")
+                || p.ends_with("/lift") =>
         {
             ("200", Some(object))
         }
