@@ -32,7 +32,7 @@ use crate::qa::{
 };
 use crate::rows::{get, is_unique_violation, parse, timestamp, us};
 use crate::work::{priority_rank, stored, TASK_COLUMNS};
-use crate::{Result, StoreError, Tenant};
+use crate::{Engine, Result, StoreError, Tenant};
 
 /// Suffix of the step of an adjudication task: `key_invoice` is adjudicated as
 /// `key_invoice.adjudication`, so routing and pauses can tell the two kinds of work apart.
@@ -437,6 +437,15 @@ impl Tenant {
             .transition(TaskState::Submitted)
             .map_err(rejected)?;
         let keyer = maker_of(&mut tx, task_id).await?;
+        if self.store.engine == Engine::Postgres {
+            // The last two keyers answering at once must not each count the other's answer
+            // missing and leave the group unsettled: answers to one group go one at a time.
+            // (SQLite's single writer already serialises them.)
+            sqlx::query("SELECT id FROM consensus_groups WHERE id = $1 FOR UPDATE")
+                .bind(group_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO consensus_answers (task_id, group_id, client_id, worker_id, fields, keyed_at_us)
              VALUES ($1, $2, $3, $4, $5, $6)",
