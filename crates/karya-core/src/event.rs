@@ -23,6 +23,7 @@ pub enum EntityType {
     Deliverable,
     User,
     Webhook,
+    ConsensusGroup,
 }
 
 impl EntityType {
@@ -41,6 +42,7 @@ impl EntityType {
             EntityType::Deliverable => "deliverable",
             EntityType::User => "user",
             EntityType::Webhook => "webhook",
+            EntityType::ConsensusGroup => "consensus_group",
         }
     }
 }
@@ -94,6 +96,11 @@ pub enum EventKind {
     WebhookRemoved,
     WebhookSuspended,
     WebhookResumed,
+    ConsensusGroupOpened,
+    TaskKeyed,
+    ConsensusCompared,
+    ConsensusSettled,
+    WorkerPauseLifted,
 }
 
 impl EventKind {
@@ -138,6 +145,11 @@ impl EventKind {
             EventKind::WebhookRemoved => "webhook.removed",
             EventKind::WebhookSuspended => "webhook.suspended",
             EventKind::WebhookResumed => "webhook.resumed",
+            EventKind::ConsensusGroupOpened => "consensus_group.opened",
+            EventKind::TaskKeyed => "task.keyed",
+            EventKind::ConsensusCompared => "consensus_group.compared",
+            EventKind::ConsensusSettled => "consensus_group.settled",
+            EventKind::WorkerPauseLifted => "worker.pause_lifted",
         }
     }
 
@@ -179,6 +191,11 @@ impl EventKind {
             | EventKind::WebhookRemoved
             | EventKind::WebhookSuspended
             | EventKind::WebhookResumed => EntityType::Webhook,
+            EventKind::ConsensusGroupOpened
+            | EventKind::ConsensusCompared
+            | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
+            EventKind::TaskKeyed => EntityType::Task,
+            EventKind::WorkerPauseLifted => EntityType::Worker,
         }
     }
 }

@@ -91,6 +91,8 @@ ids! {
     CalendarId => "calendar";
     /// A client's endpoint that receives its events.
     WebhookId => "webhook";
+    /// The k blind keyings of one step of a work item, compared and settled together.
+    ConsensusGroupId => "consensus group";
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod extract;
 
 mod audit;
 mod clients;
+mod consensus;
 mod decisions;
 pub mod intake;
 pub mod invoices;
@@ -133,6 +134,7 @@ pub fn api() -> api::Api {
         .merge(routing::api())
         .merge(offers::api())
         .merge(webhooks::api())
+        .merge(consensus::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

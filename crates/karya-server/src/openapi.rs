@@ -58,7 +58,7 @@ fn operation(rule: &RouteRule) -> Value {
         .map(|name| {
             let schema = match name {
                 "period" => json!({"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}),
-                "skill" | "calendar_id" => {
+                "skill" | "calendar_id" | "step" => {
                     json!({"type": "string", "minLength": 1, "maxLength": 100})
                 }
                 _ => json!({"type": "string", "format": "uuid"}),
@@ -257,7 +257,8 @@ fn success(rule: &RouteRule) -> (&'static str, Option<Value>) {
             if p.ends_with("/approval")
                 || p.ends_with("/undo")
                 || p.ends_with("/disable")
-                || p.ends_with("/resume") =>
+                || p.ends_with("/resume")
+                || p.ends_with("/lift") =>
         {
             ("200", Some(object))
         }

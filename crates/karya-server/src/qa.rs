@@ -199,7 +199,7 @@ async fn put_policy(
     Ok(axum::Json(QaPolicyDto::from(&stored)))
 }
 
-fn check_fields(name: &str, fields: &Fields) -> ApiResult<()> {
+pub(crate) fn check_fields(name: &str, fields: &Fields) -> ApiResult<()> {
     if fields.len() > karya_core::qa::consensus::FIELDS_MAX {
         return Err(ApiError::invalid(format!(
             "{name} has more than {} fields",

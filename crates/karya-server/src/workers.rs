@@ -1,9 +1,10 @@
 //! Workers as the router sees them (profile, qualifications, skills, presence) and *Get next*.
 //!
 //! *Get next* follows the three beats: load the worker, their load and a page of ready tasks
-//! with their engagements' requirements; let `karya-core` rank the tasks for the worker; claim
-//! them in that order with the store's exactly-once assignment until one succeeds, and store
-//! the explanation of the winner.
+//! with their engagements' requirements, marking the tasks QA bars the worker from (a gold
+//! pause on the step, a rework exclusion, another part of a consensus group) as excluded; let
+//! `karya-core` rank the tasks for the worker; claim them in that order with the store's
+//! exactly-once assignment until one succeeds, and store the explanation of the winner.
 
 use std::sync::Arc;
 
@@ -379,6 +380,8 @@ async fn get_next(
     let routed = state.store.routed_worker(worker_id).await?;
     let (units_used, channel_units) = state.store.worker_units(worker_id).await?;
     let routable = state.store.routable_tasks().await?;
+    let ids: Vec<_> = routable.iter().map(|r| r.task.id).collect();
+    let barred = state.store.barred_tasks(worker_id, &ids).await?;
     let load = WorkerLoad {
         presence: routed.presence,
         units_used,
@@ -404,7 +407,10 @@ async fn get_next(
                 due_at: r.sla_due_at,
                 requirements: req,
                 preferred_worker: None,
-                excluded_workers: Vec::new(),
+                excluded_workers: match barred.contains(&r.task.id) {
+                    true => vec![worker_id],
+                    false => Vec::new(),
+                },
                 attributes: Vec::new(),
             };
             (task, flow)

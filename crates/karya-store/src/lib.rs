@@ -23,7 +23,9 @@
 //! PostgreSQL uses one pool and row locks (`FOR UPDATE SKIP LOCKED` for claims).
 
 pub mod attrs;
+mod bars;
 mod clients;
+mod consensus;
 mod decisions;
 mod events;
 mod intake;
@@ -46,6 +48,11 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use bars::{ClaimBar, BAR_CHECK_BATCH_MAX};
+pub use consensus::{
+    ConsensusDetail, ConsensusGroup, ConsensusState, KeyedAnswer, KeyingOutcome, NewConsensusGroup,
+    ADJUDICATION_STEP_SUFFIX,
+};
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use intake::{

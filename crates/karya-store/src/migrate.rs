@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0009_webhooks.sql"),
         include_str!("../migrations/postgres/0009_webhooks.sql"),
     ),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_consensus.sql"),
+        include_str!("../migrations/postgres/0010_consensus.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -125,26 +125,26 @@ pub struct AccuracyReport {
     pub workers: Vec<WorkerAccuracy>,
 }
 
-fn ppm(value: f64) -> i64 {
+pub(crate) fn ppm(value: f64) -> i64 {
     (value * PPM).round() as i64
 }
 
-fn from_ppm(value: i64) -> f64 {
+pub(crate) fn from_ppm(value: i64) -> f64 {
     value as f64 / PPM
 }
 
-fn fields_json(fields: &Fields) -> String {
+pub(crate) fn fields_json(fields: &Fields) -> String {
     serde_json::to_string(fields).expect("a map of strings serializes")
 }
 
-fn rejected(message: impl ToString) -> StoreError {
+pub(crate) fn rejected(message: impl ToString) -> StoreError {
     StoreError::Rejected {
         message: message.to_string(),
     }
 }
 
 /// A task with the engagement its work item belongs to.
-async fn load_task(
+pub(crate) async fn load_task(
     conn: &mut AnyConnection,
     tenant: &Tenant,
     task_id: TaskId,
@@ -163,7 +163,7 @@ async fn load_task(
     Ok((task_row(&row)?, parse(&row, "engagement_id")?))
 }
 
-async fn load_policy(
+pub(crate) async fn load_policy(
     conn: &mut AnyConnection,
     tenant: &Tenant,
     engagement_id: EngagementId,
@@ -211,7 +211,7 @@ async fn load_policy(
 }
 
 /// The worker holding the task: its maker.
-async fn maker_of(conn: &mut AnyConnection, task_id: TaskId) -> Result<WorkerId> {
+pub(crate) async fn maker_of(conn: &mut AnyConnection, task_id: TaskId) -> Result<WorkerId> {
     let row = sqlx::query(
         "SELECT worker_id FROM assignments WHERE task_id = $1 AND released_at_us IS NULL",
     )
@@ -289,7 +289,7 @@ async fn save_state(
 
 /// Moves a task one step along its transition table inside the caller's transaction, with
 /// its event; leaving the held states releases the assignment.
-async fn move_task(
+pub(crate) async fn move_task(
     conn: &mut AnyConnection,
     task: &mut Task,
     to: TaskState,
@@ -524,6 +524,14 @@ impl Tenant {
     ) -> Result<SubmitOutcome> {
         let mut tx = self.store.writer.begin().await?;
         let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
+        if crate::consensus::part_of(&mut tx, self, task_id)
+            .await?
+            .is_some()
+        {
+            return Err(rejected(format!(
+                "task {task_id} is part of a consensus group: key it or adjudicate it instead"
+            )));
+        }
         task.state
             .transition(TaskState::Submitted)
             .map_err(rejected)?;
@@ -898,7 +906,7 @@ impl Tenant {
         Ok((state, paused.is_some()))
     }
 
-    /// The engagement's accuracy over `[from, to)`: reviews and gold results per worker,
+    /// The engagement's accuracy over `[from, to)`: reviews, consensus and gold results per worker,
     /// stratified by the tasks each submitted, at the engagement's confidence.
     pub async fn accuracy(
         &self,
@@ -955,6 +963,13 @@ impl Tenant {
         for row in tasks {
             let entry = workers.entry(parse(&row, "worker_id")?).or_default();
             entry.0 = get::<i64>(&row, "tasks")? as u64;
+        }
+        for (worker_id, keyed, evidence) in
+            crate::consensus::evidence(self, engagement_id, from, to).await?
+        {
+            let entry = workers.entry(worker_id).or_default();
+            entry.0 += keyed;
+            entry.1.consensus = evidence;
         }
         let confidence = policy.sampling.confidence;
         let mut total = Sources::default();

@@ -583,6 +583,14 @@ impl Tenant {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::not_found("task", task_id))?;
+        if let Some(bar) = crate::bars::bar_on(&mut tx, task_id, worker_id).await? {
+            // Released now, not when the pool gets to it: the row lock would make claimers
+            // skip the task meanwhile.
+            tx.rollback().await?;
+            return Err(StoreError::Rejected {
+                message: bar.to_string(),
+            });
+        }
         let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
         tx.commit().await?;
         Ok(task)
@@ -658,8 +666,8 @@ pub(crate) async fn assign(
 }
 
 impl Store {
-    /// Gives the worker the most urgent ready task (highest priority, then oldest), or `None`
-    /// when nothing is ready. Exactly-once under any number of concurrent claimers: on
+    /// Gives the worker the most urgent ready task (highest priority, then oldest) that no
+    /// QA bar keeps from them (see `bars`), or `None` when nothing is ready. Exactly-once under any number of concurrent claimers: on
     /// PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, on SQLite writes are serial;
     /// in both, a partial unique index refuses a second active assignment of a task.
     pub async fn claim_next_task(
@@ -669,14 +677,16 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<Task>> {
         let lock = match self.engine {
-            Engine::Postgres => " FOR UPDATE SKIP LOCKED",
+            Engine::Postgres => " FOR UPDATE OF t SKIP LOCKED",
             Engine::Sqlite => "",
         };
         let mut tx = self.writer.begin().await?;
         let row = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE state = 'ready'
-             ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}"
+            "SELECT {TASK_COLUMNS} FROM tasks t WHERE state = 'ready' AND NOT {}
+             ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}",
+            crate::bars::any_bar_sql("$1")
         ))
+        .bind(worker_id.to_string())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };

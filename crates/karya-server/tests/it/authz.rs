@@ -315,6 +315,36 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/webhooks/{webhook_id}/attempts",
         "admin manager client_admin",
     ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/consensus-groups",
+        "admin manager lead",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/consensus-groups/{group_id}",
+        "admin manager lead auditor",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/keying",
+        "admin manager lead holder",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/adjudication",
+        "admin manager lead auditor holder",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/adjudication",
+        "admin manager lead holder",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/engagements/{engagement_id}/workers/{worker_id}/pauses/{step}/lift",
+        "admin manager lead",
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -346,6 +376,8 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{calendar_id}", "office")
         .replace("{period}", "2026-11")
         .replace("{skill}", "tax")
+        .replace("{step}", "search")
+        .replace("{group_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{user_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())

@@ -2,6 +2,7 @@
 
 mod authz;
 mod bad_input;
+mod consensus;
 mod decisions;
 mod intake;
 mod routing;

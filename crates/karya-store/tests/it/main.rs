@@ -5,6 +5,7 @@
 //! afterwards. They fail, rather than skip, when the server cannot be reached, unless
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
+mod consensus_suite;
 mod decisions;
 mod harness;
 mod intake_suite;
@@ -69,4 +70,8 @@ conformance!(
     sla_warnings_are_given_once,
     webhook_cursor_advances_only_on_success_in_chain_order,
     webhook_suspends_after_failures_and_resumes,
+    consensus_agreement_settles_the_group,
+    consensus_disagreement_goes_to_an_adjudicator,
+    gold_pause_bars_claims_until_lifted,
+    rework_excluded_maker_does_not_get_the_task,
 );

@@ -21,7 +21,7 @@ use karya_store::{
 use crate::harness::TestDb;
 
 /// A deterministic clock of its own: one second per call, far from the other suite's.
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     static SECONDS: AtomicI64 = AtomicI64::new(1_800_000_000);
     Timestamp::from_second(SECONDS.fetch_add(1, Ordering::Relaxed)).unwrap()
 }
@@ -30,13 +30,13 @@ fn uuid() -> uuid::Uuid {
     uuid::Uuid::now_v7()
 }
 
-struct Floor {
-    tenant: Tenant,
-    engagement_id: EngagementId,
-    work_item_id: WorkItemId,
+pub(crate) struct Floor {
+    pub(crate) tenant: Tenant,
+    pub(crate) engagement_id: EngagementId,
+    pub(crate) work_item_id: WorkItemId,
 }
 
-async fn floor(store: &Store, name: &str) -> Floor {
+pub(crate) async fn floor(store: &Store, name: &str) -> Floor {
     let client_id = ClientId::from_uuid(uuid());
     store
         .create_client(client_id, name, Currency::USD, now())
@@ -77,7 +77,7 @@ async fn floor(store: &Store, name: &str) -> Floor {
     }
 }
 
-async fn worker(store: &Store, name: &str, designation: Designation) -> WorkerId {
+pub(crate) async fn worker(store: &Store, name: &str, designation: Designation) -> WorkerId {
     let id = WorkerId::from_uuid(uuid());
     store
         .create_worker(id, name, None, designation, now())
@@ -105,7 +105,7 @@ async fn started_task(floor: &Floor, maker: WorkerId) -> TaskId {
     id
 }
 
-async fn start(floor: &Floor, task_id: TaskId, maker: WorkerId) {
+pub(crate) async fn start(floor: &Floor, task_id: TaskId, maker: WorkerId) {
     floor
         .tenant
         .assign_task(task_id, maker, AssignmentId::from_uuid(uuid()), now())
@@ -118,14 +118,14 @@ async fn start(floor: &Floor, task_id: TaskId, maker: WorkerId) {
         .unwrap();
 }
 
-fn fields(pairs: &[(&str, &str)]) -> Fields {
+pub(crate) fn fields(pairs: &[(&str, &str)]) -> Fields {
     pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
-fn review(reviewer_id: WorkerId, verdict: Verdict, defects: Vec<Defect>) -> NewReview {
+pub(crate) fn review(reviewer_id: WorkerId, verdict: Verdict, defects: Vec<Defect>) -> NewReview {
     NewReview {
         id: ReviewId::from_uuid(uuid()),
         reviewer_id,
@@ -134,7 +134,7 @@ fn review(reviewer_id: WorkerId, verdict: Verdict, defects: Vec<Defect>) -> NewR
     }
 }
 
-fn wrong_value() -> Defect {
+pub(crate) fn wrong_value() -> Defect {
     Defect {
         category: "wrong_value".into(),
         severity: Severity::Major,
@@ -143,14 +143,14 @@ fn wrong_value() -> Defect {
     }
 }
 
-fn rejected(result: Result<impl std::fmt::Debug, StoreError>) -> String {
+pub(crate) fn rejected(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     match result {
         Err(StoreError::Rejected { message }) => message,
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
 
-async fn kinds(tenant: &Tenant, entity_type: &str, entity_id: &str) -> Vec<String> {
+pub(crate) async fn kinds(tenant: &Tenant, entity_type: &str, entity_id: &str) -> Vec<String> {
     tenant
         .entity_events(entity_type, entity_id)
         .await
@@ -372,12 +372,10 @@ pub async fn qa_gold_tasks_are_scored_and_pause_the_worker(db: &TestDb) {
         .unwrap();
     let expected = fields(&[("vendor", "Acme Ltd"), ("total", "118.00")]);
 
-    let mut verdicts = Vec::new();
-    for answer in [
-        ("acme  ltd", "118.00"),
-        ("Acme Ltd", "18.00"),
-        ("acme", "118.00"),
-    ] {
+    // The worker holds all three before the first is scored: a pause bars new claims on the
+    // step, not work in hand.
+    let mut task_ids = Vec::new();
+    for _ in 0..3 {
         let task_id = TaskId::from_uuid(uuid());
         tenant
             .create_task(
@@ -395,6 +393,14 @@ pub async fn qa_gold_tasks_are_scored_and_pause_the_worker(db: &TestDb) {
             .await
             .unwrap();
         start(&floor, task_id, maker).await;
+        task_ids.push(task_id);
+    }
+    let mut verdicts = Vec::new();
+    for (task_id, answer) in task_ids.into_iter().zip([
+        ("acme  ltd", "118.00"),
+        ("Acme Ltd", "18.00"),
+        ("acme", "118.00"),
+    ]) {
         let SubmitOutcome::Gold {
             task,
             score,

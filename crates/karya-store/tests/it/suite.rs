@@ -22,6 +22,7 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::harness::TestDb;
 pub use crate::sla_suite::*;
 
+pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
