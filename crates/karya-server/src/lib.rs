@@ -26,6 +26,7 @@ mod qa;
 mod routing;
 mod sessions;
 mod sla;
+mod tasks;
 mod work_items;
 mod workers;
 
@@ -101,6 +102,7 @@ pub fn api() -> api::Api {
         .merge(metrics::api())
         .merge(workers::api())
         .merge(routing::api())
+        .merge(tasks::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

@@ -435,13 +435,17 @@ async fn get_next(
         let tenant = state.store.tenant(task.client_id);
         let assignment_id = AssignmentId::from_uuid(state.new_id());
         match tenant
-            .assign_task(task.id, worker_id, assignment_id, now)
+            .assign_task_explained(
+                task.id,
+                worker_id,
+                assignment_id,
+                state.new_id(),
+                &explanation,
+                now,
+            )
             .await
         {
             Ok(task) => {
-                tenant
-                    .record_explanation(state.new_id(), &explanation, Some(assignment_id))
-                    .await?;
                 return Ok(axum::Json(json!({
                     "task_id": task.id.to_string(),
                     "client_id": task.client_id.to_string(),

@@ -703,6 +703,27 @@ impl Tenant {
         Ok(Some((requirements_of(&req)?, workflow_of(&flow)?)))
     }
 
+    /// Gives a task to the worker a routing decision chose and stores the decision's
+    /// explanation, in one transaction: the assignment and its reason commit together.
+    pub async fn assign_task_explained(
+        &self,
+        task_id: TaskId,
+        worker_id: WorkerId,
+        assignment_id: AssignmentId,
+        explanation_id: uuid::Uuid,
+        explanation: &Explanation,
+        now: Timestamp,
+    ) -> Result<Task> {
+        let mut tx = self.store.writer.begin().await?;
+        let task = self
+            .assign_in(&mut tx, task_id, worker_id, assignment_id, now)
+            .await?;
+        self.insert_explanation(&mut *tx, explanation_id, explanation, Some(assignment_id))
+            .await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
     /// Stores the explanation of a routing decision about one of this client's tasks.
     pub async fn record_explanation(
         &self,
@@ -710,6 +731,20 @@ impl Tenant {
         explanation: &Explanation,
         assignment_id: Option<AssignmentId>,
     ) -> Result<()> {
+        self.insert_explanation(&self.store.writer, id, explanation, assignment_id)
+            .await
+    }
+
+    async fn insert_explanation<'c, E>(
+        &self,
+        executor: E,
+        id: uuid::Uuid,
+        explanation: &Explanation,
+        assignment_id: Option<AssignmentId>,
+    ) -> Result<()>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
         sqlx::query(
             "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -723,7 +758,7 @@ impl Tenant {
         .bind(explanation.rule.code())
         .bind(explanation_json(explanation).to_string())
         .bind(us(explanation.decided_at))
-        .execute(&self.store.writer)
+        .execute(executor)
         .await?;
         Ok(())
     }

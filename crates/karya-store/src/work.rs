@@ -570,22 +570,36 @@ impl Tenant {
         assignment_id: AssignmentId,
         now: Timestamp,
     ) -> Result<Task> {
+        let mut tx = self.store.writer.begin().await?;
+        let task = self
+            .assign_in(&mut tx, task_id, worker_id, assignment_id, now)
+            .await?;
+        tx.commit().await?;
+        Ok(task)
+    }
+
+    /// [`Tenant::assign_task`] inside the caller's transaction.
+    pub(crate) async fn assign_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        task_id: TaskId,
+        worker_id: WorkerId,
+        assignment_id: AssignmentId,
+        now: Timestamp,
+    ) -> Result<Task> {
         let lock = match self.store.engine {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = self.store.writer.begin().await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"
         ))
         .bind(self.client_id.to_string())
         .bind(task_id.to_string())
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("task", task_id))?;
-        let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
-        tx.commit().await?;
-        Ok(task)
+        assign(conn, task_row(&row)?, worker_id, assignment_id, now).await
     }
 }
 

@@ -269,6 +269,16 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/tasks/{task_id}/explanations",
         "admin manager lead auditor holder",
     ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/tasks",
+        "admin manager lead",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/transitions",
+        "admin manager lead holder",
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
