@@ -77,6 +77,7 @@ const jobs = Number(jobsText), concurrency = Number(concurrencyText);
 async function main() {
   await runMigrations({ connectionString });
   const pool = new Pool({ connectionString });
+  pool.on("error", (err) => console.error(err));
   await pool.query(
     "select graphile_worker.add_jobs(array(select ('noop', json_build_object('n', i), null, null, null, null, null, null)::graphile_worker.job_spec from generate_series(1, $1) i))",
     [jobs]);
@@ -89,9 +90,14 @@ async function main() {
     taskList: { noop: async () => { done += 1; if (done === jobs) finish(); } },
   });
   await finished;
-  await runner.stop();
+  // The last handler has returned; wait for its completion to commit.
+  let left = jobs;
+  for (let i = 0; i < 200 && left !== 0; i++) {
+    left = (await pool.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n;
+    if (left !== 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  const left = (await pool.query("select count(*)::int as n from graphile_worker.jobs")).rows[0].n;
+  await runner.stop();
   await pool.end();
   if (left !== 0) { console.error(`graphile-worker left ${left} jobs`); process.exit(1); }
   console.log(`jobs_per_s ${jobs / elapsed}`);
