@@ -180,8 +180,11 @@ fn core_source_is_pure(root: &Path) -> anyhow::Result<Vec<String>> {
 }
 
 fn dependency_boundaries(metadata: &serde_json::Value) -> anyhow::Result<Vec<String>> {
+    // The binary's lifecycle benchmark measures the raw database limit with SQL of its own
+    // (the baseline must not go through karya) and creates its scratch databases; nothing
+    // else in the binary writes SQL.
     let allowed: &[(&str, &[&str])] = &[
-        ("sqlx", &["karya-store"]),
+        ("sqlx", &["karya-store", "karya"]),
         ("axum", &["karya-server", "karya"]),
     ];
     let mut problems = Vec::new();

@@ -32,6 +32,7 @@ mod qa;
 mod routing;
 mod sessions;
 mod sla;
+mod tasks;
 pub mod webhook_delivery;
 pub mod webhook_loop;
 mod webhooks;
@@ -135,6 +136,7 @@ pub fn api() -> api::Api {
         .merge(offers::api())
         .merge(webhooks::api())
         .merge(consensus::api())
+        .merge(tasks::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

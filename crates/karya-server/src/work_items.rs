@@ -60,11 +60,14 @@ pub fn api() -> Api {
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/tasks",
-            get(list_tasks),
-            &[(
-                Method::GET,
-                Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ALL),
-            )],
+            get(list_tasks).post(crate::tasks::create_task),
+            &[
+                (
+                    Method::GET,
+                    Access::tenant_or_holder(auth::WORK_READ, auth::CLIENT_ALL),
+                ),
+                (Method::POST, Access::tenant(auth::STAFF, auth::NOBODY)),
+            ],
         )
         .route(
             "/api/v1/clients/{client_id}/work-items/{work_item_id}/events",

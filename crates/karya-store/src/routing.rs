@@ -717,6 +717,20 @@ impl Tenant {
         explanation: &Explanation,
         assignment_id: Option<AssignmentId>,
     ) -> Result<()> {
+        self.insert_explanation(&self.store.writer, id, explanation, assignment_id)
+            .await
+    }
+
+    async fn insert_explanation<'c, E>(
+        &self,
+        executor: E,
+        id: uuid::Uuid,
+        explanation: &Explanation,
+        assignment_id: Option<AssignmentId>,
+    ) -> Result<()>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Any>,
+    {
         sqlx::query(
             "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -730,7 +744,7 @@ impl Tenant {
         .bind(explanation.rule.code())
         .bind(explanation_json(explanation).to_string())
         .bind(us(explanation.decided_at))
-        .execute(&self.store.writer)
+        .execute(executor)
         .await?;
         Ok(())
     }

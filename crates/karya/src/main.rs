@@ -4,6 +4,7 @@
 //! the tracing subscriber). Everything it calls receives what it needs as arguments.
 
 mod bench_intake;
+mod bench_lifecycle;
 mod bench_qa;
 mod bench_quality;
 mod bench_routing;
@@ -196,6 +197,30 @@ enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         chart: Option<std::path::PathBuf>,
     },
+    /// Work items per second through the real HTTP API (create → Get next → start → submit →
+    /// review → done), against the raw commit limit of the same database and, on PostgreSQL,
+    /// against pgqueuer and graphile-worker. The last output line is one JSON object.
+    Lifecycle {
+        /// sqlite (a fresh temporary file) or a PostgreSQL server URL (a fresh database is
+        /// created on it for each measurement and dropped afterwards).
+        #[arg(long, default_value = "sqlite", value_name = "URL")]
+        db: String,
+        /// Work items taken through their lifecycle.
+        #[arg(long, default_value_t = 20_000)]
+        items: u64,
+        /// Simulated workers calling the API at once.
+        #[arg(long, default_value_t = 32)]
+        workers: usize,
+        /// Share of submissions the QA policy samples for review, in (0, 1].
+        #[arg(long, default_value_t = 0.1)]
+        review_share: f64,
+        /// Peers to measure on the same PostgreSQL: none or all.
+        #[arg(long, default_value = "all")]
+        peers: bench_lifecycle::Peers,
+        /// Where peers are installed [default: $XDG_CACHE_HOME/karya-bench or ~/.cache/karya-bench].
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -350,6 +375,37 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ..bench_routing::BenchOptions::default()
             };
             bench_routing::run(&options)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Lifecycle {
+            db,
+            items,
+            workers,
+            review_share,
+            peers,
+            cache_dir,
+        }) => {
+            let cache_dir = cache_dir.unwrap_or_else(|| {
+                std::env::var_os("XDG_CACHE_HOME")
+                    .map(std::path::PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache"))
+                    })
+                    .unwrap_or_else(std::env::temp_dir)
+                    .join("karya-bench")
+            });
+            let options = bench_lifecycle::Options {
+                db,
+                items,
+                workers,
+                review_share,
+                peers,
+                cache_dir,
+            };
+            runtime()?.block_on(async {
+                let mut out = std::io::stdout();
+                bench_lifecycle::run(&options, &mut out).await
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add {

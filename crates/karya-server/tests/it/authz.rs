@@ -345,6 +345,16 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/engagements/{engagement_id}/workers/{worker_id}/pauses/{step}/lift",
         "admin manager lead",
     ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/tasks",
+        "admin manager lead",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/transitions",
+        "admin manager lead holder",
+    ),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -8,6 +8,7 @@ mod intake;
 mod routing;
 mod sessions;
 mod sla;
+mod tasks;
 mod webhooks;
 
 use axum::body::Body;

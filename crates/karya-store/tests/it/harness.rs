@@ -57,7 +57,9 @@ impl TestDb {
             &url,
             &StoreOptions {
                 max_connections: 40,
-                ..StoreOptions::default()
+                // Generous: the claim race keeps 32 claimers queued on a few chain heads, and
+                // a loaded machine must not turn waiting into a failure.
+                acquire_timeout: std::time::Duration::from_secs(120),
             },
         )
         .await
