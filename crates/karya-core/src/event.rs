@@ -88,6 +88,7 @@ pub enum EventKind {
     WorkerProfileChanged,
     WorkerPresenceChanged,
     EngagementRoutingSet,
+    TaskOutputRecorded,
 }
 
 impl EventKind {
@@ -128,6 +129,7 @@ impl EventKind {
             EventKind::WorkerProfileChanged => "worker.profile_changed",
             EventKind::WorkerPresenceChanged => "worker.presence_changed",
             EventKind::EngagementRoutingSet => "engagement.routing_set",
+            EventKind::TaskOutputRecorded => "task.output_recorded",
         }
     }
 
@@ -165,6 +167,7 @@ impl EventKind {
             }
             EventKind::TaskSampled | EventKind::GoldScored => EntityType::Task,
             EventKind::ReviewRecorded => EntityType::Review,
+            EventKind::TaskOutputRecorded => EntityType::Task,
         }
     }
 }

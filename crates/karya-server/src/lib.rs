@@ -10,6 +10,7 @@
 //! - [`extract`]: extractors whose rejections are `ApiError`s.
 //! - [`dto`]: wire shapes.
 //! - `clients`, `work_items`, `audit`: handlers per resource.
+//! - [`ui`]: the web UI's pages; `progress`: how an item moves through its pack's steps.
 
 pub mod api;
 pub mod auth;
@@ -22,10 +23,12 @@ mod clients;
 mod decisions;
 pub mod invoices;
 pub mod metrics;
+mod progress;
 mod qa;
 mod routing;
 mod sessions;
 mod sla;
+pub mod ui;
 mod work_items;
 mod workers;
 
@@ -101,6 +104,7 @@ pub fn api() -> api::Api {
         .merge(metrics::api())
         .merge(workers::api())
         .merge(routing::api())
+        .merge(ui::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

@@ -27,11 +27,13 @@ mod clients;
 mod decisions;
 mod events;
 mod migrate;
+mod outputs;
 mod qa;
 mod routing;
 mod rows;
 mod sla;
 mod users;
+mod views;
 mod work;
 
 use std::path::Path;
@@ -54,6 +56,7 @@ pub use sla::{
     HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
+pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};
 pub use work::{NewEngagement, NewTask, NewWorkItem, WorkItemFilter};
 
 /// Page size limit for every listing: large enough for a screen or an export batch, small

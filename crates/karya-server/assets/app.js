@@ -1,0 +1,29 @@
+// karya web UI: live regions fed by server-sent events, and small niceties. No build step.
+(function () {
+  "use strict";
+  // A region with data-events="/url" is replaced by each "board" event of that stream.
+  function connect(region) {
+    var source = new EventSource(region.getAttribute("data-events"));
+    source.addEventListener("board", function (event) {
+      region.innerHTML = event.data;
+      region.classList.remove("stale");
+    });
+    source.addEventListener("stale", function () {
+      region.classList.add("stale");
+    });
+    source.onerror = function () {
+      region.classList.add("stale");
+    };
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-events]").forEach(connect);
+  });
+  // Links to #revoke-ID press the matching action button.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[href^='#revoke-']");
+    if (!link) return;
+    event.preventDefault();
+    var button = document.getElementById(link.getAttribute("href").slice(1));
+    if (button) button.click();
+  });
+})();
