@@ -7,6 +7,7 @@
     source.addEventListener("board", function (event) {
       region.innerHTML = event.data;
       region.classList.remove("stale");
+      region.setAttribute("data-refreshed", String(Date.now()));
     });
     source.addEventListener("stale", function () {
       region.classList.add("stale");

@@ -57,6 +57,17 @@ pub fn human_steps(line: ServiceLine) -> Vec<String> {
     }
 }
 
+/// The title of a task's step in its pack, or the step's name made readable.
+pub async fn step_title(state: &AppState, task: &Task) -> ApiResult<String> {
+    let tenant = state.store.tenant(task.client_id);
+    let item = tenant.work_item(task.work_item_id).await?;
+    let engagement = tenant.engagement(item.engagement_id).await?;
+    Ok(pack_for(engagement.service_line)
+        .and_then(|loaded| loaded.pack.step(&task.step))
+        .map(|step| step.title.clone())
+        .unwrap_or_else(|| task.step.replace('_', " ")))
+}
+
 /// What follows when the steps in `done` are finished: the next step to do, or `None` when
 /// the item is complete.
 pub fn next_step<'a>(steps: &'a [String], done: &[&str]) -> Option<&'a str> {

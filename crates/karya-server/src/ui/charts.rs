@@ -12,8 +12,8 @@ use karya_store::ItemDates;
 /// Most days one chart covers: a quarter, so bars stay wider than a few pixels.
 pub const CHART_DAYS_MAX: u32 = 92;
 
-const WIDTH: f64 = 640.0;
-const HEIGHT: f64 = 200.0;
+const WIDTH: f64 = 520.0;
+const HEIGHT: f64 = 190.0;
 const LEFT: f64 = 44.0;
 const RIGHT: f64 = 12.0;
 const TOP: f64 = 12.0;
@@ -105,7 +105,8 @@ fn frame(svg: &mut String, labels: &[String], y_max: f64, y_suffix: &str) {
     let every = n.div_ceil(8);
     let slot = (WIDTH - LEFT - RIGHT) / n as f64;
     for (idx, label) in labels.iter().enumerate() {
-        if idx % every != 0 && idx != n - 1 {
+        // Counted from the last day, so today always has its label.
+        if (n - 1 - idx) % every != 0 {
             continue;
         }
         let x = LEFT + slot * (idx as f64 + 0.5);

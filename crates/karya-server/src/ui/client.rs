@@ -516,7 +516,7 @@ async fn item_detail(
     );
     let staff = caller.client_id().is_none();
     for task in tenant.tasks_of(item.id).await? {
-        let step = task.step.replace('_', " ");
+        let step = progress::step_title(&state, &task).await?;
         tasks.rows.push(vec![
             match staff {
                 true => Cell::link(

@@ -117,7 +117,16 @@ pub fn fields_of(
         return Vec::new();
     };
     let required = required(&schema);
-    properties(&schema)
+    // Required fields first, in the schema's order of `required`, then the rest by name.
+    let mut props = properties(&schema);
+    props.sort_by_key(|(name, _)| {
+        let rank = required
+            .iter()
+            .position(|r| r == name)
+            .unwrap_or(required.len());
+        (rank, name.clone())
+    });
+    props
         .into_iter()
         .map(|(name, prop)| {
             let kind = kind_of(prop);
@@ -315,9 +324,9 @@ mod tests {
         assert_eq!(
             shape,
             vec![
+                ("f.name".into(), "text", true, "x".into()),
                 ("f.count".into(), "number", true, String::new()),
                 ("f.kind".into(), "select", false, String::new()),
-                ("f.name".into(), "text", true, "x".into()),
                 ("f.ok".into(), "select", false, String::new()),
                 ("f.tags".into(), "textarea", false, String::new()),
             ]

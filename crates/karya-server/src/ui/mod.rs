@@ -553,6 +553,17 @@ pub fn relative(ts: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// How long since `since`, never negative: `42 min`.
+pub fn elapsed(since: Timestamp, now: Timestamp) -> String {
+    let secs = (now.as_second() - since.as_second()).max(0);
+    match secs {
+        0..=59 => format!("{secs} s"),
+        60..=3_599 => format!("{} min", secs / 60),
+        3_600..=172_799 => format!("{} h {} min", secs / 3_600, secs % 3_600 / 60),
+        _ => format!("{} d", secs / 86_400),
+    }
+}
+
 pub fn task_pill(state: TaskState) -> Cell {
     let tone = match state {
         TaskState::Done | TaskState::Accepted => "ok",

@@ -60,7 +60,7 @@ async fn queue(State(state): State<AppState>, Caller(caller): Caller) -> UiResul
         let client = state.store.client(task.client_id).await?;
         table.rows.push(vec![
             Cell::link(
-                task.step.replace('_', " "),
+                progress::step_title(&state, task).await?,
                 format!("/ui/clients/{}/tasks/{}/review", task.client_id, task.id),
             ),
             Cell::text(&item.title),
@@ -242,7 +242,7 @@ async fn review_page(
         &layout,
         &[
             Block::Heading(Heading {
-                title: format!("Review: {}", task.step.replace('_', " ")),
+                title: format!("Review: {}", progress::step_title(&state, &task).await?),
                 sub: format!("{} · {}", item.title, engagement.name),
                 actions: Vec::new(),
             }),

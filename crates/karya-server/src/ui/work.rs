@@ -113,7 +113,7 @@ async fn inbox(State(state): State<AppState>, Caller(caller): Caller) -> UiResul
             .work_item(task.work_item_id)
             .await?;
         table.rows.push(vec![
-            Cell::link(task.step.replace('_', " "), task_href(task)),
+            Cell::link(progress::step_title(&state, task).await?, task_href(task)),
             Cell::text(&item.title),
             Cell::text(task.priority.code()),
             task_pill(task.state),
@@ -208,7 +208,10 @@ fn output_form(
     match view.pack {
         Some(pack) => {
             form.fields = forms::fields_of(&pack.pack.output_schema, values, errors);
-            form.note = format!("The fields of {} — {}.", pack.pack.title, pack.pack.id);
+            form.note = format!(
+                "The deliverable's fields ({}); * marks the required ones.",
+                pack.pack.title
+            );
         }
         None => {
             let mut field = Field::new("output", "Output (a JSON object)", "textarea")
@@ -249,7 +252,7 @@ async fn task_page(
         ("Received".into(), Cell::text(when(view.item.received_at))),
         (
             "Time on task".into(),
-            Cell::text(relative(view.task.updated_at, now).replace(" ago", "")),
+            Cell::text(super::elapsed(view.task.updated_at, now)),
         ),
     ];
     if let Some(reference) = &view.item.external_ref {
