@@ -6,6 +6,7 @@ mod decisions;
 mod routing;
 mod sessions;
 mod sla;
+mod ui;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
