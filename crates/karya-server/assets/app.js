@@ -19,6 +19,14 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-events]").forEach(connect);
   });
+  // After a form comes back with errors, bring the first one into view.
+  // (An outerHTML swap replaces the target, so look in the document.)
+  document.addEventListener("htmx:afterSwap", function () {
+    var invalid = document.querySelector("form .field.invalid input, form .field.invalid select, form .field.invalid textarea, form .notice-bad");
+    if (!invalid) return;
+    invalid.scrollIntoView({ block: "center" });
+    if (invalid.focus) invalid.focus({ preventScroll: true });
+  });
   // Links to #revoke-ID press the matching action button.
   document.addEventListener("click", function (event) {
     var link = event.target.closest("a[href^='#revoke-']");

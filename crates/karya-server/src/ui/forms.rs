@@ -153,15 +153,35 @@ pub fn fields_of(
             }
             field.help = match (kind, prop["description"].as_str()) {
                 (_, Some(text)) => text.to_string(),
-                ("textarea", None) => match prop["type"].as_str() {
-                    Some("array") => "A JSON list, e.g. [\"a\", \"b\"]".into(),
-                    _ => "JSON".into(),
-                },
+                ("textarea", None) => json_help(prop),
                 _ => String::new(),
             };
+            if kind == "textarea" {
+                field.rows = 3;
+            }
             field
         })
         .collect()
+}
+
+/// What to type in a JSON area: the keys an object needs, or what a list holds.
+fn json_help(prop: &Value) -> String {
+    let keys = |schema: &Value| -> String {
+        let required = required(schema);
+        match required.is_empty() {
+            true => String::new(),
+            false => format!(" with {}", required.join(", ")),
+        }
+    };
+    match prop["type"].as_str() {
+        Some("array") => match prop["items"]["type"].as_str() {
+            Some("object") => format!("A JSON list of objects{}", keys(&prop["items"])),
+            Some("string") => "A JSON list of texts, e.g. [\"a\", \"b\"]".into(),
+            _ => "A JSON list".into(),
+        },
+        Some("object") => format!("A JSON object{}", keys(prop)),
+        _ => "JSON".into(),
+    }
 }
 
 /// Reads form values into the schema's JSON object. Empty values are left out (so `required`
