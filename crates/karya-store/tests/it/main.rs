@@ -10,6 +10,7 @@ mod harness;
 mod qa_suite;
 mod sla_suite;
 mod suite;
+mod views_suite;
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -56,4 +57,5 @@ conformance!(
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
     routing_profiles_rules_and_explanations,
+    views_read_queues_outputs_and_history,
 );

@@ -24,6 +24,7 @@ pub use crate::sla_suite::*;
 
 pub use crate::decisions::*;
 pub use crate::qa_suite::*;
+pub use crate::views_suite::*;
 
 /// A deterministic clock: each call is one second after the previous one.
 static SECONDS: AtomicI64 = AtomicI64::new(1_790_000_000);
