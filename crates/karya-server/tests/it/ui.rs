@@ -458,3 +458,124 @@ async fn another_clients_page_is_the_missing_page() {
     assert!(css.body.starts_with("/*! htmx 2.0.11"));
     w.app.finish().await;
 }
+
+#[tokio::test]
+async fn a_browser_session_signs_in_with_the_form_and_must_echo_its_csrf_token() {
+    let w = world().await;
+    let hash = AppState::new(w.app.store.clone())
+        .auth
+        .hash_password("correct horse battery staple".into())
+        .await
+        .unwrap();
+    let worker_id = w
+        .app
+        .store
+        .workers(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|worker| worker.name == "Wendy Mehta")
+        .unwrap()
+        .id;
+    w.app
+        .store
+        .create_user(
+            &karya_store::NewUser {
+                id: uuid::Uuid::now_v7(),
+                email: "wendy@ui.example".into(),
+                name: "Wendy".into(),
+                role: Role::Worker,
+                client_id: None,
+                worker_id: Some(worker_id),
+                password_hash: Some(hash),
+            },
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let send = |method: &str,
+                path: &str,
+                cookie: Option<&str>,
+                csrf: Option<&str>,
+                form: Option<String>| {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if form.is_some() {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let request = request.body(Body::from(form.unwrap_or_default())).unwrap();
+        let store = w.app.store.clone();
+        async move { router(AppState::new(store)).oneshot(request).await.unwrap() }
+    };
+    let wrong = send(
+        "POST",
+        "/login",
+        None,
+        None,
+        Some(encode(&[
+            ("email", "wendy@ui.example"),
+            ("password", "not the password"),
+        ])),
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let signed_in = send(
+        "POST",
+        "/login",
+        None,
+        None,
+        Some(encode(&[
+            ("email", "wendy@ui.example"),
+            ("password", "correct horse battery staple"),
+        ])),
+    )
+    .await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let cookie = cookie.split(';').next().unwrap().to_string();
+
+    let inbox = send("GET", "/ui/inbox", Some(&cookie), None, None).await;
+    assert_eq!(inbox.status(), StatusCode::OK);
+    let body = inbox.into_body().collect().await.unwrap().to_bytes();
+    let body = String::from_utf8_lossy(&body);
+    let csrf = body
+        .split("<meta name=\"csrf-token\" content=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(csrf.len(), 64, "{body}");
+    assert!(body.contains(&format!("hx-headers='{{\"x-csrf-token\": \"{csrf}\"}}'")));
+
+    // An unsafe request with the cookie alone is refused; with the token it goes through.
+    let forged = send(
+        "POST",
+        "/ui/inbox/next",
+        Some(&cookie),
+        None,
+        Some(String::new()),
+    )
+    .await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let next = send(
+        "POST",
+        "/ui/inbox/next",
+        Some(&cookie),
+        Some(&csrf),
+        Some(String::new()),
+    )
+    .await;
+    assert_eq!(next.status(), StatusCode::OK);
+    // Signing out ends the session at once.
+    let out = send("POST", "/logout", Some(&cookie), Some(&csrf), None).await;
+    assert_eq!(out.headers()["hx-redirect"], "/login");
+    let after = send("GET", "/ui/inbox", Some(&cookie), None, None).await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    w.app.finish().await;
+}
