@@ -56,7 +56,7 @@ pub fn daily_history(dates: &[ItemDates], days: u32, now: Timestamp) -> Vec<DayP
             let backlog = live
                 .filter(|d| {
                     d.received_at.as_second() < end
-                        && !d.resolved_at.is_some_and(|r| r.as_second() < end)
+                        && d.resolved_at.is_none_or(|r| r.as_second() >= end)
                 })
                 .count() as u32;
             let label = Timestamp::from_second(start)
@@ -106,7 +106,7 @@ fn frame(svg: &mut String, labels: &[String], y_max: f64, y_suffix: &str) {
     let slot = (WIDTH - LEFT - RIGHT) / n as f64;
     for (idx, label) in labels.iter().enumerate() {
         // Counted from the last day, so today always has its label.
-        if (n - 1 - idx) % every != 0 {
+        if !(n - 1 - idx).is_multiple_of(every) {
             continue;
         }
         let x = LEFT + slot * (idx as f64 + 0.5);

@@ -220,9 +220,8 @@ async fn sla_risk(State(state): State<AppState>, Caller(caller): Caller) -> UiRe
     );
     let mut names: BTreeMap<ClientId, String> = BTreeMap::new();
     for item in &items {
-        if !names.contains_key(&item.client_id) {
-            let client = state.store.client(item.client_id).await?;
-            names.insert(item.client_id, client.name);
+        if let std::collections::btree_map::Entry::Vacant(entry) = names.entry(item.client_id) {
+            entry.insert(state.store.client(item.client_id).await?.name);
         }
         table.rows.push(vec![
             Cell::link(
