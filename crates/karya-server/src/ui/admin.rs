@@ -119,7 +119,7 @@ async fn clients(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
         table.rows.push(vec![
             Cell::link(&client.name, format!("/ui/admin/clients/{}", client.id)),
             Cell::text(client.currency.to_string()),
-            Cell::text(when(client.created_at)),
+            Cell::time(client.created_at),
         ]);
     }
     Ok(page(
@@ -208,7 +208,7 @@ async fn client(
             Cell::text(&engagement.name),
             Cell::text(engagement.service_line.name()),
             Cell::mono(engagement.id),
-            Cell::text(when(engagement.created_at)),
+            Cell::time(engagement.created_at),
         ]);
     }
     Ok(page(
@@ -307,7 +307,7 @@ async fn workers(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
             Cell::text(&worker.name),
             Cell::text(worker.designation.code().replace('_', " ")),
             Cell::mono(worker.id),
-            Cell::text(when(worker.created_at)),
+            Cell::time(worker.created_at),
         ]);
     }
     Ok(page(
@@ -424,7 +424,7 @@ async fn users(State(state): State<AppState>, Caller(caller): Caller) -> UiResul
                 true => Cell::pill("disabled", "bad"),
                 false => Cell::pill("active", "ok"),
             },
-            Cell::text(when(user.created_at)),
+            Cell::time(user.created_at),
         ]);
     }
     Ok(page(
@@ -533,7 +533,7 @@ async fn tokens(State(state): State<AppState>, Caller(caller): Caller) -> UiResu
         };
         table.rows.push(vec![
             Cell::text(&token.name),
-            Cell::text(when(token.created_at)),
+            Cell::time(token.created_at),
             status,
             action,
         ]);

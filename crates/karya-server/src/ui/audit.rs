@@ -8,9 +8,7 @@ use karya_core::id::ClientId;
 use karya_store::PageRequest;
 use serde::Deserialize;
 
-use super::{
-    layout, page, when, Action, Block, Cell, Heading, Stat, Table, UiResult, TABLE_ROWS_MAX,
-};
+use super::{layout, page, Action, Block, Cell, Heading, Stat, Table, UiResult, TABLE_ROWS_MAX};
 use crate::api::Api;
 use crate::auth::{self, Access};
 use crate::extract::{parse_id, Caller, Path, Query};
@@ -63,7 +61,7 @@ async fn trail(
     for event in &events.items {
         table.rows.push(vec![
             Cell::mono(event.seq),
-            Cell::text(when(event.at)),
+            Cell::time(event.at),
             Cell::text(&event.kind),
             Cell::mono(format!("{} {}", event.entity_type, event.entity_id)),
             Cell::mono(event.hash.chars().take(12).collect::<String>()),

@@ -185,7 +185,7 @@ async fn items(
             Cell::mono(item.external_ref.as_deref().unwrap_or("")),
             Cell::text(item.priority.code()),
             item_pill(item.state),
-            Cell::text(when(item.received_at)),
+            Cell::time(item.received_at),
             due,
         ]);
     }
@@ -485,7 +485,7 @@ async fn item_detail(
         ("State".to_string(), item_pill(item.state)),
         ("Engagement".into(), Cell::text(&engagement.name)),
         ("Priority".into(), Cell::text(item.priority.code())),
-        ("Received".into(), Cell::text(when(item.received_at))),
+        ("Received".into(), Cell::time(item.received_at)),
     ];
     if let Some(reference) = &item.external_ref {
         facts.push(("Reference".into(), Cell::mono(reference)));
@@ -526,7 +526,7 @@ async fn item_detail(
                 false => Cell::text(step),
             },
             task_pill(task.state),
-            Cell::text(when(task.updated_at)),
+            Cell::time(task.updated_at),
         ]);
     }
     let mut events = tenant
@@ -546,7 +546,7 @@ async fn item_detail(
     for event in &events {
         trail.rows.push(vec![
             Cell::mono(event.seq),
-            Cell::text(when(event.at)),
+            Cell::time(event.at),
             Cell::text(event.kind.replace(['.', '_'], " ")),
             Cell::mono(trail_details(&event.payload)),
         ]);
@@ -798,7 +798,7 @@ async fn policies(
         table.rows.push(vec![
             Cell::mono(policy.label()),
             Cell::text(policy.decision_type.as_deref().unwrap_or("every type")),
-            Cell::text(when(policy.effective_from)),
+            Cell::time(policy.effective_from),
             Cell::text(policy.reason.as_deref().unwrap_or("")),
         ]);
     }

@@ -173,6 +173,8 @@ pub struct Cell {
     /// A status pill of this tone.
     pub pill: Option<&'static str>,
     pub mono: bool,
+    /// Kept on one line (times).
+    pub nowrap: bool,
 }
 
 impl Cell {
@@ -195,6 +197,15 @@ impl Cell {
         Cell {
             text: text.to_string(),
             mono: true,
+            ..Cell::default()
+        }
+    }
+
+    /// A time as people read it, on one line.
+    pub fn time(ts: Timestamp) -> Cell {
+        Cell {
+            text: when(ts),
+            nowrap: true,
             ..Cell::default()
         }
     }

@@ -427,7 +427,7 @@ async fn clients(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
         table.rows.push(vec![
             Cell::link(&client.name, format!("{base}/items")),
             Cell::text(client.currency.to_string()),
-            Cell::text(when(client.created_at)),
+            Cell::time(client.created_at),
             Cell::link("SLA report", format!("{base}/report")),
             Cell::link("Event trail", format!("{base}/audit")),
         ]);

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::forms::{self, FormData};
 use super::{
-    htmx_redirect, layout, page, percent, relative, task_pill, when, Action, Block, Cell, Field,
-    Form, Heading, Stat, Table, UiError, UiResult, TABLE_ROWS_MAX,
+    htmx_redirect, layout, page, percent, relative, task_pill, Action, Block, Cell, Field, Form,
+    Heading, Stat, Table, UiError, UiResult, TABLE_ROWS_MAX,
 };
 use crate::api::Api;
 use crate::auth::{self, Access, Principal};
@@ -249,7 +249,7 @@ async fn task_page(
             "Service line".into(),
             Cell::text(view.engagement.service_line.name()),
         ),
-        ("Received".into(), Cell::text(when(view.item.received_at))),
+        ("Received".into(), Cell::time(view.item.received_at)),
         (
             "Time on task".into(),
             Cell::text(super::elapsed(view.task.updated_at, now)),
@@ -464,7 +464,7 @@ async fn quality(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
     );
     for review in &reviews {
         table.rows.push(vec![
-            Cell::text(when(review.reviewed_at)),
+            Cell::time(review.reviewed_at),
             Cell::text(review.step.replace('_', " ")),
             match review.passed {
                 true => Cell::pill("pass", "ok"),
