@@ -101,6 +101,7 @@ pub enum EventKind {
     ConsensusCompared,
     ConsensusSettled,
     WorkerPauseLifted,
+    TaskOutputRecorded,
 }
 
 impl EventKind {
@@ -150,6 +151,7 @@ impl EventKind {
             EventKind::ConsensusCompared => "consensus_group.compared",
             EventKind::ConsensusSettled => "consensus_group.settled",
             EventKind::WorkerPauseLifted => "worker.pause_lifted",
+            EventKind::TaskOutputRecorded => "task.output_recorded",
         }
     }
 
@@ -196,6 +198,7 @@ impl EventKind {
             | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
             EventKind::TaskKeyed => EntityType::Task,
             EventKind::WorkerPauseLifted => EntityType::Worker,
+            EventKind::TaskOutputRecorded => EntityType::Task,
         }
     }
 }

@@ -352,6 +352,13 @@ pub async fn authorize(State(guard): State<Guard>, request: Request, next: Next)
     let principal = request.extensions().get::<Principal>().cloned();
     let params = raw_params(&route, request.uri().path());
     if let Err(err) = check(&guard.app, access, principal.as_ref(), &params).await {
+        // Pages answer people: a sign-in page for the anonymous, an HTML page for the rest.
+        if crate::ui::is_page(&route) {
+            return match err.code {
+                ErrorCode::Unauthenticated => crate::ui::login_redirect(),
+                _ => crate::ui::error_page(err),
+            };
+        }
         return err.into_response();
     }
     next.run(request).await

@@ -12,6 +12,7 @@
 //! - `clients`, `work_items`, `audit`: handlers per resource.
 //! - `webhooks` (endpoints API), [`webhook_delivery`] (one bounded delivery round) and
 //!   [`webhook_loop`] (the background loop `karya serve` runs).
+//! - [`ui`]: the web UI's pages; `progress`: how an item moves through its pack's steps.
 
 pub mod api;
 pub mod auth;
@@ -28,11 +29,13 @@ pub mod invoices;
 pub mod metrics;
 mod offers;
 pub mod openapi;
+mod progress;
 mod qa;
 mod routing;
 mod sessions;
 mod sla;
 mod tasks;
+pub mod ui;
 pub mod webhook_delivery;
 pub mod webhook_loop;
 mod webhooks;
@@ -137,6 +140,7 @@ pub fn api() -> api::Api {
         .merge(webhooks::api())
         .merge(consensus::api())
         .merge(tasks::api())
+        .merge(ui::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

@@ -369,12 +369,40 @@ async fn set_skill(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A task *Get next* gave a worker, with why.
+pub(crate) struct NextTask {
+    pub task: karya_core::model::Task,
+    pub assignment_id: AssignmentId,
+    pub explanation: karya_core::routing::Explanation,
+}
+
 /// *Get next*: assigns the best ready task for the worker, or answers 204 when none suits.
 async fn get_next(
     State(state): State<AppState>,
     Path(worker_id): Path<String>,
 ) -> ApiResult<Response> {
     let worker_id: WorkerId = parse_id(&worker_id)?;
+    match next_task(&state, worker_id).await? {
+        Some(next) => Ok(axum::Json(json!({
+            "task_id": next.task.id.to_string(),
+            "client_id": next.task.client_id.to_string(),
+            "work_item_id": next.task.work_item_id.to_string(),
+            "step": next.task.step,
+            "state": next.task.state.code(),
+            "assignment_id": next.assignment_id.to_string(),
+            "explanation": explanation_json(&next.explanation),
+        }))
+        .into_response()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+/// Ranks the ready tasks for the worker and claims the best one still free, storing the
+/// explanation of the assignment; `None` when no task suits. The API and the web UI share it.
+pub(crate) async fn next_task(
+    state: &AppState,
+    worker_id: WorkerId,
+) -> ApiResult<Option<NextTask>> {
     let now = state.now();
     // Load.
     let routed = state.store.routed_worker(worker_id).await?;
@@ -454,20 +482,15 @@ async fn get_next(
             .await?;
         match claim {
             Claim::Assigned(task) => {
-                return Ok(axum::Json(json!({
-                    "task_id": task.id.to_string(),
-                    "client_id": task.client_id.to_string(),
-                    "work_item_id": task.work_item_id.to_string(),
-                    "step": task.step,
-                    "state": task.state.code(),
-                    "assignment_id": assignment_id.to_string(),
-                    "explanation": explanation_json(&explanation),
-                }))
-                .into_response());
+                return Ok(Some(NextTask {
+                    task,
+                    assignment_id,
+                    explanation,
+                }));
             }
             Claim::Taken => continue,
             Claim::AtCapacity { .. } => break,
         }
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(None)
 }

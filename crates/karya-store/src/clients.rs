@@ -21,7 +21,7 @@ fn client_row(row: &AnyRow) -> Result<Client> {
     })
 }
 
-fn worker_row(row: &AnyRow) -> Result<Worker> {
+pub(crate) fn worker_row(row: &AnyRow) -> Result<Worker> {
     let site_id: Option<String> = get(row, "site_id")?;
     let designation: String = get(row, "designation")?;
     Ok(Worker {

@@ -33,11 +33,13 @@ mod leader;
 mod migrate;
 mod monitor;
 mod offers;
+mod outputs;
 mod qa;
 mod routing;
 mod rows;
 mod sla;
 mod users;
+mod views;
 mod webhooks;
 mod work;
 
@@ -76,6 +78,7 @@ pub use sla::{
     HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
+pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};
 pub use webhooks::{
     webhook_lease_until, AttemptRecord, DueWebhook, NewWebhook, NextStep, Webhook, WebhookAttempt,
     ATTEMPT_ERROR_CHARS_MAX, WEBHOOKS_PER_CLIENT_MAX, WEBHOOK_CLAIM_MAX,

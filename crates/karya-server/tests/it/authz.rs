@@ -355,6 +355,103 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/tasks/{task_id}/transitions",
         "admin manager lead holder",
     ),
+    // The web UI's pages and actions.
+    ("GET", "/login", "public"),
+    ("POST", "/login", "public"),
+    ("POST", "/logout", "signed_in"),
+    ("GET", "/", "signed_in"),
+    ("GET", "/assets/{file}", "public"),
+    ("GET", "/ui/inbox", "worker reviewer lead"),
+    ("POST", "/ui/inbox/next", "worker reviewer lead"),
+    ("GET", "/ui/quality", "worker reviewer lead"),
+    (
+        "GET",
+        "/ui/clients/{client_id}/tasks/{task_id}",
+        "admin manager lead holder",
+    ),
+    (
+        "POST",
+        "/ui/clients/{client_id}/tasks/{task_id}/submit",
+        "admin manager lead holder",
+    ),
+    ("GET", "/ui/reviews", "admin manager lead reviewer"),
+    (
+        "GET",
+        "/ui/clients/{client_id}/tasks/{task_id}/review",
+        "admin manager lead reviewer",
+    ),
+    (
+        "POST",
+        "/ui/clients/{client_id}/tasks/{task_id}/review",
+        "admin manager lead reviewer",
+    ),
+    ("GET", "/ui/board", "admin manager lead"),
+    ("GET", "/ui/events", "admin manager lead"),
+    ("GET", "/ui/sla-risk", "admin manager lead"),
+    ("GET", "/ui/workforce", "admin manager lead auditor"),
+    ("GET", "/ui/qa", "admin manager lead auditor"),
+    ("GET", "/ui/clients", "admin manager lead auditor"),
+    (
+        "GET",
+        "/ui/clients/{client_id}/tasks/{task_id}/explanations",
+        "admin manager lead auditor",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/items",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/items/new",
+        "admin manager lead client_admin client_user",
+    ),
+    (
+        "POST",
+        "/ui/clients/{client_id}/items/new",
+        "admin manager lead client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/items/{work_item_id}",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/items/{work_item_id}/deliverable",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/report",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/invoices",
+        "admin manager auditor client_admin",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/policies",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/ui/clients/{client_id}/audit",
+        "admin manager lead auditor client_admin",
+    ),
+    ("GET", "/ui/admin/clients", "admin manager"),
+    ("POST", "/ui/admin/clients", "admin manager"),
+    ("GET", "/ui/admin/clients/{client_id}", "admin manager"),
+    ("POST", "/ui/admin/clients/{client_id}", "admin manager"),
+    ("GET", "/ui/admin/workers", "admin manager"),
+    ("POST", "/ui/admin/workers", "admin manager"),
+    ("GET", "/ui/admin/users", "admin"),
+    ("POST", "/ui/admin/users", "admin"),
+    ("GET", "/ui/tokens", "signed_in"),
+    ("POST", "/ui/tokens", "signed_in"),
+    ("POST", "/ui/tokens/{token_id}/revoke", "signed_in"),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -392,6 +489,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{file}", "app.css")
 }
 
 #[tokio::test]
@@ -539,10 +637,15 @@ async fn every_route_every_role_every_object() {
         let who: BTreeSet<&str> = who.split_whitespace().collect();
         let public = who.contains("public");
         let signed_in = who.contains("signed_in");
-        // Without credentials.
+        // Without credentials: the API says 401; a page sends the browser to sign in.
         let reply = send(&app, method, &fill(pattern, &own), None).await;
         let expected_anonymous = !public;
-        if expected_anonymous != (reply.0 == StatusCode::UNAUTHORIZED) {
+        let anonymous_status = match pattern.starts_with("/api/") || pattern.starts_with("/metrics")
+        {
+            true => StatusCode::UNAUTHORIZED,
+            false => StatusCode::SEE_OTHER,
+        };
+        if expected_anonymous != (reply.0 == anonymous_status) {
             failures.push(format!("{method} {pattern} anonymous: {}", reply.0));
         }
         for (role, token) in &principals {
@@ -676,7 +779,21 @@ impl OneshotRaw for axum::Router {
         use tower::ServiceExt;
         let response = self.oneshot(request).await.unwrap();
         let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let streaming = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let mut body = response.into_body();
+        let bytes = match streaming {
+            // An event stream does not end: its first event is the answer.
+            true => body
+                .frame()
+                .await
+                .and_then(|frame| frame.ok())
+                .and_then(|frame| frame.into_data().ok())
+                .unwrap_or_default(),
+            false => body.collect().await.unwrap().to_bytes(),
+        };
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 }

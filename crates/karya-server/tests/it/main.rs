@@ -9,6 +9,7 @@ mod routing;
 mod sessions;
 mod sla;
 mod tasks;
+mod ui;
 mod webhooks;
 
 use axum::body::Body;

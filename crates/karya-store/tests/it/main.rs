@@ -13,6 +13,7 @@ mod loops_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
+mod views_suite;
 mod webhooks_suite;
 
 macro_rules! conformance {
@@ -74,4 +75,5 @@ conformance!(
     consensus_disagreement_goes_to_an_adjudicator,
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
+    views_read_queues_outputs_and_history,
 );
