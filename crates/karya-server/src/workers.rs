@@ -373,7 +373,8 @@ async fn set_skill(
 pub(crate) struct NextTask {
     pub task: karya_core::model::Task,
     pub assignment_id: AssignmentId,
-    pub explanation: karya_core::routing::Explanation,
+    /// Why this task went to this worker, as shown over the API.
+    pub explanation: Value,
 }
 
 /// *Get next*: assigns the best ready task for the worker, or answers 204 when none suits.
@@ -390,7 +391,7 @@ async fn get_next(
             "step": next.task.step,
             "state": next.task.state.code(),
             "assignment_id": next.assignment_id.to_string(),
-            "explanation": explanation_json(&next.explanation),
+            "explanation": next.explanation,
         }))
         .into_response()),
         None => Ok(StatusCode::NO_CONTENT.into_response()),
@@ -404,6 +405,41 @@ pub(crate) async fn next_task(
     worker_id: WorkerId,
 ) -> ApiResult<Option<NextTask>> {
     let now = state.now();
+    // What the router already offered this worker is theirs to take first: pressing *Get
+    // next* accepts the oldest open offer (the offer's explanation stands for the assignment).
+    for offer in state.store.open_offers(worker_id).await? {
+        if offer.expires_at <= now {
+            continue;
+        }
+        let assignment_id = AssignmentId::from_uuid(state.new_id());
+        match state
+            .store
+            .accept_offer(worker_id, offer.id, assignment_id, now)
+            .await
+        {
+            Ok(task) => {
+                let stored = state
+                    .store
+                    .tenant(task.client_id)
+                    .explanations(task.id)
+                    .await?;
+                let explanation = stored
+                    .last()
+                    .and_then(|e| serde_json::from_str::<Value>(&e.explanation).ok())
+                    .unwrap_or(Value::Null);
+                return Ok(Some(NextTask {
+                    task,
+                    assignment_id,
+                    explanation,
+                }));
+            }
+            // Expired or ended meanwhile: rank the ready work instead.
+            Err(
+                karya_store::StoreError::Conflict { .. } | karya_store::StoreError::Rejected { .. },
+            ) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
     // Load.
     let routed = state.store.routed_worker(worker_id).await?;
     let (units_used, channel_units) = state.store.worker_units(worker_id).await?;
@@ -485,7 +521,7 @@ pub(crate) async fn next_task(
                 return Ok(Some(NextTask {
                     task,
                     assignment_id,
-                    explanation,
+                    explanation: explanation_json(&explanation),
                 }));
             }
             Claim::Taken => continue,

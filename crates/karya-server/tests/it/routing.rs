@@ -525,3 +525,45 @@ async fn health_reports_leadership() {
     assert_eq!(body["leader"], true);
     app.finish().await;
 }
+
+/// A task the router already offered to a worker is not ready for anyone else, so *Get next*
+/// must hand the worker their own open offer, or a worker whose work all arrives by offer
+/// would find nothing (seen in the browser: the router loop offered the only task before the
+/// worker pressed the button).
+#[tokio::test]
+async fn get_next_takes_the_workers_open_offer_first() {
+    let app = App::new().await;
+    let (client_id, tasks) = ready_tasks(&app, 1).await;
+    let asha = worker(&app, "Asha").await;
+    let ravi = worker(&app, "Ravi").await;
+    let offer = offer_to(tasks[0], asha.parse().unwrap());
+    let made = app
+        .state
+        .store
+        .tenant(client_id)
+        .make_offer(&offer, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    assert!(matches!(made, karya_store::OfferMade::Made(_)));
+
+    let (status, _) = app
+        .call(Method::POST, &format!("/api/v1/workers/{ravi}/next"), None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NO_CONTENT,
+        "the offered task is not ready for others"
+    );
+    let (status, body) = app
+        .call(Method::POST, &format!("/api/v1/workers/{asha}/next"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["task_id"], tasks[0].to_string());
+    assert_eq!(body["state"], "assigned");
+    assert!(!body["explanation"].is_null(), "{body}");
+    let (_, offers) = app
+        .call(Method::GET, &format!("/api/v1/workers/{asha}/offers"), None)
+        .await;
+    assert_eq!(offers["items"], json!([]), "the offer is no longer open");
+    app.finish().await;
+}
