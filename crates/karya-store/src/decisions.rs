@@ -793,7 +793,8 @@ async fn update_status(
     Ok(())
 }
 
-/// Sends a delivered work item back to work because a decision in it was undone.
+/// Sends a delivered work item back to work because a decision in it was undone; its SLA
+/// clock runs again.
 async fn reopen(
     conn: &mut AnyConnection,
     client_id: ClientId,
@@ -801,37 +802,19 @@ async fn reopen(
     reason: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let row = sqlx::query("SELECT state FROM work_items WHERE client_id = $1 AND id = $2")
-        .bind(client_id.to_string())
-        .bind(work_item_id.to_string())
-        .fetch_one(&mut *conn)
-        .await?;
-    let state: WorkItemState = parse(&row, "state")?;
-    let Ok(action) = state.transition(WorkItemState::InProgress) else {
-        return Ok(());
-    };
-    if state != WorkItemState::Delivered {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1 WHERE client_id = $3 AND id = $4 AND state = $5",
-    )
-    .bind(WorkItemState::InProgress.code())
-    .bind(us(now))
+    let row = sqlx::query(&format!(
+        "SELECT {} FROM work_items WHERE client_id = $1 AND id = $2",
+        crate::work::WORK_ITEM_COLUMNS
+    ))
     .bind(client_id.to_string())
     .bind(work_item_id.to_string())
-    .bind(state.code())
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    append(
-        conn,
-        client_id,
-        EventKind::WorkItemTransitioned,
-        &work_item_id.to_string(),
-        &json!({"from": state.code(), "to": WorkItemState::InProgress.code(), "action": action, "reason": reason}),
-        now,
-    )
-    .await?;
+    let item = crate::work::work_item_row(&row)?;
+    if item.state != WorkItemState::Delivered {
+        return Ok(());
+    }
+    crate::work::move_work_item(conn, item, WorkItemState::InProgress, Some(reason), now).await?;
     Ok(())
 }
 

@@ -55,7 +55,7 @@ pub struct WorkItemFilter {
 }
 
 const ENGAGEMENT_COLUMNS: &str = "id, client_id, name, service_line, created_at_us";
-const WORK_ITEM_COLUMNS: &str =
+pub(crate) const WORK_ITEM_COLUMNS: &str =
     "id, client_id, engagement_id, external_ref, title, priority, state, input, received_at_us, updated_at_us, version";
 pub(crate) const TASK_COLUMNS: &str =
     "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
@@ -85,7 +85,7 @@ fn engagement_row(row: &AnyRow) -> Result<Engagement> {
     })
 }
 
-fn work_item_row(row: &AnyRow) -> Result<WorkItem> {
+pub(crate) fn work_item_row(row: &AnyRow) -> Result<WorkItem> {
     Ok(WorkItem {
         id: parse(row, "id")?,
         client_id: parse(row, "client_id")?,
@@ -347,7 +347,7 @@ impl Tenant {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| StoreError::not_found("work item", id))?;
-        let mut item = work_item_row(&row)?;
+        let item = work_item_row(&row)?;
         if let Some(expected) = expected_version.filter(|v| *v != item.version) {
             return Err(StoreError::Conflict {
                 message: format!(
@@ -356,50 +356,8 @@ impl Tenant {
                 ),
             });
         }
-        let action = item
-            .state
-            .transition(to)
-            .map_err(|err| StoreError::Rejected {
-                message: err.to_string(),
-            })?;
-        let updated = sqlx::query(
-            "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1
-             WHERE client_id = $3 AND id = $4 AND version = $5",
-        )
-        .bind(to.code())
-        .bind(us(now))
-        .bind(self.client_id.to_string())
-        .bind(id.to_string())
-        .bind(item.version as i64)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                message: format!("work item {id} changed concurrently: reload and retry"),
-            });
-        }
-        append(
-            &mut tx,
-            self.client_id,
-            EventKind::WorkItemTransitioned,
-            &id.to_string(),
-            &json!({"from": item.state.code(), "to": to.code(), "action": action, "reason": reason}),
-            now,
-        )
-        .await?;
-        crate::sla::refresh_item(
-            &mut tx,
-            self.client_id,
-            id,
-            item.engagement_id,
-            item.priority,
-            now,
-        )
-        .await?;
+        let item = move_work_item(&mut tx, item, to, reason, now).await?;
         tx.commit().await?;
-        item.state = to;
-        item.updated_at = stored(now);
-        item.version += 1;
         Ok(item)
     }
 
@@ -663,6 +621,63 @@ pub(crate) async fn assign(
     task.state = TaskState::Assigned;
     task.updated_at = stored(now);
     Ok(task)
+}
+
+/// Moves a work item (as read in this transaction) to another state inside the caller's
+/// transaction: the transition-table check, the update conditional on the version read, the
+/// event, and the SLA clock. Every change of a work item's state goes through here.
+pub(crate) async fn move_work_item(
+    conn: &mut sqlx::AnyConnection,
+    mut item: WorkItem,
+    to: WorkItemState,
+    reason: Option<&str>,
+    now: Timestamp,
+) -> Result<WorkItem> {
+    let id = item.id;
+    let action = item
+        .state
+        .transition(to)
+        .map_err(|err| StoreError::Rejected {
+            message: err.to_string(),
+        })?;
+    let updated = sqlx::query(
+        "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1
+         WHERE client_id = $3 AND id = $4 AND version = $5",
+    )
+    .bind(to.code())
+    .bind(us(now))
+    .bind(item.client_id.to_string())
+    .bind(id.to_string())
+    .bind(item.version as i64)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::Conflict {
+            message: format!("work item {id} changed concurrently: reload and retry"),
+        });
+    }
+    append(
+        conn,
+        item.client_id,
+        EventKind::WorkItemTransitioned,
+        &id.to_string(),
+        &json!({"from": item.state.code(), "to": to.code(), "action": action, "reason": reason}),
+        now,
+    )
+    .await?;
+    crate::sla::refresh_item(
+        conn,
+        item.client_id,
+        id,
+        item.engagement_id,
+        item.priority,
+        now,
+    )
+    .await?;
+    item.state = to;
+    item.updated_at = stored(now);
+    item.version += 1;
+    Ok(item)
 }
 
 impl Store {

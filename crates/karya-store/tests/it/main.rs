@@ -60,6 +60,7 @@ conformance!(
     qa_gold_tasks_are_scored_and_pause_the_worker,
     sla_term_change_recomputes_open_items_in_bulk,
     invoice_applies_sla_credit_with_evidence,
+    undoing_a_decision_reopens_the_item_and_its_sla_clock,
     routing_profiles_rules_and_explanations,
     bulk_import_stores_every_row_with_its_event,
     bulk_import_with_a_bad_row_stores_nothing,

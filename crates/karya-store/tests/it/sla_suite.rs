@@ -427,3 +427,100 @@ pub async fn invoice_applies_sla_credit_with_evidence(db: &TestDb) {
     let sla_state = setup.tenant.sla_state(late[0]).await.unwrap().unwrap();
     assert_eq!(sla_state.clock, ClockState::Stopped);
 }
+
+/// Undoing a decision reopens its delivered work item through the same path as every other
+/// move, so the SLA clock that delivery stopped runs again (it once stayed stopped).
+pub async fn undoing_a_decision_reopens_the_item_and_its_sla_clock(db: &TestDb) {
+    use karya_core::decision::attr::Attr;
+    use karya_core::decision::authority::{DecisionType, Inverse};
+    use karya_core::id::{DecisionId, WorkerId};
+    use karya_core::model::Designation;
+
+    let setup = setup(db, 8).await;
+    let id = item(
+        &setup,
+        "claim",
+        &[
+            ("02T10:00", None),
+            ("02T10:30", Some(WorkItemState::InProgress)),
+        ],
+    )
+    .await;
+    let approve = DecisionType {
+        name: "approve_claim".into(),
+        amount_field: Some("amount".into()),
+        limits: vec![(Designation::Analyst, 50_000_00)],
+        required_qualifications: vec![],
+        inverse: Inverse::Compensate {
+            action: "reverse_approval".into(),
+        },
+        undo_window_hours: 72,
+        reopen_on_undo: true,
+    };
+    setup
+        .tenant
+        .register_decision_type(setup.engagement_id, &approve, at("02T10:30"))
+        .await
+        .unwrap();
+    let worker_id = WorkerId::from_uuid(uuid());
+    db.store
+        .create_worker(
+            worker_id,
+            "Asha",
+            None,
+            Designation::Analyst,
+            at("02T10:30"),
+        )
+        .await
+        .unwrap();
+    let decision_id = DecisionId::from_uuid(uuid());
+    setup
+        .tenant
+        .take_decision(
+            &karya_store::NewDecision {
+                id: decision_id,
+                work_item_id: id,
+                task_id: None,
+                decision_type: "approve_claim".into(),
+                payload: Attr::map().with("amount", 1_000_00),
+                team: None,
+                decided_by: worker_id,
+            },
+            at("02T11:00"),
+        )
+        .await
+        .unwrap();
+    setup
+        .tenant
+        .transition_work_item(id, WorkItemState::Delivered, None, None, at("02T12:00"))
+        .await
+        .unwrap();
+    let delivered = setup.tenant.sla_state(id).await.unwrap().unwrap();
+    assert_eq!(delivered.clock.code(), "stopped");
+
+    setup
+        .tenant
+        .undo_decision(decision_id, at("02T13:00"))
+        .await
+        .unwrap();
+    let item = setup.tenant.work_item(id).await.unwrap();
+    assert_eq!(item.state, WorkItemState::InProgress);
+    let reopened = setup.tenant.sla_state(id).await.unwrap().unwrap();
+    assert_eq!(
+        reopened.clock.code(),
+        "running",
+        "the reopened item's clock runs again"
+    );
+    let trail = setup
+        .tenant
+        .entity_events("work_item", &id.to_string())
+        .await
+        .unwrap();
+    let last = trail.last().unwrap();
+    assert!(
+        last.payload.contains(r#""to":"in_progress""#)
+            && last.payload.contains("undone on request"),
+        "{}",
+        last.payload
+    );
+}
