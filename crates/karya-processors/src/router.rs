@@ -255,6 +255,8 @@ impl RouterWorker {
                         preferred_worker: None,
                         excluded_workers: Vec::new(),
                         attributes: Vec::new(),
+                        step: r.task.step.clone(),
+                        service_line: None,
                     },
                     workflow,
                 }
@@ -425,6 +427,8 @@ mod tests {
                 preferred_worker: None,
                 excluded_workers: vec![],
                 attributes: vec![],
+                step: String::new(),
+                service_line: None,
             },
             workflow: Arc::new(RoutingWorkflow::standard()),
         }

@@ -476,6 +476,8 @@ pub(crate) async fn next_task(
                     false => Vec::new(),
                 },
                 attributes: Vec::new(),
+                step: r.task.step.clone(),
+                service_line: None,
             };
             (task, flow)
         })

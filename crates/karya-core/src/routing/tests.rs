@@ -100,6 +100,8 @@ fn task(n: u128, req: Requirements) -> OpenTask {
         preferred_worker: None,
         excluded_workers: Vec::new(),
         attributes: Vec::new(),
+        step: "research".into(),
+        service_line: None,
     }
 }
 
@@ -523,7 +525,20 @@ fn target_expressions_and_breaks_and_continuous_hours() {
     ip_en.attributes = vec![("team".into(), "ip".into())];
     let mut router = world(vec![ip_de, ip_en, worker(3)]);
     let line = render(&router.add_task(t1, at(0), 999).unwrap());
-    assert_eq!(line, "offer t1 w1 step=as_required rule=best_score eligible=1/3 rejected=target_not_met:1,target_error:1");
+    // w3 has no team: the first comparison is an error, but CEL's `&&` is false when either
+    // side is false, so w3 does not meet the target rather than failing it.
+    assert_eq!(
+        line,
+        "offer t1 w1 step=as_required rule=best_score eligible=1/3 rejected=target_not_met:2"
+    );
+    // Alone, the missing attribute is an error, named as such.
+    let mut req = requirements();
+    req.target = Some(expr::parse("worker.attr.team == 'ip'").unwrap());
+    let line = render(&router.add_task(task(9, req), at(0), 999).unwrap());
+    assert_eq!(
+        line,
+        "offer t9 w2 step=as_required rule=best_score eligible=2/3 rejected=target_error:1"
+    );
 
     // w3 is on a break: not a candidate. w1 has worked since minute 0: a 1-hour task from
     // minute 212 would pass the 4-hour cap. w2 took a break and is back since minute 100.
