@@ -24,11 +24,13 @@
 
 pub mod attrs;
 mod bars;
+mod case;
 mod clients;
 mod consensus;
 mod decisions;
 mod events;
 mod intake;
+mod lapses;
 mod leader;
 mod migrate;
 mod monitor;
@@ -37,6 +39,7 @@ mod outputs;
 mod qa;
 mod routing;
 mod rows;
+mod shifts;
 mod sla;
 mod users;
 mod views;
@@ -51,6 +54,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use bars::{ClaimBar, BAR_CHECK_BATCH_MAX};
+pub use case::CaseQuery;
 pub use consensus::{
     ConsensusDetail, ConsensusGroup, ConsensusState, KeyedAnswer, KeyingOutcome, NewConsensusGroup,
     ADJUDICATION_STEP_SUFFIX,
@@ -61,6 +65,7 @@ pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
 };
+pub use lapses::{Lapsed, LapsedWork, LAPSE_BATCH_MAX};
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
@@ -71,8 +76,9 @@ pub use offers::{
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
-    StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
+    StoredExplanation, WorkerRouting, WorkerRoutingExtras, ROUTABLE_PAGE_MAX,
 };
+pub use shifts::{ShiftChange, SHIFT_SCAN_MAX};
 pub use sla::{
     CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
     HISTOGRAM_BUCKETS_S,

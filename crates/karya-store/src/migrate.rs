@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_consensus.sql"),
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_case_routing.sql"),
+        include_str!("../migrations/postgres/0014_case_routing.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -1,7 +1,7 @@
 //! Case rules: who should keep a work item across its steps, and who must not take a step.
 //!
-//! Both follow from the item's own record. The worker who did the item's latest earlier step is
-//! its *preferred worker* (case affinity: the same analyst keeps a case when still eligible).
+//! Both follow from the item's own record. The worker who did the item's latest earlier step
+//! (a checking step aside: the reviewer does not own the case) is its *preferred worker* (case affinity: the same analyst keeps a case when still eligible).
 //! A step that checks earlier work (a review, a verification, an audit, an approval, a second
 //! keying) is *independent*: everyone who did an earlier step of the item (the makers) is
 //! excluded from it, and nobody is preferred. Exclusions stored for the task (a worker who
@@ -90,7 +90,9 @@ pub fn case_routing(step: &str, history: &[PriorWork], stored: &[WorkerId]) -> C
             if !excluded.contains(&work.worker_id) {
                 excluded.push(work.worker_id);
             }
-        } else if preferred.is_none_or(|(p, _)| work.assigned_at >= p.assigned_at) {
+        } else if !is_check_step(&work.step)
+            && preferred.is_none_or(|(p, _)| work.assigned_at >= p.assigned_at)
+        {
             preferred = Some((work, work.worker_id));
         }
     }

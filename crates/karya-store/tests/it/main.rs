@@ -5,6 +5,7 @@
 //! afterwards. They fail, rather than skip, when the server cannot be reached, unless
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
+mod case_suite;
 mod consensus_suite;
 mod decisions;
 mod harness;
@@ -77,4 +78,7 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    exclusions_affinity_and_channel_caps_are_honoured,
+    lapsed_qualifications_send_work_back_to_routing,
+    shifts_drive_presence,
 );

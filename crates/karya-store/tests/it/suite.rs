@@ -19,6 +19,7 @@ use karya_store::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+pub use crate::case_suite::*;
 use crate::harness::TestDb;
 pub use crate::sla_suite::*;
 
