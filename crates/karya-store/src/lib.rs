@@ -35,6 +35,7 @@ mod monitor;
 mod offers;
 mod outputs;
 mod qa;
+mod reports;
 mod routing;
 mod rows;
 mod sla;
@@ -69,13 +70,14 @@ pub use offers::{
     ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use reports::{PeriodReport, StoredLeave, LEAVE_ROWS_MAX};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
     StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
 };
 pub use sla::{
-    CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
-    HISTOGRAM_BUCKETS_S,
+    CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics,
+    SlaState, HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
 pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};

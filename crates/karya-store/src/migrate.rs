@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_consensus.sql"),
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_site_calendars.sql"),
+        include_str!("../migrations/postgres/0013_site_calendars.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

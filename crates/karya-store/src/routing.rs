@@ -123,7 +123,7 @@ fn shifts_json(shifts: &[ShiftBlock]) -> Value {
     )
 }
 
-fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
+pub(crate) fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
     let value: Value = serde_json::from_str(text).map_err(|e| bad("shifts", e))?;
     let rows = value
         .as_array()

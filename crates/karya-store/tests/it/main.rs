@@ -10,6 +10,7 @@ mod decisions;
 mod harness;
 mod intake_suite;
 mod loops_suite;
+mod metrics_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -77,4 +78,7 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    site_calendar_clocks_engagements_of_several_clients,
+    bulk_import_starts_sla_clocks_as_single_intake_does,
+    period_report_gives_utilisation_accuracy_and_accuracy_credits,
 );
