@@ -31,6 +31,7 @@ mod offers;
 pub mod openapi;
 mod progress;
 mod qa;
+pub mod reports;
 mod routing;
 mod sessions;
 mod sla;
@@ -134,6 +135,7 @@ pub fn api() -> api::Api {
         .merge(sla::api())
         .merge(invoices::api())
         .merge(metrics::api())
+        .merge(reports::api())
         .merge(workers::api())
         .merge(routing::api())
         .merge(offers::api())

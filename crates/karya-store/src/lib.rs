@@ -37,6 +37,7 @@ mod monitor;
 mod offers;
 mod outputs;
 mod qa;
+mod reports;
 mod routing;
 mod rows;
 mod shifts;
@@ -74,14 +75,15 @@ pub use offers::{
     ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use reports::{PeriodReport, StoredLeave, LEAVE_ROWS_MAX};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
     StoredExplanation, WorkerRouting, WorkerRoutingExtras, ROUTABLE_PAGE_MAX,
 };
 pub use shifts::{ShiftChange, SHIFT_SCAN_MAX};
 pub use sla::{
-    CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
-    HISTOGRAM_BUCKETS_S,
+    CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics,
+    SlaState, HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
 pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};

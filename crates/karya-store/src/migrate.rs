@@ -54,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
     (
+        13,
+        include_str!("../migrations/sqlite/0013_site_calendars.sql"),
+        include_str!("../migrations/postgres/0013_site_calendars.sql"),
+    ),
+    (
         14,
         include_str!("../migrations/sqlite/0014_case_routing.sql"),
         include_str!("../migrations/postgres/0014_case_routing.sql"),

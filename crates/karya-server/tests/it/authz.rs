@@ -449,6 +449,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("POST", "/ui/admin/workers", "admin manager"),
     ("GET", "/ui/admin/users", "admin"),
     ("POST", "/ui/admin/users", "admin"),
+    ("GET", "/ui/reports/sla", "admin manager lead auditor"),
+    ("GET", "/api/v1/sites/{site_id}/calendar", "admin manager lead auditor"),
+    ("PUT", "/api/v1/sites/{site_id}/calendar", "admin manager"),
+    ("GET", "/api/v1/metrics/sla", "admin manager lead auditor"),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/metrics/sla",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead auditor self",
+    ),
+    ("POST", "/api/v1/workers/{worker_id}/leave", "admin manager"),
     ("GET", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens/{token_id}/revoke", "signed_in"),
@@ -489,6 +504,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{site_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{file}", "app.css")
 }
 

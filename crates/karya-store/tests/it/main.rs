@@ -11,6 +11,7 @@ mod decisions;
 mod harness;
 mod intake_suite;
 mod loops_suite;
+mod metrics_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -81,4 +82,7 @@ conformance!(
     exclusions_affinity_and_channel_caps_are_honoured,
     lapsed_qualifications_send_work_back_to_routing,
     shifts_drive_presence,
+    site_calendar_clocks_engagements_of_several_clients,
+    bulk_import_starts_sla_clocks_as_single_intake_does,
+    period_report_gives_utilisation_accuracy_and_accuracy_credits,
 );
