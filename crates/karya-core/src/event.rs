@@ -102,6 +102,11 @@ pub enum EventKind {
     ConsensusSettled,
     WorkerPauseLifted,
     TaskOutputRecorded,
+    EngagementPackApplied,
+    JobQueued,
+    JobClaimed,
+    JobCompleted,
+    DeliverableCreated,
 }
 
 impl EventKind {
@@ -152,6 +157,11 @@ impl EventKind {
             EventKind::ConsensusSettled => "consensus_group.settled",
             EventKind::WorkerPauseLifted => "worker.pause_lifted",
             EventKind::TaskOutputRecorded => "task.output_recorded",
+            EventKind::EngagementPackApplied => "engagement.pack_applied",
+            EventKind::JobQueued => "job.queued",
+            EventKind::JobClaimed => "job.claimed",
+            EventKind::JobCompleted => "job.completed",
+            EventKind::DeliverableCreated => "deliverable.created",
         }
     }
 
@@ -198,7 +208,13 @@ impl EventKind {
             | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
             EventKind::TaskKeyed => EntityType::Task,
             EventKind::WorkerPauseLifted => EntityType::Worker,
-            EventKind::TaskOutputRecorded => EntityType::Task,
+            EventKind::EngagementPackApplied => EntityType::Engagement,
+            // A job is the task of a processor step.
+            EventKind::TaskOutputRecorded
+            | EventKind::JobQueued
+            | EventKind::JobClaimed
+            | EventKind::JobCompleted => EntityType::Task,
+            EventKind::DeliverableCreated => EntityType::Deliverable,
         }
     }
 }

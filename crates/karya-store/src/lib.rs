@@ -28,6 +28,7 @@ mod clients;
 mod consensus;
 mod decisions;
 mod events;
+mod flow;
 mod intake;
 mod leader;
 mod migrate;
@@ -62,6 +63,7 @@ pub use intake::{
     IMPORT_ROW_ERRORS_MAX,
 };
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
+pub use flow::{Deliverable, Job, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{

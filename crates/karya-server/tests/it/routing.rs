@@ -151,7 +151,9 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         .call(
             Method::POST,
             &format!("/api/v1/clients/{client_id}/work-items"),
-            Some(json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": {}})),
+            Some(
+                json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": crate::ip_research_input()}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{item}");
@@ -240,6 +242,22 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // Intake started the item with its pack's first step; that task keeps the step's own
+    // requirements (a technical degree and patent search), which the tax preparer lacks.
+    let (_, tasks) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}/work-items/{item_id}/tasks"),
+            None,
+        )
+        .await;
+    let states: Vec<(&str, &str)> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["step"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("intake_check", "ready"), ("prepare", "assigned")]);
     let (_, profile) = app
         .call(Method::GET, &format!("/api/v1/workers/{qualified}"), None)
         .await;

@@ -7,6 +7,7 @@
 
 mod consensus_suite;
 mod decisions;
+mod flow_suite;
 mod harness;
 mod intake_suite;
 mod loops_suite;
@@ -77,4 +78,7 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    jobs_are_held_by_one_claim_and_taken_over_after_their_lease,
+    concurrent_job_claims_are_exactly_once,
+    the_deliverable_is_assembled_from_the_steps_outputs,
 );

@@ -26,6 +26,7 @@ pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
+pub use crate::flow_suite::*;
 pub use crate::qa_suite::*;
 pub use crate::views_suite::*;
 pub use crate::webhooks_suite::*;
