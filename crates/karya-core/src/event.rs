@@ -106,6 +106,8 @@ pub enum EventKind {
     JobQueued,
     JobClaimed,
     JobCompleted,
+    JobAttemptFailed,
+    JobFailed,
     DeliverableCreated,
 }
 
@@ -161,6 +163,8 @@ impl EventKind {
             EventKind::JobQueued => "job.queued",
             EventKind::JobClaimed => "job.claimed",
             EventKind::JobCompleted => "job.completed",
+            EventKind::JobAttemptFailed => "job.attempt_failed",
+            EventKind::JobFailed => "job.failed",
             EventKind::DeliverableCreated => "deliverable.created",
         }
     }
@@ -213,7 +217,9 @@ impl EventKind {
             EventKind::TaskOutputRecorded
             | EventKind::JobQueued
             | EventKind::JobClaimed
-            | EventKind::JobCompleted => EntityType::Task,
+            | EventKind::JobCompleted
+            | EventKind::JobAttemptFailed
+            | EventKind::JobFailed => EntityType::Task,
             EventKind::DeliverableCreated => EntityType::Deliverable,
         }
     }

@@ -24,6 +24,38 @@ pub const STEP_WEIGHT: u32 = 1;
 /// standard turnaround promise is 95% of items on time.
 pub const ON_TIME_TARGET_BP: u32 = 9_500;
 
+/// Claims of one processor job before it is handed to a person: a processor that fails this
+/// often on the same input will not succeed by trying again.
+pub const JOB_ATTEMPTS_MAX: u32 = 5;
+/// Wait before the second attempt of a failed job; each further failure doubles it.
+pub const JOB_RETRY_BASE: SignedDuration = SignedDuration::from_secs(30);
+/// Longest wait between two attempts of a job, however many have failed.
+pub const JOB_RETRY_MAX: SignedDuration = SignedDuration::from_secs(30 * 60);
+
+/// What follows a failed attempt of a processor job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFailure {
+    /// Try again once `after` has passed.
+    Retry { after: SignedDuration },
+    /// Every attempt is used: the step goes to a person, as a task of the same step, so the
+    /// item keeps moving (and its SLA clock keeps running: the failure is the firm's).
+    HandOff,
+}
+
+/// What follows the failure of a job's `attempts`-th attempt (counting from one).
+pub fn after_failure(attempts: u32) -> JobFailure {
+    if attempts >= JOB_ATTEMPTS_MAX {
+        return JobFailure::HandOff;
+    }
+    // 2^10 times the base is already far beyond the maximum.
+    let doublings = attempts.saturating_sub(1).min(10);
+    let after = JOB_RETRY_BASE
+        .checked_mul(1i32 << doublings)
+        .unwrap_or(JOB_RETRY_MAX)
+        .min(JOB_RETRY_MAX);
+    JobFailure::Retry { after }
+}
+
 /// One step of a plan, as an engagement keeps it from its pack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanStep {
@@ -274,6 +306,23 @@ mod tests {
         );
         assert_eq!(first(&plan), Next::Job(&plan[0]));
         assert_eq!(first(&[]), Next::Deliver);
+    }
+
+    #[test]
+    fn failed_jobs_back_off_then_go_to_a_person() {
+        let check = |attempts: u32, expect: &str| {
+            let got = match after_failure(attempts) {
+                JobFailure::Retry { after } => format!("retry in {}s", after.as_secs()),
+                JobFailure::HandOff => "hand off".to_string(),
+            };
+            assert_eq!(got, expect, "after attempt {attempts}");
+        };
+        check(1, "retry in 30s");
+        check(2, "retry in 60s");
+        check(3, "retry in 120s");
+        check(4, "retry in 240s");
+        check(JOB_ATTEMPTS_MAX, "hand off");
+        check(u32::MAX, "hand off");
     }
 
     #[test]

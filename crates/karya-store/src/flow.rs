@@ -9,11 +9,11 @@
 
 use jiff::Timestamp;
 use karya_core::event::EventKind;
-use karya_core::flow::{self, Next, PlanStep};
+use karya_core::flow::{self, JobFailure, Next, PlanStep};
 use karya_core::id::{ClientId, EngagementId, TaskId, WorkItemId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::model::{Engagement, Task, WorkItem};
-use karya_core::pack::{Pack, StepKind};
+use karya_core::pack::Pack;
 use karya_core::qa::review::ReworkPolicy;
 use karya_core::qa::Fields;
 use serde_json::{json, Map, Value};
@@ -28,9 +28,8 @@ use crate::rows::{get, is_foreign_key_violation, is_unique_violation, parse, tim
 use crate::work::{priority_rank, stored, work_item_row, NewEngagement, WORK_ITEM_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
 
-/// Claims of one job before it is left for an operator: a processor that fails this often on
-/// the same input will not succeed by trying again.
-pub const JOB_ATTEMPTS_MAX: u32 = 5;
+pub use karya_core::flow::JOB_ATTEMPTS_MAX;
+
 /// How long a claim on a job holds. A processor that has not completed or failed its job by
 /// then is presumed dead, and the next claimer takes the job over; the slowest processor step
 /// (OCR of a large scan) finishes well inside it.
@@ -38,6 +37,9 @@ pub const JOB_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(15 *
 /// Largest task output or job output stored, in bytes; documents travel as blobs, and the
 /// output holds the data the deliverable is made of.
 pub const OUTPUT_BYTES_MAX: usize = 1024 * 1024;
+/// Longest failure reason kept with a job and its events: enough for an error chain, not for
+/// a processor's whole log.
+pub const REASON_LEN_MAX: usize = 2_000;
 
 /// A submission of a task's work.
 #[derive(Debug, Clone)]
@@ -59,11 +61,23 @@ pub struct Job {
     pub work_item_id: WorkItemId,
     pub step: String,
     pub processor: String,
-    /// `queued`, `running` or `done`.
+    /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     pub attempts: u32,
     /// The input of the work item, JSON text, for the processor to work from.
     pub input: String,
+    /// Why the last attempt failed, if one did.
+    pub last_error: Option<String>,
+}
+
+/// What became of a job after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobFailed {
+    /// Queued again; not claimed before `at`.
+    Retry { at: Timestamp },
+    /// Every attempt is used: the job is `failed` and its step is a person's task now (none
+    /// when the item no longer moves, being held, cancelled or delivered).
+    HandedOff { task_id: Option<TaskId> },
 }
 
 /// What went back to the client for a work item.
@@ -201,7 +215,9 @@ impl Tenant {
         .execute(&mut *tx)
         .await?;
         let mut routed = Vec::new();
-        for step in pack.steps.iter().filter(|s| s.kind == StepKind::Human) {
+        // Processor steps get their requirements too: a job that fails every attempt becomes a
+        // person's task of the same step.
+        for step in &pack.steps {
             let requirements = requirements_json(&flow::step_requirements(step));
             sqlx::query(
                 "INSERT INTO step_routing (engagement_id, step, client_id, requirements) VALUES ($1, $2, $3, $4)",
@@ -374,7 +390,10 @@ impl Tenant {
 }
 
 const JOB_COLUMNS: &str =
-    "j.id, j.client_id, j.work_item_id, j.step, j.processor, j.state, j.attempts, w.input";
+    "j.id, j.client_id, j.work_item_id, j.step, j.processor, j.state, j.attempts, j.last_error, w.input";
+/// Jobs whose lease expired after their last attempt, failed over in one claim call before it
+/// gives up: each is handed to a person on the way.
+const EXHAUSTED_PER_CLAIM_MAX: usize = 16;
 const DELIVERABLE_COLUMNS: &str =
     "id, work_item_id, name, media_type, content, sha256, bytes, created_at_us";
 
@@ -388,6 +407,7 @@ fn job_row(row: &AnyRow) -> Result<Job> {
         state: get(row, "state")?,
         attempts: get::<i64>(row, "attempts")? as u32,
         input: get(row, "input")?,
+        last_error: get(row, "last_error")?,
     })
 }
 
@@ -405,96 +425,181 @@ fn deliverable_row(row: &AnyRow) -> Result<Deliverable> {
 }
 
 impl Store {
-    /// Claims the oldest waiting job of `processor` for `claimed_by` (a processor instance), or
-    /// `None` when nothing waits. A job waits when it is queued, or running under a claim older
-    /// than [`JOB_LEASE`] (its processor is presumed dead). Exactly-once under concurrent
-    /// claimers: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on SQLite, and the
-    /// update is conditional on the job still waiting.
-    pub async fn claim_job(
-        &self,
-        processor: &str,
-        claimed_by: &str,
-        now: Timestamp,
-    ) -> Result<Option<Job>> {
+    /// Claims the oldest waiting job for `claimed_by` (a processor runner), or `None` when
+    /// nothing waits. A job waits when it is queued and its backoff has passed, or running
+    /// under a claim older than [`JOB_LEASE`] (its runner is presumed dead). A job taken over
+    /// after its last attempt is not run again: it is handed to a person. Exactly-once under
+    /// concurrent claimers: `FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer on
+    /// SQLite, and the update is conditional on the job still waiting.
+    pub async fn claim_job(&self, claimed_by: &str, now: Timestamp) -> Result<Option<Job>> {
         let lock = match self.engine {
             Engine::Postgres => " FOR UPDATE OF j SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = self.writer.begin().await?;
-        let row = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id
-             WHERE j.processor = $1 AND j.attempts < $2
-               AND (j.state = 'queued' OR (j.state = 'running' AND j.claimed_at_us <= $3))
-             ORDER BY j.created_at_us, j.id LIMIT 1{lock}"
-        ))
-        .bind(processor)
-        .bind(i64::from(JOB_ATTEMPTS_MAX))
-        .bind(us(now - JOB_LEASE))
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut job = job_row(&row)?;
-        let taken_over = job.state == "running";
-        let updated = sqlx::query(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_by = $1, claimed_at_us = $2
-             WHERE id = $3 AND (state = 'queued' OR (state = 'running' AND claimed_at_us <= $4))",
-        )
-        .bind(claimed_by)
-        .bind(us(now))
-        .bind(job.id.to_string())
-        .bind(us(now - JOB_LEASE))
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                message: format!("job {} was claimed concurrently", job.id),
-            });
+        let expired = us(now - JOB_LEASE);
+        for _ in 0..EXHAUSTED_PER_CLAIM_MAX {
+            let mut tx = self.writer.begin().await?;
+            let row = sqlx::query(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id
+                 WHERE (j.state = 'queued' AND j.run_after_us <= $1)
+                    OR (j.state = 'running' AND j.claimed_at_us <= $2)
+                 ORDER BY j.created_at_us, j.id LIMIT 1{lock}"
+            ))
+            .bind(us(now))
+            .bind(expired)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else { return Ok(None) };
+            let mut job = job_row(&row)?;
+            let taken_over = job.state == "running";
+            if taken_over && job.attempts >= JOB_ATTEMPTS_MAX {
+                let reason = "the runner of the last attempt stopped answering";
+                hand_off(&mut tx, &job, reason, uuid::Uuid::now_v7(), now).await?;
+                tx.commit().await?;
+                continue;
+            }
+            let updated = sqlx::query(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, claimed_by = $1, claimed_at_us = $2
+                 WHERE id = $3 AND ((state = 'queued' AND run_after_us <= $2)
+                    OR (state = 'running' AND claimed_at_us <= $4))",
+            )
+            .bind(claimed_by)
+            .bind(us(now))
+            .bind(job.id.to_string())
+            .bind(expired)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(StoreError::Conflict {
+                    message: format!("job {} was claimed concurrently", job.id),
+                });
+            }
+            job.state = "running".to_string();
+            job.attempts += 1;
+            append(
+                &mut tx,
+                job.client_id,
+                EventKind::JobClaimed,
+                &job.id.to_string(),
+                &json!({"step": job.step, "processor": job.processor, "claimed_by": claimed_by,
+                        "attempt": job.attempts, "lease_expired": taken_over}),
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(job));
         }
-        job.state = "running".to_string();
-        job.attempts += 1;
-        append(
-            &mut tx,
-            job.client_id,
-            EventKind::JobClaimed,
-            &job.id.to_string(),
-            &json!({"step": job.step, "processor": job.processor, "claimed_by": claimed_by,
-                    "attempt": job.attempts, "lease_expired": taken_over}),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(job))
+        Ok(None)
     }
 
-    /// Puts a running job back in the queue after its processor (`claimed_by`) failed on it;
-    /// after [`JOB_ATTEMPTS_MAX`] claims it stays for an operator. A processor whose claim was
-    /// taken over gets a conflict.
+    /// Records a failed attempt of a running job held by `claimed_by`: the job is queued again
+    /// after a backoff, or, once [`JOB_ATTEMPTS_MAX`] attempts have failed, `failed` and its
+    /// step handed to a person as a task (id `handoff_id`) in the same transaction. A runner
+    /// whose claim was taken over gets a conflict.
     pub async fn fail_job(
         &self,
         job_id: uuid::Uuid,
         claimed_by: &str,
         reason: &str,
+        handoff_id: uuid::Uuid,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<JobFailed> {
+        let reason = clip(reason);
         let mut tx = self.writer.begin().await?;
-        let client_id = held_job(&mut tx, job_id, claimed_by).await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', claimed_by = NULL, claimed_at_us = NULL WHERE id = $1",
-        )
+        held_job(&mut tx, job_id, claimed_by).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
+        ))
         .bind(job_id.to_string())
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        append(
-            &mut tx,
-            client_id,
-            EventKind::JobCompleted,
-            &job_id.to_string(),
-            &json!({"outcome": "failed", "reason": reason}),
-            now,
-        )
-        .await?;
+        let job = job_row(&row)?;
+        let failed = match flow::after_failure(job.attempts) {
+            JobFailure::Retry { after } => {
+                let at = now + after;
+                sqlx::query(
+                    "UPDATE jobs SET state = 'queued', claimed_by = NULL, claimed_at_us = NULL,
+                        run_after_us = $1, last_error = $2 WHERE id = $3",
+                )
+                .bind(us(at))
+                .bind(reason)
+                .bind(job_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+                append(
+                    &mut tx,
+                    job.client_id,
+                    EventKind::JobAttemptFailed,
+                    &job_id.to_string(),
+                    &json!({"step": job.step, "processor": job.processor, "attempt": job.attempts,
+                            "reason": reason, "retry_at": at.to_string()}),
+                    now,
+                )
+                .await?;
+                JobFailed::Retry { at }
+            }
+            JobFailure::HandOff => {
+                let task_id = hand_off(&mut tx, &job, reason, handoff_id, now).await?;
+                JobFailed::HandedOff { task_id }
+            }
+        };
         tx.commit().await?;
-        Ok(())
+        Ok(failed)
+    }
+
+    /// Hands a running job held by `claimed_by` to a person at once, whatever attempts are
+    /// left: for a failure that trying again cannot mend (the processor is not installed on
+    /// this node). The job is `failed` with `reason` and its step becomes a task (id
+    /// `handoff_id`) while the item is in progress.
+    pub async fn hand_off_job(
+        &self,
+        job_id: uuid::Uuid,
+        claimed_by: &str,
+        reason: &str,
+        handoff_id: uuid::Uuid,
+        now: Timestamp,
+    ) -> Result<Option<TaskId>> {
+        let reason = clip(reason);
+        let mut tx = self.writer.begin().await?;
+        held_job(&mut tx, job_id, claimed_by).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
+        ))
+        .bind(job_id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        let task_id = hand_off(&mut tx, &job_row(&row)?, reason, handoff_id, now).await?;
+        tx.commit().await?;
+        Ok(task_id)
+    }
+
+    /// What a processor works from, as the runner hands it over: `{"item": <the work item's
+    /// input>, "outputs": {<step>: <output>} of the steps before the job's, "documents": [...]}`.
+    /// Work items carry no stored documents yet, so the list is empty.
+    pub async fn job_input(&self, job: &Job) -> Result<Value> {
+        let mut conn = self.reader.acquire().await?;
+        let item: Value = serde_json::from_str(&job.input)
+            .map_err(|err| anyhow::anyhow!("stored work item input does not parse: {err}"))?;
+        let row =
+            sqlx::query("SELECT engagement_id FROM work_items WHERE client_id = $1 AND id = $2")
+                .bind(job.client_id.to_string())
+                .bind(job.work_item_id.to_string())
+                .fetch_one(&mut *conn)
+                .await?;
+        let engagement_id: EngagementId = parse(&row, "engagement_id")?;
+        let plan = match load_plan(&mut conn, job.client_id, engagement_id).await? {
+            Some((plan, _)) => plan,
+            None => Vec::new(),
+        };
+        let mut outputs = Map::new();
+        for step in plan.iter().take_while(|step| step.name != job.step) {
+            let output =
+                step_output(&mut conn, job.client_id, job.work_item_id, &step.name).await?;
+            if let Some(output) = output {
+                outputs.insert(step.name.clone(), output);
+            }
+        }
+        Ok(json!({"item": item, "outputs": outputs, "documents": []}))
     }
 
     /// Completes a running job held by `claimed_by` with its output (a JSON object), and in
@@ -588,23 +693,31 @@ fn check_output(output: &str) -> Result<()> {
     }
 }
 
-/// Stores a task's output document with its submission.
+/// Stores a task's output document as its next output (numbered from one per task, so a
+/// submission's output follows any saved before it).
 pub(crate) async fn record_output(
     conn: &mut AnyConnection,
     client_id: ClientId,
     task_id: TaskId,
-    submission: u32,
     document: &str,
     now: Timestamp,
 ) -> Result<()> {
     check_output(document)?;
     let sha256 = sha256_hex(document.as_bytes());
+    let row = sqlx::query(
+        "SELECT COALESCE(MAX(submission), 0) AS last FROM task_outputs WHERE client_id = $1 AND task_id = $2",
+    )
+    .bind(client_id.to_string())
+    .bind(task_id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    let submission = get::<i64>(&row, "last")? + 1;
     sqlx::query(
         "INSERT INTO task_outputs (task_id, submission, client_id, output, sha256, recorded_at_us)
          VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(task_id.to_string())
-    .bind(i64::from(submission))
+    .bind(submission)
     .bind(client_id.to_string())
     .bind(document)
     .bind(&sha256)
@@ -792,8 +905,8 @@ async fn enqueue(
         Next::Job(step) => {
             let processor = step.processor.clone().unwrap_or_default();
             sqlx::query(
-                "INSERT INTO jobs (id, client_id, work_item_id, step, processor, state, attempts, created_at_us)
-                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6)",
+                "INSERT INTO jobs (id, client_id, work_item_id, step, processor, state, attempts, run_after_us, created_at_us)
+                 VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
             )
             .bind(id.to_string())
             .bind(item.client_id.to_string())
@@ -818,6 +931,132 @@ async fn enqueue(
     Ok(())
 }
 
+/// The latest output of one step of a work item: its job's output, or the output submitted
+/// for its task (a person's step, or a processor step handed to a person), whichever is later.
+async fn step_output(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    work_item_id: WorkItemId,
+    step: &str,
+) -> Result<Option<Value>> {
+    let task = sqlx::query(
+        "SELECT o.output, o.recorded_at_us AS at_us FROM task_outputs o JOIN tasks t ON t.id = o.task_id
+         WHERE t.client_id = $1 AND t.work_item_id = $2 AND t.step = $3
+         ORDER BY o.recorded_at_us DESC, o.submission DESC LIMIT 1",
+    )
+    .bind(client_id.to_string())
+    .bind(work_item_id.to_string())
+    .bind(step)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let job = sqlx::query(
+        "SELECT output, finished_at_us AS at_us FROM jobs WHERE client_id = $1 AND work_item_id = $2
+           AND step = $3 AND state = 'done' ORDER BY finished_at_us DESC LIMIT 1",
+    )
+    .bind(client_id.to_string())
+    .bind(work_item_id.to_string())
+    .bind(step)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let mut latest: Option<(i64, String)> = None;
+    for row in task.iter().chain(job.iter()) {
+        let at_us: i64 = get(row, "at_us")?;
+        let output: Option<String> = get(row, "output")?;
+        if let Some(output) = output {
+            if latest.as_ref().is_none_or(|(seen, _)| at_us >= *seen) {
+                latest = Some((at_us, output));
+            }
+        }
+    }
+    latest
+        .map(|(_, text)| {
+            serde_json::from_str(&text)
+                .map_err(|err| anyhow::anyhow!("stored output does not parse: {err}").into())
+        })
+        .transpose()
+}
+
+/// Gives a job that used every attempt to a person: the job becomes `failed` with its reason,
+/// and, while its item is in progress, a task of the same step (id `task_id`) is created, so
+/// the item waits in a person's queue instead of silently. The task's output moves the item on
+/// like the job's would have.
+async fn hand_off(
+    conn: &mut AnyConnection,
+    job: &Job,
+    reason: &str,
+    task_id: uuid::Uuid,
+    now: Timestamp,
+) -> Result<Option<TaskId>> {
+    sqlx::query(
+        "UPDATE jobs SET state = 'failed', claimed_by = NULL, claimed_at_us = NULL, last_error = $1,
+            finished_at_us = $2 WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(us(now))
+    .bind(job.id.to_string())
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"
+    ))
+    .bind(job.client_id.to_string())
+    .bind(job.work_item_id.to_string())
+    .fetch_one(&mut *conn)
+    .await?;
+    let item = work_item_row(&row)?;
+    let task_id = match item.state {
+        WorkItemState::InProgress => Some(TaskId::from_uuid(task_id)),
+        _ => None,
+    };
+    append(
+        conn,
+        job.client_id,
+        EventKind::JobFailed,
+        &job.id.to_string(),
+        &json!({"work_item_id": job.work_item_id.to_string(), "step": job.step,
+                "processor": job.processor, "attempts": job.attempts, "reason": reason,
+                "handed_to_task": task_id.map(|t| t.to_string())}),
+        now,
+    )
+    .await?;
+    let Some(task_id) = task_id else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT INTO tasks (id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(task_id.to_string())
+    .bind(job.client_id.to_string())
+    .bind(job.work_item_id.to_string())
+    .bind(&job.step)
+    .bind(priority_rank(item.priority))
+    .bind(TaskState::Ready.code())
+    .bind(us(now))
+    .execute(&mut *conn)
+    .await?;
+    append(
+        conn,
+        job.client_id,
+        EventKind::TaskCreated,
+        &task_id.to_string(),
+        &json!({"work_item_id": job.work_item_id.to_string(), "step": job.step,
+                "handed_off_from_job": job.id.to_string(), "reason": reason}),
+        now,
+    )
+    .await?;
+    Ok(Some(task_id))
+}
+
+/// A failure reason as stored: at most [`REASON_LEN_MAX`] bytes, cut at a character boundary.
+fn clip(reason: &str) -> &str {
+    let mut end = reason.len().min(REASON_LEN_MAX);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    &reason[..end]
+}
+
 /// Assembles the deliverable from the latest output of every step, in step order (a later
 /// step's field replaces an earlier one's), keeps the fields the pack delivers, stores it and
 /// moves the item to `delivered`.
@@ -833,28 +1072,9 @@ async fn deliver(
     let mut merged = Map::new();
     let mut steps = Vec::with_capacity(plan.len());
     for step in &plan {
-        let row = match step.processor {
-            None => sqlx::query(
-                "SELECT o.output FROM task_outputs o JOIN tasks t ON t.id = o.task_id
-                 WHERE t.client_id = $1 AND t.work_item_id = $2 AND t.step = $3
-                 ORDER BY o.recorded_at_us DESC, o.submission DESC LIMIT 1",
-            ),
-            Some(_) => sqlx::query(
-                "SELECT output FROM jobs WHERE client_id = $1 AND work_item_id = $2 AND step = $3
-                   AND state = 'done' ORDER BY finished_at_us DESC LIMIT 1",
-            ),
-        }
-        .bind(item.client_id.to_string())
-        .bind(item.id.to_string())
-        .bind(&step.name)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let output: Option<String> = row.map(|row| get(&row, "output")).transpose()?.flatten();
-        let output: Value = match output {
-            None => Value::Null,
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|err| anyhow::anyhow!("stored output does not parse: {err}"))?,
-        };
+        let output = step_output(conn, item.client_id, item.id, &step.name)
+            .await?
+            .unwrap_or(Value::Null);
         if let Value::Object(fields) = &output {
             merged.extend(fields.clone());
         }

@@ -58,12 +58,12 @@ pub use consensus::{
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
+pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
 };
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
-pub use flow::{Deliverable, Job, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{

@@ -740,8 +740,7 @@ impl Tenant {
             }
         };
         if let Some(document) = submission_in.document {
-            crate::flow::record_output(&mut tx, self.client_id, task_id, submission, document, now)
-                .await?;
+            crate::flow::record_output(&mut tx, self.client_id, task_id, document, now).await?;
         }
         if task.state == TaskState::Done {
             crate::flow::task_done(&mut tx, self.client_id, &task, submission_in.next_id, now)

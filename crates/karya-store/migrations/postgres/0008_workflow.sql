@@ -39,18 +39,22 @@ CREATE TABLE jobs (
     work_item_id TEXT NOT NULL REFERENCES work_items (id),
     step TEXT NOT NULL,
     processor TEXT NOT NULL,
-    -- 'queued', 'running' or 'done'.
+    -- 'queued', 'running', 'done' or 'failed' (every attempt used; the step went to a person).
     state TEXT NOT NULL,
     attempts BIGINT NOT NULL,
+    -- A queued job is not claimed before this time (the backoff after a failed attempt).
+    run_after_us BIGINT NOT NULL,
     claimed_by TEXT,
     claimed_at_us BIGINT,
     output TEXT,
+    -- Why the last attempt failed.
+    last_error TEXT,
     created_at_us BIGINT NOT NULL,
     finished_at_us BIGINT
 );
-CREATE INDEX jobs_queued ON jobs (processor, created_at_us, id) WHERE state = 'queued';
+CREATE INDEX jobs_queued ON jobs (run_after_us, created_at_us, id) WHERE state = 'queued';
 -- Running jobs, for taking over those whose claim has expired.
-CREATE INDEX jobs_running ON jobs (processor, claimed_at_us) WHERE state = 'running';
+CREATE INDEX jobs_running ON jobs (claimed_at_us) WHERE state = 'running';
 CREATE INDEX jobs_by_work_item ON jobs (client_id, work_item_id);
 
 CREATE TABLE deliverables (

@@ -11,8 +11,8 @@ use karya_core::model::Designation;
 use karya_core::pack::Pack;
 use karya_core::qa::review::Verdict;
 use karya_store::{
-    NewEngagement, NewReview, NewWorkItem, Store, StoreError, Submission, SubmitOutcome, Tenant,
-    JOB_ATTEMPTS_MAX, JOB_LEASE,
+    JobFailed, NewEngagement, NewReview, NewWorkItem, Store, StoreError, Submission, SubmitOutcome,
+    Tenant, JOB_ATTEMPTS_MAX, JOB_LEASE,
 };
 use serde_json::{json, Value};
 
@@ -98,46 +98,46 @@ pub async fn jobs_are_held_by_one_claim_and_taken_over_after_their_lease(db: &Te
     assert!(other.jobs_of(item_id).await.unwrap().is_empty());
 
     // One claim at a time: a second claimer finds nothing, and cannot finish the job.
-    let claimed = store.claim_job(processor, "ocr-a", now()).await.unwrap();
+    let claimed = store.claim_job("ocr-a", now()).await.unwrap();
     let claimed = claimed.expect("the queued job is claimed");
     assert_eq!((claimed.id, claimed.attempts), (job_id, 1));
     assert_eq!(claimed.state, "running");
     assert_eq!(claimed.input, pack.examples[0].input);
-    assert!(store
-        .claim_job(processor, "ocr-b", now())
-        .await
-        .unwrap()
-        .is_none());
-    assert!(store
-        .claim_job("calculate", "ocr-b", now())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.claim_job("ocr-b", now()).await.unwrap().is_none());
     assert!(is_conflict(
         store
             .complete_job(job_id, "ocr-b", "{}", uuid::Uuid::now_v7(), now())
             .await
     ));
 
-    // A failure puts it back; the next claim is the second attempt.
-    store
-        .fail_job(job_id, "ocr-a", "scan unreadable", now())
+    // A failure puts it back after a backoff; the next claim is the second attempt.
+    let failed = store
+        .fail_job(
+            job_id,
+            "ocr-a",
+            "scan unreadable",
+            uuid::Uuid::now_v7(),
+            now(),
+        )
         .await
         .unwrap();
-    assert_eq!(tenant.jobs_of(item_id).await.unwrap()[0].state, "queued");
-    let again = store.claim_job(processor, "ocr-b", now()).await.unwrap();
+    assert!(matches!(failed, JobFailed::Retry { .. }), "{failed:?}");
+    let job = &tenant.jobs_of(item_id).await.unwrap()[0];
+    assert_eq!(
+        (job.state.as_str(), job.last_error.as_deref()),
+        ("queued", Some("scan unreadable"))
+    );
+    assert!(store.claim_job("ocr-b", now()).await.unwrap().is_none());
+    advance_hours(1);
+    let again = store.claim_job("ocr-b", now()).await.unwrap();
     assert_eq!(again.map(|j| (j.id, j.attempts)), Some((job_id, 2)));
 
     // ocr-b goes silent; once its lease has expired the job is taken over, and ocr-b's late
     // answers are refused.
     assert!(JOB_LEASE < jiff::SignedDuration::from_hours(1));
-    assert!(store
-        .claim_job(processor, "ocr-c", now())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(store.claim_job("ocr-c", now()).await.unwrap().is_none());
     advance_hours(1);
-    let taken = store.claim_job(processor, "ocr-c", now()).await.unwrap();
+    let taken = store.claim_job("ocr-c", now()).await.unwrap();
     assert_eq!(taken.map(|j| (j.id, j.attempts)), Some((job_id, 3)));
     assert!(is_conflict(
         store
@@ -145,7 +145,9 @@ pub async fn jobs_are_held_by_one_claim_and_taken_over_after_their_lease(db: &Te
             .await
     ));
     assert!(is_conflict(
-        store.fail_job(job_id, "ocr-b", "late", now()).await
+        store
+            .fail_job(job_id, "ocr-b", "late", uuid::Uuid::now_v7(), now())
+            .await
     ));
 
     // The output must be a JSON object; the holder completes the job once, and the next step's
@@ -198,25 +200,70 @@ pub async fn jobs_are_held_by_one_claim_and_taken_over_after_their_lease(db: &Te
         Err(StoreError::NotFound { .. })
     ));
 
-    // A job that keeps failing is left for an operator after the last attempt.
+    // A job that keeps failing goes to a person after the last attempt: the job is failed
+    // with its reason and its step becomes a task, which moves the item on like the job would.
     let (stuck_id, stuck_job) = claim_item(&tenant, &pack, engagement_id, "CLM-2").await;
+    let handoff_id = uuid::Uuid::now_v7();
     for attempt in 1..=JOB_ATTEMPTS_MAX {
-        let job = store.claim_job(processor, "ocr-a", now()).await.unwrap();
+        advance_hours(1);
+        let job = store.claim_job("ocr-a", now()).await.unwrap();
         assert_eq!(job.map(|j| (j.id, j.attempts)), Some((stuck_job, attempt)));
-        store
-            .fail_job(stuck_job, "ocr-a", "scan unreadable", now())
+        let failed = store
+            .fail_job(stuck_job, "ocr-a", "scan unreadable", handoff_id, now())
             .await
             .unwrap();
+        let expect_handoff = attempt == JOB_ATTEMPTS_MAX;
+        assert_eq!(
+            matches!(failed, JobFailed::HandedOff { task_id: Some(t) } if t == TaskId::from_uuid(handoff_id)),
+            expect_handoff,
+            "attempt {attempt}: {failed:?}"
+        );
     }
-    assert!(store
-        .claim_job(processor, "ocr-a", now())
-        .await
-        .unwrap()
-        .is_none());
+    advance_hours(1);
+    assert!(store.claim_job("ocr-a", now()).await.unwrap().is_none());
     let stuck = &tenant.jobs_of(stuck_id).await.unwrap()[0];
     assert_eq!(
         (stuck.state.as_str(), stuck.attempts),
-        ("queued", JOB_ATTEMPTS_MAX)
+        ("failed", JOB_ATTEMPTS_MAX)
+    );
+    let tasks = tenant.tasks_of(stuck_id).await.unwrap();
+    assert_eq!(
+        tasks
+            .iter()
+            .map(|t| (t.id, t.step.as_str(), t.state))
+            .collect::<Vec<_>>(),
+        [(
+            TaskId::from_uuid(handoff_id),
+            "registration",
+            TaskState::Ready
+        )]
+    );
+    let events = tenant
+        .entity_events("task", &stuck_job.to_string())
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "job.attempt_failed").count(),
+        JOB_ATTEMPTS_MAX as usize - 1
+    );
+    assert_eq!(kinds.last(), Some(&"job.failed"));
+
+    // A runner that dies during the last attempt: once the lease expires the job is handed to a
+    // person too, not run a sixth time.
+    let (silent_id, silent_job) = claim_item(&tenant, &pack, engagement_id, "CLM-3").await;
+    for attempt in 1..=JOB_ATTEMPTS_MAX {
+        advance_hours(1);
+        let job = store.claim_job("ocr-a", now()).await.unwrap();
+        assert_eq!(job.map(|j| (j.id, j.attempts)), Some((silent_job, attempt)));
+    }
+    advance_hours(1);
+    assert!(store.claim_job("ocr-b", now()).await.unwrap().is_none());
+    assert_eq!(tenant.jobs_of(silent_id).await.unwrap()[0].state, "failed");
+    let tasks = tenant.tasks_of(silent_id).await.unwrap();
+    assert_eq!(
+        tasks.iter().map(|t| t.step.as_str()).collect::<Vec<_>>(),
+        ["registration"]
     );
     assert_intact(store).await;
 }
@@ -240,7 +287,7 @@ pub async fn concurrent_job_claims_are_exactly_once(db: &TestDb) {
             let name = format!("ocr-{claimer_idx}");
             let mut claimed = Vec::new();
             loop {
-                match store.claim_job("extract_fields", &name, now()).await {
+                match store.claim_job(&name, now()).await {
                     Ok(Some(job)) => claimed.push(job.id),
                     Ok(None) => return (name, claimed),
                     Err(err) => panic!("claim failed: {err}"),
@@ -328,10 +375,7 @@ pub async fn the_deliverable_is_assembled_from_the_steps_outputs(db: &TestDb) {
             .unwrap();
     }
     let (item_id, job_id) = claim_item(&tenant, &pack, engagement_id, "CLM-77").await;
-    store
-        .claim_job("extract_fields", "ocr", now())
-        .await
-        .unwrap();
+    store.claim_job("ocr", now()).await.unwrap();
     store
         .complete_job(
             job_id,
@@ -380,7 +424,7 @@ pub async fn the_deliverable_is_assembled_from_the_steps_outputs(db: &TestDb) {
         .find(|j| j.state == "queued")
         .expect("the payment instruction's job");
     assert_eq!(payment.processor, "calculate");
-    store.claim_job("calculate", "calc", now()).await.unwrap();
+    store.claim_job("calc", now()).await.unwrap();
     let deliverable_id = uuid::Uuid::now_v7();
     store
         .complete_job(

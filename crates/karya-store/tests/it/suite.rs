@@ -24,9 +24,9 @@ pub use crate::sla_suite::*;
 
 pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
+pub use crate::flow_suite::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
-pub use crate::flow_suite::*;
 pub use crate::qa_suite::*;
 pub use crate::views_suite::*;
 pub use crate::webhooks_suite::*;
