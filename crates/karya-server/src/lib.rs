@@ -114,15 +114,22 @@ impl AppState {
 /// The built-in packs, parsed and compiled once per process. They are embedded in the binary
 /// and checked by the packs' own tests, so a failure here is a build defect.
 pub fn builtin_packs() -> std::sync::Arc<karya_packs::Catalog> {
+    builtin().clone()
+}
+
+/// The same catalogue, borrowed for the life of the process.
+pub fn builtin_catalog() -> &'static karya_packs::Catalog {
+    builtin()
+}
+
+fn builtin() -> &'static std::sync::Arc<karya_packs::Catalog> {
     static BUILTIN: std::sync::OnceLock<std::sync::Arc<karya_packs::Catalog>> =
         std::sync::OnceLock::new();
-    BUILTIN
-        .get_or_init(|| {
-            std::sync::Arc::new(
-                karya_packs::builtin().unwrap_or_else(|err| panic!("built-in packs: {err}")),
-            )
-        })
-        .clone()
+    BUILTIN.get_or_init(|| {
+        std::sync::Arc::new(
+            karya_packs::builtin().unwrap_or_else(|err| panic!("built-in packs: {err}")),
+        )
+    })
 }
 
 /// Every route with its access rules.

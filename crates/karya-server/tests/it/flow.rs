@@ -254,7 +254,7 @@ async fn drive_to_delivery(
             .find(|j| j.state == "queued");
         if let Some(job) = queued {
             let claimed = store
-                .claim_job(&job.processor, "test-processor", clock.tick())
+                .claim_job("test-processor", clock.tick())
                 .await
                 .unwrap()
                 .expect("a queued job is claimed");
