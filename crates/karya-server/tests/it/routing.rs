@@ -319,16 +319,23 @@ async fn ready_tasks(app: &App, n: usize) -> (karya_core::id::ClientId, Vec<Task
             Some(json!({"name": format!("Offers {}", uuid::Uuid::now_v7()), "currency": "USD"})),
         )
         .await;
-    let client_id = client["id"].as_str().unwrap().to_string();
-    let (_, engagement) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/clients/{client_id}/engagements"),
-            Some(json!({"name": "returns", "service_line": "ip_research"})),
+    let client_id: karya_core::id::ClientId = client["id"].as_str().unwrap().parse().unwrap();
+    // Set up by hand, not from a pack: its items get only the tasks made here.
+    let engagement_id = karya_core::id::EngagementId::from_uuid(uuid::Uuid::now_v7());
+    app.state
+        .store
+        .tenant(client_id)
+        .create_engagement(
+            &karya_store::NewEngagement {
+                id: engagement_id,
+                name: "returns".into(),
+                service_line: "ip_research".parse().unwrap(),
+            },
+            jiff::Timestamp::now(),
         )
-        .await;
-    let engagement_id = engagement["id"].as_str().unwrap().to_string();
-    let client_id: karya_core::id::ClientId = client_id.parse().unwrap();
+        .await
+        .unwrap();
+    let engagement_id = engagement_id.to_string();
     let mut tasks = Vec::new();
     for idx in 0..n {
         let (status, item) = app
