@@ -104,6 +104,13 @@ pub enum EventKind {
     ConsensusSettled,
     WorkerPauseLifted,
     TaskOutputRecorded,
+    EngagementPackApplied,
+    JobQueued,
+    JobClaimed,
+    JobCompleted,
+    JobAttemptFailed,
+    JobFailed,
+    DeliverableCreated,
 }
 
 impl EventKind {
@@ -156,6 +163,13 @@ impl EventKind {
             EventKind::ConsensusSettled => "consensus_group.settled",
             EventKind::WorkerPauseLifted => "worker.pause_lifted",
             EventKind::TaskOutputRecorded => "task.output_recorded",
+            EventKind::EngagementPackApplied => "engagement.pack_applied",
+            EventKind::JobQueued => "job.queued",
+            EventKind::JobClaimed => "job.claimed",
+            EventKind::JobCompleted => "job.completed",
+            EventKind::JobAttemptFailed => "job.attempt_failed",
+            EventKind::JobFailed => "job.failed",
+            EventKind::DeliverableCreated => "deliverable.created",
         }
     }
 
@@ -204,7 +218,15 @@ impl EventKind {
             | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
             EventKind::TaskKeyed => EntityType::Task,
             EventKind::WorkerPauseLifted => EntityType::Worker,
-            EventKind::TaskOutputRecorded => EntityType::Task,
+            EventKind::EngagementPackApplied => EntityType::Engagement,
+            // A job is the task of a processor step.
+            EventKind::TaskOutputRecorded
+            | EventKind::JobQueued
+            | EventKind::JobClaimed
+            | EventKind::JobCompleted
+            | EventKind::JobAttemptFailed
+            | EventKind::JobFailed => EntityType::Task,
+            EventKind::DeliverableCreated => EntityType::Deliverable,
         }
     }
 }

@@ -29,6 +29,7 @@ mod clients;
 mod consensus;
 mod decisions;
 mod events;
+mod flow;
 mod intake;
 mod lapses;
 mod leader;
@@ -62,6 +63,7 @@ pub use consensus::{
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
+pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,

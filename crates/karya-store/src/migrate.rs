@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0007_offers.sql"),
     ),
     (
+        8,
+        include_str!("../migrations/sqlite/0008_workflow.sql"),
+        include_str!("../migrations/postgres/0008_workflow.sql"),
+    ),
+    (
         9,
         include_str!("../migrations/sqlite/0009_webhooks.sql"),
         include_str!("../migrations/postgres/0009_webhooks.sql"),

@@ -734,9 +734,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
                     t.updated_at_us, w.engagement_id, er.requirements, er.workflow,
-                    s.resolution_due_at_us
+                    s.resolution_due_at_us, sr.requirements AS step_requirements
              FROM tasks t JOIN work_items w ON w.id = t.work_item_id
              LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
              LEFT JOIN sla_states s ON s.work_item_id = t.work_item_id AND s.clock_state = 'running'
              WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1",
         )
@@ -747,9 +748,19 @@ impl Store {
         let mut tasks = Vec::with_capacity(rows.len());
         for row in &rows {
             let engagement_id: EngagementId = parse(row, "engagement_id")?;
-            let routing = match cache.iter().find(|(e, _)| *e == engagement_id) {
-                Some((_, routing)) => routing.clone(),
-                None => {
+            // A pack step's own requirements come first, under the engagement's workflow.
+            let step_req: Option<String> = get(row, "step_requirements")?;
+            let routing = match (step_req, cache.iter().find(|(e, _)| *e == engagement_id)) {
+                (Some(req), _) => {
+                    let flow: Option<String> = get(row, "workflow")?;
+                    let flow = match flow {
+                        Some(flow) => workflow_of(&flow)?,
+                        None => RoutingWorkflow::standard(),
+                    };
+                    Some((Arc::new(requirements_of(&req)?), Arc::new(flow)))
+                }
+                (None, Some((_, routing))) => routing.clone(),
+                (None, None) => {
                     let req: Option<String> = get(row, "requirements")?;
                     let flow: Option<String> = get(row, "workflow")?;
                     let routing = match (req, flow) {

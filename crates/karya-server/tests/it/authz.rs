@@ -99,6 +99,16 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/deliverables",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/deliverables/{deliverable_id}",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/events",
         "admin manager lead auditor client_admin",
     ),
@@ -495,6 +505,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{task_id}", &ids.task)
         .replace("{decision_id}", &ids.decision)
         .replace("{worker_id}", &ids.worker)
+        .replace("{deliverable_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{calendar_id}", "office")
         .replace("{period}", "2026-11")
         .replace("{skill}", "tax")

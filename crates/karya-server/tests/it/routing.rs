@@ -151,7 +151,9 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         .call(
             Method::POST,
             &format!("/api/v1/clients/{client_id}/work-items"),
-            Some(json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": {}})),
+            Some(
+                json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": crate::ip_research_input()}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{item}");
@@ -240,6 +242,22 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // Intake started the item with its pack's first step; that task keeps the step's own
+    // requirements (a technical degree and patent search), which the tax preparer lacks.
+    let (_, tasks) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}/work-items/{item_id}/tasks"),
+            None,
+        )
+        .await;
+    let states: Vec<(&str, &str)> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["step"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("intake_check", "ready"), ("prepare", "assigned")]);
     let (_, profile) = app
         .call(Method::GET, &format!("/api/v1/workers/{qualified}"), None)
         .await;
@@ -301,16 +319,23 @@ async fn ready_tasks(app: &App, n: usize) -> (karya_core::id::ClientId, Vec<Task
             Some(json!({"name": format!("Offers {}", uuid::Uuid::now_v7()), "currency": "USD"})),
         )
         .await;
-    let client_id = client["id"].as_str().unwrap().to_string();
-    let (_, engagement) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/clients/{client_id}/engagements"),
-            Some(json!({"name": "returns", "service_line": "ip_research"})),
+    let client_id: karya_core::id::ClientId = client["id"].as_str().unwrap().parse().unwrap();
+    // Set up by hand, not from a pack: its items get only the tasks made here.
+    let engagement_id = karya_core::id::EngagementId::from_uuid(uuid::Uuid::now_v7());
+    app.state
+        .store
+        .tenant(client_id)
+        .create_engagement(
+            &karya_store::NewEngagement {
+                id: engagement_id,
+                name: "returns".into(),
+                service_line: "ip_research".parse().unwrap(),
+            },
+            jiff::Timestamp::now(),
         )
-        .await;
-    let engagement_id = engagement["id"].as_str().unwrap().to_string();
-    let client_id: karya_core::id::ClientId = client_id.parse().unwrap();
+        .await
+        .unwrap();
+    let engagement_id = engagement_id.to_string();
     let mut tasks = Vec::new();
     for idx in 0..n {
         let (status, item) = app

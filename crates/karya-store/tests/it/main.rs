@@ -8,6 +8,7 @@
 mod case_suite;
 mod consensus_suite;
 mod decisions;
+mod flow_suite;
 mod harness;
 mod intake_suite;
 mod loops_suite;
@@ -85,4 +86,7 @@ conformance!(
     site_calendar_clocks_engagements_of_several_clients,
     bulk_import_starts_sla_clocks_as_single_intake_does,
     period_report_gives_utilisation_accuracy_and_accuracy_credits,
+    jobs_are_held_by_one_claim_and_taken_over_after_their_lease,
+    concurrent_job_claims_are_exactly_once,
+    the_deliverable_is_assembled_from_the_steps_outputs,
 );
