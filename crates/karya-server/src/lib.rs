@@ -31,8 +31,10 @@ mod offers;
 pub mod openapi;
 mod progress;
 mod qa;
+mod reassign;
 mod routing;
 mod sessions;
+mod sites;
 mod sla;
 mod tasks;
 pub mod ui;
@@ -140,6 +142,8 @@ pub fn api() -> api::Api {
         .merge(webhooks::api())
         .merge(consensus::api())
         .merge(tasks::api())
+        .merge(sites::api())
+        .merge(reassign::api())
         .merge(ui::api())
 }
 

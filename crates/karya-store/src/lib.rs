@@ -35,8 +35,10 @@ mod monitor;
 mod offers;
 mod outputs;
 mod qa;
+mod reassign;
 mod routing;
 mod rows;
+mod sites;
 mod sla;
 mod users;
 mod views;
@@ -69,10 +71,12 @@ pub use offers::{
     ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use reassign::{Reassigned, Reassignment, REASSIGNABLE, REASSIGN_REASON_LEN_MAX};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
     StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
 };
+pub use sites::{SiteQueueCount, CALENDARS_MAX, SITES_MAX};
 pub use sla::{
     CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
     HISTOGRAM_BUCKETS_S,

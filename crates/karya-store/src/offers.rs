@@ -145,6 +145,21 @@ fn offer_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
     })
 }
 
+/// The open offer of a task, if any (at most one: a partial unique index), in the caller's
+/// transaction.
+pub(crate) async fn open_offer_of(
+    conn: &mut AnyConnection,
+    task_id: TaskId,
+) -> Result<Option<StoredOffer>> {
+    let row = sqlx::query(&format!(
+        "SELECT {OFFER_COLUMNS} FROM offers WHERE task_id = $1 AND outcome IS NULL"
+    ))
+    .bind(task_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(offer_row).transpose()
+}
+
 /// Locks the worker's routing row (PostgreSQL) and counts the units they hold: active
 /// assignments weighed by their engagement's requirements, plus open offers.
 async fn units_locked(
@@ -241,7 +256,7 @@ async fn insert_explanation(
 
 /// Moves a task between two states with a conditional update and its event; `false` when the
 /// task was not in `from` (someone else changed it first).
-async fn move_task(
+pub(crate) async fn move_task(
     conn: &mut AnyConnection,
     client_id: ClientId,
     task_id: TaskId,
@@ -284,7 +299,7 @@ async fn move_task(
 
 /// Ends an open offer with `outcome` and returns the task to `ready`, in the caller's
 /// transaction.
-async fn end_offer(
+pub(crate) async fn end_offer(
     conn: &mut AnyConnection,
     offer: &StoredOffer,
     outcome: OfferOutcome,

@@ -10,6 +10,7 @@ mod sessions;
 mod sla;
 mod tasks;
 mod ui;
+mod ui_pages;
 mod webhooks;
 
 use axum::body::Body;
