@@ -114,13 +114,20 @@ async fn world() -> World {
     assert_eq!(item.status, StatusCode::CREATED, "{item:?}");
     let item = item.body["id"].as_str().unwrap().to_string();
     let client_id: ClientId = client.parse().unwrap();
-    let tasks = app
+    let task = app
         .store
         .tenant(client_id)
-        .tasks_of(item.parse().unwrap())
+        .create_task(
+            &karya_store::NewTask {
+                id: TaskId::from_uuid(uuid::Uuid::now_v7()),
+                work_item_id: item.parse().unwrap(),
+                step: "triage".into(),
+            },
+            now,
+        )
         .await
-        .unwrap();
-    let task = tasks[0].id;
+        .unwrap()
+        .id;
     let wendy = WorkerId::from_uuid(uuid::Uuid::now_v7());
     let otto = WorkerId::from_uuid(uuid::Uuid::now_v7());
     let reviewer = WorkerId::from_uuid(uuid::Uuid::now_v7());
