@@ -11,6 +11,7 @@ mod harness;
 mod intake_suite;
 mod loops_suite;
 mod qa_suite;
+mod sites_suite;
 mod sla_suite;
 mod suite;
 mod views_suite;
@@ -77,4 +78,6 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    sites_calendars_and_counts_per_site,
+    reassignment_moves_a_task_once_with_its_reason,
 );

@@ -1,0 +1,354 @@
+//! Sites, a client's calendars, open tasks per site, and a lead's reassignment of a task, on
+//! both engines.
+
+use jiff::civil::{Date, Time};
+use jiff::SignedDuration;
+use karya_core::calendar::Shift;
+use karya_core::id::{AssignmentId, CalendarId, OfferId, SiteId, TaskId, WorkerId};
+use karya_core::lifecycle::TaskState;
+use karya_core::model::{Designation, OfferOutcome, Site};
+use karya_core::routing::rules::{Path, Rule};
+use karya_core::routing::Explanation;
+use karya_store::{
+    CalendarSpec, NewOffer, NewTask, OfferMade, PageRequest, Reassignment, SiteQueueCount, Store,
+    StoreError, Tenant, WorkerRouting,
+};
+
+use crate::harness::TestDb;
+use crate::suite::{assert_intact, client, engagement, id, item, now};
+
+fn site(name: &str, zone: &str) -> Site {
+    Site {
+        id: SiteId::from_uuid(uuid::Uuid::now_v7()),
+        name: name.into(),
+        time_zone: zone.into(),
+        country: "India".into(),
+    }
+}
+
+async fn routed_worker(store: &Store, name: &str, site_id: Option<SiteId>) -> WorkerId {
+    let worker_id: WorkerId = id();
+    store
+        .create_worker(worker_id, name, site_id, Designation::Analyst, now())
+        .await
+        .unwrap();
+    store
+        .set_worker_routing(
+            worker_id,
+            &WorkerRouting {
+                languages: vec!["en".into()],
+                time_zone: "UTC".into(),
+                shifts: vec![],
+                capacity_units: 5,
+                excluded_clients: vec![],
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    worker_id
+}
+
+async fn ready_task(tenant: &Tenant) -> TaskId {
+    let engagement_id = engagement(tenant, &format!("lane {}", uuid::Uuid::now_v7())).await;
+    let item_id = item(tenant, engagement_id).await;
+    tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "prepare".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap()
+        .id
+}
+
+fn offer(task_id: TaskId, worker_id: WorkerId) -> NewOffer {
+    NewOffer {
+        id: OfferId::from_uuid(uuid::Uuid::now_v7()),
+        task_id,
+        worker_id,
+        expires_at: now() + SignedDuration::from_hours(1),
+        explanation: Explanation {
+            task_id,
+            decided_at: now(),
+            path: Path::Offer,
+            rule: Rule::BestScore,
+            step_idx: 0,
+            step_name: "as_required".into(),
+            candidates: 1,
+            eligible: 1,
+            rejected: vec![],
+            winner: Some(worker_id),
+            score: None,
+            runner_up_total: None,
+            review_required: false,
+            truncated: false,
+        },
+        explanation_id: uuid::Uuid::now_v7(),
+    }
+}
+
+fn reassignment(task_id: TaskId, to: WorkerId, reason: &str) -> Reassignment {
+    Reassignment {
+        task_id,
+        to,
+        assignment_id: AssignmentId::from_uuid(uuid::Uuid::now_v7()),
+        reason: reason.into(),
+        rule: "named".into(),
+        by: uuid::Uuid::now_v7(),
+    }
+}
+
+/// The kinds of a task's events, in order.
+async fn task_events(tenant: &Tenant, task_id: TaskId) -> Vec<(String, serde_json::Value)> {
+    tenant
+        .events(&PageRequest {
+            limit: 500,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.entity_id == task_id.to_string())
+        .map(|e| (e.kind, serde_json::from_str(&e.payload).unwrap()))
+        .collect()
+}
+
+/// Sites are listed by name and their names are unique; a client's calendars are its own;
+/// open tasks count at the site of the worker holding or offered them, or under no site.
+pub async fn sites_calendars_and_counts_per_site(db: &TestDb) {
+    let store = &db.store;
+    let pune = store
+        .create_site(&site("Pune", "Asia/Kolkata"), now())
+        .await
+        .unwrap();
+    let manila = store
+        .create_site(&site("Manila", "Asia/Manila"), now())
+        .await
+        .unwrap();
+    let again = store
+        .create_site(&site("Pune", "Asia/Kolkata"), now())
+        .await;
+    assert!(
+        matches!(again, Err(StoreError::Conflict { .. })),
+        "{again:?}"
+    );
+    let names: Vec<String> = store
+        .sites()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, vec!["Manila", "Pune"]);
+    assert_eq!(store.site(pune.id).await.unwrap(), pune);
+    assert!(matches!(
+        store.site(SiteId::from_uuid(uuid::Uuid::now_v7())).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // Calendars: each client sees only its own, in name order.
+    let a = client(store, "Sites A").await;
+    let b = client(store, "Sites B").await;
+    let calendar = |name: &str| CalendarSpec {
+        id: CalendarId::from_uuid(uuid::Uuid::now_v7()),
+        name: name.into(),
+        time_zone: "Asia/Kolkata".into(),
+        week: std::array::from_fn(|day| match day < 5 {
+            true => vec![Shift::new(
+                Time::constant(9, 0, 0, 0),
+                Time::constant(18, 0, 0, 0),
+            )],
+            false => Vec::new(),
+        }),
+        holidays: vec![Date::constant(2026, 1, 26)],
+        exceptions: Vec::new(),
+    };
+    for name in ["Office", "Late desk"] {
+        a.put_calendar(&calendar(name), "set up", now())
+            .await
+            .unwrap();
+    }
+    b.put_calendar(&calendar("Beta hours"), "set up", now())
+        .await
+        .unwrap();
+    let listed: Vec<String> = a
+        .calendars()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(listed, vec!["Late desk", "Office"]);
+    let b_listed = b.calendars().await.unwrap();
+    assert_eq!(b_listed.len(), 1);
+    assert_eq!(b_listed[0].holidays, vec![Date::constant(2026, 1, 26)]);
+
+    // Counts per site: one held at Pune, one offered at Manila, one held by a worker without a
+    // site and one ready count under no site.
+    let asha = routed_worker(store, "Asha", Some(pune.id)).await;
+    let ben = routed_worker(store, "Ben", Some(manila.id)).await;
+    let cy = routed_worker(store, "Cy", None).await;
+    let held = ready_task(&a).await;
+    let offered = ready_task(&a).await;
+    let nobody = ready_task(&b).await;
+    let siteless = ready_task(&b).await;
+    a.assign_task(held, asha, id(), now()).await.unwrap();
+    assert!(matches!(
+        a.make_offer(&offer(offered, ben), now()).await.unwrap(),
+        OfferMade::Made(_)
+    ));
+    b.assign_task(siteless, cy, id(), now()).await.unwrap();
+    let mut counts = store.site_queue_counts().await.unwrap();
+    counts.sort_by_key(|c| (c.site_id.map(|s| s.to_string()), c.state.code()));
+    let mut expected = vec![
+        SiteQueueCount {
+            site_id: Some(pune.id),
+            state: TaskState::Assigned,
+            tasks: 1,
+        },
+        SiteQueueCount {
+            site_id: Some(manila.id),
+            state: TaskState::Offered,
+            tasks: 1,
+        },
+        SiteQueueCount {
+            site_id: None,
+            state: TaskState::Assigned,
+            tasks: 1,
+        },
+        SiteQueueCount {
+            site_id: None,
+            state: TaskState::Ready,
+            tasks: 1,
+        },
+    ];
+    expected.sort_by_key(|c| (c.site_id.map(|s| s.to_string()), c.state.code()));
+    assert_eq!(counts, expected);
+    let _ = nobody;
+    assert_intact(store).await;
+}
+
+/// A reassignment takes a task from its holder (or withdraws its offer), gives it to the new
+/// worker and records the reason, in one transaction; refusals write nothing.
+pub async fn reassignment_moves_a_task_once_with_its_reason(db: &TestDb) {
+    let store = &db.store;
+    let tenant = client(store, "Reassign A").await;
+    let other = client(store, "Reassign B").await;
+    let asha = routed_worker(store, "Asha", None).await;
+    let ben = routed_worker(store, "Ben", None).await;
+    let cy = routed_worker(store, "Cy", None).await;
+
+    // A ready task goes straight to the named worker.
+    let task = ready_task(&tenant).await;
+    let done = tenant
+        .reassign_task(&reassignment(task, asha, "first pick"), now())
+        .await
+        .unwrap();
+    assert_eq!(done.previous, None);
+    assert_eq!(done.task.state, TaskState::Assigned);
+    assert_eq!(store.active_assignee(task).await.unwrap(), Some(asha));
+
+    // A task in progress is released from Asha and given to Ben; the trail says why.
+    tenant
+        .transition_task(task, TaskState::InProgress, now())
+        .await
+        .unwrap();
+    let done = tenant
+        .reassign_task(&reassignment(task, ben, "Asha is off sick"), now())
+        .await
+        .unwrap();
+    assert_eq!(done.previous, Some(asha));
+    assert_eq!(store.active_assignee(task).await.unwrap(), Some(ben));
+    assert!(store.worker_tasks(asha, 10).await.unwrap().is_empty());
+    let events = task_events(&tenant, task).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        &kinds[kinds.len() - 4..],
+        [
+            "task.transitioned",
+            "task.released",
+            "task.claimed",
+            "task.reassigned"
+        ]
+    );
+    let (_, payload) = events.last().unwrap();
+    assert_eq!(payload["reason"], "Asha is off sick");
+    assert_eq!(payload["from_worker_id"], asha.to_string());
+    assert_eq!(payload["to_worker_id"], ben.to_string());
+    assert_eq!(payload["rule"], "named");
+
+    // Refusals write nothing: the holder again, a blank reason, another client's task, a task
+    // past the worker's hands, an unknown worker.
+    let before = task_events(&tenant, task).await.len();
+    for (refused, what) in [
+        (
+            tenant
+                .reassign_task(&reassignment(task, ben, "again"), now())
+                .await,
+            "the holder",
+        ),
+        (
+            tenant
+                .reassign_task(&reassignment(task, cy, "   "), now())
+                .await,
+            "a blank reason",
+        ),
+        (
+            tenant
+                .reassign_task(&reassignment(task, id(), "nobody"), now())
+                .await,
+            "an unknown worker",
+        ),
+    ] {
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Rejected { .. } | StoreError::NotFound { .. })
+            ),
+            "{what}: {refused:?}"
+        );
+    }
+    let foreign = other
+        .reassign_task(&reassignment(task, cy, "not mine"), now())
+        .await;
+    assert!(
+        matches!(foreign, Err(StoreError::NotFound { .. })),
+        "{foreign:?}"
+    );
+    assert_eq!(task_events(&tenant, task).await.len(), before);
+    assert_eq!(store.active_assignee(task).await.unwrap(), Some(ben));
+
+    for to in [TaskState::InProgress, TaskState::Submitted] {
+        tenant.transition_task(task, to, now()).await.unwrap();
+    }
+    let late = tenant
+        .reassign_task(&reassignment(task, cy, "too late"), now())
+        .await;
+    assert!(matches!(late, Err(StoreError::Rejected { .. })), "{late:?}");
+    assert_eq!(store.active_assignee(task).await.unwrap(), Some(ben));
+
+    // An offered task: the offer is withdrawn (not a refusal) and the task goes to Cy.
+    let offered = ready_task(&tenant).await;
+    let made = offer(offered, asha);
+    assert!(matches!(
+        tenant.make_offer(&made, now()).await.unwrap(),
+        OfferMade::Made(_)
+    ));
+    let done = tenant
+        .reassign_task(&reassignment(offered, cy, "due in an hour"), now())
+        .await
+        .unwrap();
+    assert_eq!(done.previous, Some(asha));
+    assert_eq!(store.active_assignee(offered).await.unwrap(), Some(cy));
+    let ended = store.offer(asha, made.id).await.unwrap();
+    assert_eq!(ended.outcome, Some(OfferOutcome::Withdrawn));
+    assert!(store.open_offers(asha).await.unwrap().is_empty());
+    assert!(store.refusals(&[offered]).await.unwrap().is_empty());
+    assert_intact(store).await;
+}
