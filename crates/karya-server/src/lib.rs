@@ -26,6 +26,7 @@ mod consensus;
 mod decisions;
 pub mod intake;
 pub mod invoices;
+mod leave;
 pub mod metrics;
 mod offers;
 pub mod openapi;
@@ -143,6 +144,7 @@ pub fn api() -> api::Api {
         .merge(consensus::api())
         .merge(tasks::api())
         .merge(sites::api())
+        .merge(leave::api())
         .merge(reassign::api())
         .merge(ui::api())
 }

@@ -320,6 +320,14 @@ fn request_schema(rule: &RouteRule) -> Value {
                 "reason": text(500)
             }})
         }
+        ("POST", "/api/v1/workers/{worker_id}/leave") => {
+            json!({"type": "object", "additionalProperties": false, "required": ["from", "until"],
+            "properties": {
+                "from": {"type": "string", "format": "date-time"},
+                "until": {"type": "string", "format": "date-time"},
+                "note": {"type": "string", "maxLength": 200}
+            }})
+        }
         ("POST", "/api/v1/auth/login") => {
             json!({"type": "object", "additionalProperties": false, "required": ["email", "password"],
             "properties": {"email": {"type": "string"}, "password": {"type": "string"}}})

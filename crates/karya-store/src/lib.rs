@@ -30,6 +30,7 @@ mod decisions;
 mod events;
 mod intake;
 mod leader;
+mod leave;
 mod migrate;
 mod monitor;
 mod offers;
@@ -64,6 +65,7 @@ pub use intake::{
     IMPORT_ROW_ERRORS_MAX,
 };
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
+pub use leave::{StoredLeave, LEAVE_LENGTH_MAX, LEAVE_MAX, LEAVE_NOTE_LEN_MAX};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{

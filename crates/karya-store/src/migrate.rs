@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_consensus.sql"),
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_leave.sql"),
+        include_str!("../migrations/postgres/0012_leave.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -20,7 +20,7 @@ use karya_core::routing::{
     Explanation, Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep,
 };
 use karya_core::workforce::{
-    Capacity, Presence, Qualification, ShiftBlock, ShiftPattern, Skill, WorkerProfile,
+    Capacity, Leave, Presence, Qualification, ShiftBlock, ShiftPattern, Skill, WorkerProfile,
 };
 use serde_json::{json, Value};
 
@@ -534,6 +534,25 @@ impl Store {
                 level: level as u8,
             });
         }
+        // Leave: the latest entries by end, which include every current and future absence.
+        let rows = sqlx::query(
+            "SELECT from_us, until_us FROM worker_leave WHERE worker_id = $1
+             ORDER BY until_us DESC, id LIMIT $2",
+        )
+        .bind(worker_id.to_string())
+        .bind(crate::leave::LEAVE_MAX)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut leave = rows
+            .iter()
+            .map(|row| {
+                Ok(Leave {
+                    from: timestamp(row, "from_us")?,
+                    until: timestamp(row, "until_us")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        leave.reverse();
         Ok(RoutedWorker {
             profile: WorkerProfile {
                 id: worker.id,
@@ -545,6 +564,7 @@ impl Store {
                 growth_skills,
                 shift: ShiftPattern {
                     weekly: shifts_of(&shifts)?,
+                    leave,
                     ..ShiftPattern::none(time_zone)
                 },
                 capacity: Capacity {

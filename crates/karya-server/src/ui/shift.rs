@@ -260,9 +260,12 @@ async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> Ui
         };
         let blocks = blocks_on(shift, date);
         any |= !blocks.is_empty();
-        let on_leave = shift.leave.iter().any(|l| {
-            let day_start = date.to_zoned(zone.clone()).map(|z| z.timestamp()).ok();
-            day_start.is_some_and(|d| l.from <= d && d < l.until)
+        // Leave that overlaps the local day at all marks it.
+        let day = |d: Date| d.to_zoned(zone.clone()).map(|z| z.timestamp()).ok();
+        let (start, end) = (day(date), date.tomorrow().ok().and_then(day));
+        let on_leave = shift.leave.iter().any(|l| match (start, end) {
+            (Some(start), Some(end)) => l.from < end && start < l.until,
+            _ => false,
         });
         let text = match (on_leave, blocks.is_empty()) {
             (true, _) => Cell::pill("on leave", "warn"),
@@ -290,14 +293,21 @@ async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> Ui
     }
     let mut leave = Table::new(
         "my-leave",
-        &["From", "Until"],
+        &["From", "Until", "Note"],
         "No leave booked",
-        "Leave booked for you shows here; no shift counts while you are away.",
+        "Leave your lead books for you shows here; no shift counts while you are away.",
     );
-    for l in shift.leave.iter().filter(|l| l.until > now) {
-        leave
-            .rows
-            .push(vec![Cell::time(l.from), Cell::time(l.until)]);
+    for stored in state.store.leave_of(worker_id, now).await? {
+        let local = |t: jiff::Timestamp| {
+            t.to_zoned(zone.clone())
+                .strftime("%a %d %b %H:%M")
+                .to_string()
+        };
+        leave.rows.push(vec![
+            Cell::text(local(stored.leave.from)),
+            Cell::text(local(stored.leave.until)),
+            Cell::text(&stored.note),
+        ]);
     }
     let on_shift = match shift.shift_end_at(now) {
         Some(end) => Stat::new(

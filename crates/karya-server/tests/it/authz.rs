@@ -355,6 +355,16 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/tasks/{task_id}/transitions",
         "admin manager lead holder",
     ),
+    (
+        "GET",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead auditor self",
+    ),
+    (
+        "POST",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead",
+    ),
     ("GET", "/api/v1/sites", "admin manager lead auditor"),
     ("POST", "/api/v1/sites", "admin manager"),
     (

@@ -507,6 +507,36 @@ async fn the_presence_toggle_sets_only_what_a_worker_may_set() {
     );
     let page = call(&w.app, "GET", "/ui/shift", token, None).await;
     assert!(page.body.contains("You are break since"), "{}", page.body);
+
+    // Leave booked by a lead shows on the page and takes the worker off shift; a worker may not
+    // book it, only read their own.
+    let now = jiff::Timestamp::now();
+    let leave = json!({"from": (now - jiff::SignedDuration::from_hours(1)).to_string(),
+                       "until": (now + jiff::SignedDuration::from_hours(30)).to_string(),
+                       "note": "family wedding"});
+    let path = format!("/api/v1/workers/{}/leave", w.wendy);
+    let booked = w.app.post(&path, &leave).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{booked:?}");
+    let backwards = w
+        .app
+        .post(
+            &path,
+            &json!({"from": leave["until"], "until": leave["from"]}),
+        )
+        .await;
+    assert_eq!(
+        backwards.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{backwards:?}"
+    );
+    let page = call(&w.app, "GET", "/ui/shift", token, None).await;
+    assert!(page.body.contains("family wedding"), "{}", page.body);
+    assert!(page.body.contains("on leave"), "{}", page.body);
+    assert!(
+        page.body.contains(">no<"),
+        "off shift while on leave: {}",
+        page.body
+    );
     w.app.finish().await;
 }
 

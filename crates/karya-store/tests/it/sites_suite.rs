@@ -352,3 +352,101 @@ pub async fn reassignment_moves_a_task_once_with_its_reason(db: &TestDb) {
     assert!(store.refusals(&[offered]).await.unwrap().is_empty());
     assert_intact(store).await;
 }
+
+/// Leave is booked for a worker, read back with the routing profile (so no shift counts during
+/// it), listed while it lasts, and refused when it is backwards, too long or for nobody.
+pub async fn leave_is_booked_and_keeps_the_worker_off_shift(db: &TestDb) {
+    use karya_core::workforce::{Leave, ShiftBlock};
+    let store = &db.store;
+    let asha = routed_worker(store, "Asha", None).await;
+    // Round the clock, every day.
+    store
+        .set_worker_routing(
+            asha,
+            &WorkerRouting {
+                languages: vec!["en".into()],
+                time_zone: "UTC".into(),
+                shifts: [
+                    jiff::civil::Weekday::Monday,
+                    jiff::civil::Weekday::Tuesday,
+                    jiff::civil::Weekday::Wednesday,
+                    jiff::civil::Weekday::Thursday,
+                    jiff::civil::Weekday::Friday,
+                    jiff::civil::Weekday::Saturday,
+                    jiff::civil::Weekday::Sunday,
+                ]
+                .into_iter()
+                .map(|weekday| ShiftBlock {
+                    weekday,
+                    start: Time::midnight(),
+                    length: SignedDuration::from_hours(24),
+                })
+                .collect(),
+                capacity_units: 5,
+                excluded_clients: vec![],
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let t0 = now();
+    let before = store.routed_worker(asha).await.unwrap();
+    assert!(before.profile.shift.shift_end_at(t0).is_some());
+
+    let away = Leave {
+        from: t0 - SignedDuration::from_hours(1),
+        until: t0 + SignedDuration::from_hours(48),
+    };
+    let booked = store
+        .add_leave(asha, uuid::Uuid::now_v7(), &away, "family wedding", now())
+        .await
+        .unwrap();
+    let after = store.routed_worker(asha).await.unwrap();
+    assert_eq!(after.profile.shift.leave, vec![booked.leave.clone()]);
+    assert_eq!(
+        after.profile.shift.shift_end_at(t0),
+        None,
+        "on leave, off shift"
+    );
+    let listed = store.leave_of(asha, t0).await.unwrap();
+    assert_eq!(listed, vec![booked.clone()]);
+    assert!(store
+        .leave_of(asha, t0 + SignedDuration::from_hours(49))
+        .await
+        .unwrap()
+        .is_empty());
+
+    for (leave, note) in [
+        (
+            Leave {
+                from: t0,
+                until: t0 - SignedDuration::from_hours(1),
+            },
+            "backwards",
+        ),
+        (
+            Leave {
+                from: t0,
+                until: t0 + SignedDuration::from_hours(400 * 24),
+            },
+            "too long",
+        ),
+    ] {
+        let refused = store
+            .add_leave(asha, uuid::Uuid::now_v7(), &leave, note, now())
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Rejected { .. })),
+            "{note}: {refused:?}"
+        );
+    }
+    let nobody = store
+        .add_leave(id(), uuid::Uuid::now_v7(), &away, "who", now())
+        .await;
+    assert!(
+        matches!(nobody, Err(StoreError::NotFound { .. })),
+        "{nobody:?}"
+    );
+    assert_eq!(store.leave_of(asha, t0).await.unwrap().len(), 1);
+    assert_intact(store).await;
+}
