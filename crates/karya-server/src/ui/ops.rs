@@ -506,7 +506,10 @@ async fn workforce(State(state): State<AppState>, Caller(caller): Caller) -> UiR
             Stat::new(
                 "Workers",
                 workers.len(),
-                format!("at {} sites", sites.len()),
+                match sites.len() {
+                    1 => "at 1 site".to_string(),
+                    n => format!("at {n} sites"),
+                },
             ),
             Stat::new("On shift now", on_shift_total, ""),
             Stat::new("Available now", available, "on shift and available").tone("ok"),

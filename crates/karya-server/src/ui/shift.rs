@@ -195,6 +195,16 @@ fn block_text(start: jiff::civil::Time, length: SignedDuration) -> String {
     )
 }
 
+/// A presence as a sentence says it.
+fn presence_words(presence: Presence) -> &'static str {
+    match presence {
+        Presence::Available => "available",
+        Presence::Busy => "busy",
+        Presence::Break => "on a break",
+        Presence::Offline => "offline",
+    }
+}
+
 async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {
     let layout = layout(&caller, "My shift", "/ui/shift");
     let heading = |sub: String| {
@@ -339,9 +349,9 @@ async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> Ui
         })
         .collect();
     presence.note = format!(
-        "You are {} since {}. Only while available does the router offer you work.",
-        routed.presence.code(),
-        relative(routed.presence_since, now)
+        "You have been {} for {}. Only while available does the router offer you work.",
+        presence_words(routed.presence),
+        super::elapsed(routed.presence_since, now)
     );
     let sub = match &site {
         Some(site) => format!("{} · times in {}", site.name, zone_name),

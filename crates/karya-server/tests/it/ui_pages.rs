@@ -506,7 +506,11 @@ async fn the_presence_toggle_sets_only_what_a_worker_may_set() {
         Presence::Break
     );
     let page = call(&w.app, "GET", "/ui/shift", token, None).await;
-    assert!(page.body.contains("You are break since"), "{}", page.body);
+    assert!(
+        page.body.contains("You have been on a break for"),
+        "{}",
+        page.body
+    );
 
     // Leave booked by a lead shows on the page and takes the worker off shift; a worker may not
     // book it, only read their own.
