@@ -81,4 +81,5 @@ conformance!(
     sites_calendars_and_counts_per_site,
     reassignment_moves_a_task_once_with_its_reason,
     leave_is_booked_and_keeps_the_worker_off_shift,
+    reassignment_property,
 );

@@ -450,3 +450,147 @@ pub async fn leave_is_booked_and_keeps_the_worker_off_shift(db: &TestDb) {
     assert_eq!(store.leave_of(asha, t0).await.unwrap().len(), 1);
     assert_intact(store).await;
 }
+
+/// What a property case does to one task.
+#[derive(Debug, Clone)]
+enum TaskOp {
+    Reassign { to: usize, blank_reason: bool },
+    Offer { to: usize },
+    Move { to: TaskState },
+}
+
+fn task_op() -> impl proptest::strategy::Strategy<Value = TaskOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (0..3usize, proptest::bool::weighted(0.1))
+            .prop_map(|(to, blank_reason)| TaskOp::Reassign { to, blank_reason }),
+        1 => (0..3usize).prop_map(|to| TaskOp::Offer { to }),
+        2 => proptest::sample::select(vec![
+            TaskState::InProgress,
+            TaskState::Submitted,
+            TaskState::Ready,
+            TaskState::OnHold,
+            TaskState::Escalated,
+            TaskState::Cancelled,
+        ])
+        .prop_map(|to| TaskOp::Move { to }),
+    ]
+}
+
+/// Any sequence of reassignments, offers and moves keeps a task held by at most the one worker
+/// the model says, in the state the model says; a refused reassignment changes nothing; every
+/// chain stays intact.
+pub async fn reassignment_property(db: &TestDb) {
+    use proptest::test_runner::{Config, TestRunner};
+    let store = db.store.clone();
+    let handle = tokio::runtime::Handle::current();
+    let cases = match store.engine() {
+        karya_store::Engine::Sqlite => 32,
+        karya_store::Engine::Postgres => 12,
+    };
+    tokio::task::block_in_place(|| {
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let result = runner.run(&proptest::collection::vec(task_op(), 1..24), |ops| {
+            handle.block_on(check_reassign_ops(&store, ops));
+            Ok(())
+        });
+        if let Err(err) = result {
+            panic!("{err}");
+        }
+    });
+}
+
+async fn check_reassign_ops(store: &Store, ops: Vec<TaskOp>) {
+    let tenant = client(store, &format!("reassign prop {}", uuid::Uuid::now_v7())).await;
+    let mut workers = Vec::new();
+    for n in 0..3 {
+        workers.push(routed_worker(store, &format!("w{n} {}", uuid::Uuid::now_v7()), None).await);
+    }
+    let task = ready_task(&tenant).await;
+    let (mut state, mut holder): (TaskState, Option<usize>) = (TaskState::Ready, None);
+    for op in ops {
+        match op {
+            TaskOp::Reassign { to, blank_reason } => {
+                let reason = if blank_reason { " " } else { "cover" };
+                let result = tenant
+                    .reassign_task(&reassignment(task, workers[to], reason), now())
+                    .await;
+                // The holder cannot be given their own task; the worker it is offered to can
+                // (the offer is withdrawn and the task assigned at once).
+                let allowed = !blank_reason
+                    && karya_store::REASSIGNABLE.contains(&state)
+                    && !(state.is_held() && holder == Some(to));
+                assert_eq!(result.is_ok(), allowed, "{state} to w{to}: {result:?}");
+                if allowed {
+                    state = TaskState::Assigned;
+                    holder = Some(to);
+                }
+            }
+            TaskOp::Offer { to } => {
+                let made = tenant
+                    .make_offer(&offer(task, workers[to]), now())
+                    .await
+                    .unwrap();
+                match state {
+                    TaskState::Ready => {
+                        assert!(matches!(made, OfferMade::Made(_)), "{made:?}");
+                        state = TaskState::Offered;
+                        holder = Some(to);
+                    }
+                    _ => assert_eq!(made, OfferMade::Taken),
+                }
+            }
+            TaskOp::Move { to } => {
+                // An offer ends through the offer paths, not a plain move.
+                if state == TaskState::Offered {
+                    continue;
+                }
+                let allowed = state.transition(to).is_ok();
+                let result = tenant.transition_task(task, to, now()).await;
+                assert_eq!(result.is_ok(), allowed, "{state} -> {to}: {result:?}");
+                if allowed {
+                    if state.is_held() && !to.is_held() {
+                        holder = None;
+                    }
+                    state = to;
+                }
+            }
+        }
+        assert_eq!(tenant.task(task).await.unwrap().state, state);
+        let assignee = store.active_assignee(task).await.unwrap();
+        let offered: Vec<WorkerId> = {
+            let mut open = Vec::new();
+            for w in &workers {
+                open.extend(
+                    store
+                        .open_offers(*w)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|o| o.worker_id),
+                );
+            }
+            open
+        };
+        match state {
+            TaskState::Offered => {
+                assert_eq!(assignee, None);
+                assert_eq!(offered, vec![workers[holder.unwrap()]]);
+            }
+            s if s.is_held() => {
+                assert_eq!(assignee, holder.map(|h| workers[h]));
+                assert!(offered.is_empty());
+            }
+            _ => {
+                assert_eq!(assignee, None);
+                assert!(offered.is_empty());
+            }
+        }
+    }
+    let status = store.verify_chain(tenant.client_id()).await.unwrap();
+    assert!(status.broken.is_none(), "{status:?}");
+}
