@@ -8,24 +8,20 @@ use axum::routing::{get, post};
 use jiff::civil::{Date, Weekday};
 use jiff::{SignedDuration, Span};
 use karya_core::id::{AssignmentId, OfferId, WorkerId};
-use karya_core::model::Role;
 use karya_core::workforce::{Presence, ShiftPattern};
 use karya_store::StoreError;
 
 use super::forms::FormData;
+use super::work::{own_worker, HOLDERS};
 use super::{
     htmx_redirect, layout, page, relative, Action, Block, Button, Cell, Form, Heading, Stat, Table,
     UiError, UiResult, TABLE_ROWS_MAX,
 };
 use crate::api::Api;
-use crate::auth::{Access, Principal};
-use crate::error::{ApiError, ErrorCode};
+use crate::auth::Access;
 use crate::extract::{parse_id, Caller, Path};
 use crate::progress;
 use crate::AppState;
-
-/// Firm roles that hold tasks themselves.
-const HOLDERS: &[Role] = &[Role::Worker, Role::Reviewer, Role::Lead];
 
 /// Presence a worker sets themselves; `busy` is the router's to set.
 const TOGGLES: [(Presence, &str); 3] = [
@@ -56,15 +52,6 @@ pub fn api() -> Api {
             post(set_presence),
             &[(Method::POST, Access::Firm(HOLDERS))],
         )
-}
-
-fn own_worker(caller: &Principal) -> Result<WorkerId, UiError> {
-    caller.worker_id().ok_or_else(|| {
-        UiError(ApiError::new(
-            ErrorCode::Forbidden,
-            "this account is not linked to a worker",
-        ))
-    })
 }
 
 /// The open offers of a worker, for the inbox: what the task is, until when, accept, decline.

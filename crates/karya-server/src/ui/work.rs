@@ -25,7 +25,7 @@ use crate::progress;
 use crate::AppState;
 
 /// Firm roles that hold tasks themselves.
-const HOLDERS: &[Role] = &[Role::Worker, Role::Reviewer, Role::Lead];
+pub(super) const HOLDERS: &[Role] = &[Role::Worker, Role::Reviewer, Role::Lead];
 
 pub fn api() -> Api {
     Api::new()
@@ -62,7 +62,7 @@ pub fn api() -> Api {
         )
 }
 
-fn own_worker(caller: &Principal) -> Result<WorkerId, UiError> {
+pub(super) fn own_worker(caller: &Principal) -> Result<WorkerId, UiError> {
     caller.worker_id().ok_or_else(|| {
         UiError(ApiError::new(
             ErrorCode::Forbidden,
