@@ -14,6 +14,7 @@
 //! - `session`: sign-in, sign-out, the start page per role, assets.
 //! - `work`: the knowledge worker's inbox, *Get next*, the task page, own quality.
 //! - `shift`: offers in the inbox (accept, decline) and the worker's own shift and presence.
+//! - `leave`: a lead books a worker's leave.
 //! - `review`: the review queue and the review page.
 //! - `ops`: the live board (server-sent events) per service line and site, SLA risk,
 //!   workforce on shift by site, QA board, routing explanations.
@@ -32,6 +33,7 @@ mod bulk;
 pub(crate) mod charts;
 mod client;
 pub(crate) mod forms;
+mod leave;
 mod ops;
 mod packs;
 mod reassign;
@@ -73,6 +75,7 @@ pub fn api() -> Api {
         .merge(reassign::api())
         .merge(sites::api())
         .merge(packs::api())
+        .merge(leave::api())
 }
 
 /// Whether a path is a page of the web UI (rather than the API or metrics): such paths answer

@@ -427,7 +427,10 @@ async fn workforce(State(state): State<AppState>, Caller(caller): Caller) -> UiR
         group.rows.push((
             on_shift.is_some(),
             vec![
-                Cell::text(&worker.name),
+                match auth::STAFF.contains(&caller.role()) {
+                    true => Cell::link(&worker.name, super::leave::leave_href(worker.id)),
+                    false => Cell::text(&worker.name),
+                },
                 Cell::text(worker.designation.code().replace('_', " ")),
                 presence,
                 Cell::text(since),
@@ -499,7 +502,9 @@ async fn workforce(State(state): State<AppState>, Caller(caller): Caller) -> UiR
     let mut page_blocks = vec![
         Block::Heading(Heading {
             title: "Workforce".into(),
-            sub: "Who is on shift now at each site, their presence and what they hold.".into(),
+            sub: "Who is on shift now at each site, their presence and what they hold. \
+                  A name leads to the worker's leave."
+                .into(),
             actions: Vec::new(),
         }),
         Block::Stats(vec![

@@ -502,6 +502,8 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/ui/admin/clients/{client_id}/calendars",
         "admin manager",
     ),
+    ("GET", "/ui/workforce/{worker_id}/leave", "admin manager lead"),
+    ("POST", "/ui/workforce/{worker_id}/leave", "admin manager lead"),
     ("GET", "/ui/packs", "admin manager lead auditor"),
     ("GET", "/ui/packs/{pack_id}", "admin manager lead auditor"),
     ("GET", "/ui/tokens", "signed_in"),

@@ -541,6 +541,54 @@ async fn the_presence_toggle_sets_only_what_a_worker_may_set() {
         "off shift while on leave: {}",
         page.body
     );
+
+    // A lead books whole days from the workforce page; bad days are shown under the form.
+    let lead = w.token(Role::Lead);
+    let workforce = call(&w.app, "GET", "/ui/workforce", lead, None).await;
+    let href = format!("/ui/workforce/{}/leave", w.otto);
+    assert!(workforce.body.contains(&href), "{}", workforce.body);
+    let bad = call(
+        &w.app,
+        "POST",
+        &href,
+        lead,
+        Some("from=2026-12-24&until=2026-12-20"),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("comes before"), "{}", bad.body);
+    let booked = call(
+        &w.app,
+        "POST",
+        &href,
+        lead,
+        Some("from=2026-12-24&until=2026-12-26&note=year-end"),
+    )
+    .await;
+    assert_eq!(
+        booked.redirect.as_deref(),
+        Some(href.as_str()),
+        "{}",
+        booked.body
+    );
+    let leave = w
+        .app
+        .store
+        .leave_of(w.otto, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(leave.len(), 1);
+    // Three whole days in Asia/Kolkata: from 24 Dec 00:00 IST to 27 Dec 00:00 IST.
+    assert_eq!(leave[0].leave.from.to_string(), "2026-12-23T18:30:00Z");
+    assert_eq!(leave[0].leave.until.to_string(), "2026-12-26T18:30:00Z");
+    let page = call(&w.app, "GET", &href, lead, None).await;
+    assert!(
+        page.body.contains("year-end") && page.body.contains("Thu 24 Dec 2026 00:00"),
+        "{}",
+        page.body
+    );
+    let worker = call(&w.app, "GET", &href, token, None).await;
+    assert_eq!(worker.status, StatusCode::FORBIDDEN);
     w.app.finish().await;
 }
 
