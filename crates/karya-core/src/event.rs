@@ -67,6 +67,7 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    TaskReassigned,
     DecisionTypeRegistered,
     PolicyPublished,
     DecisionTaken,
@@ -126,6 +127,7 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::TaskReassigned => "task.reassigned",
             EventKind::DecisionTypeRegistered => "decision_type.registered",
             EventKind::PolicyPublished => "policy.published",
             EventKind::DecisionTaken => "decision.taken",
@@ -191,7 +193,8 @@ impl EventKind {
             EventKind::TaskCreated
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed
-            | EventKind::TaskReleased => EntityType::Task,
+            | EventKind::TaskReleased
+            | EventKind::TaskReassigned => EntityType::Task,
             EventKind::DecisionTypeRegistered => EntityType::Engagement,
             EventKind::PolicyPublished => EntityType::Policy,
             EventKind::DecisionTaken

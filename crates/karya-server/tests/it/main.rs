@@ -11,6 +11,7 @@ mod sessions;
 mod sla;
 mod tasks;
 mod ui;
+mod ui_pages;
 mod webhooks;
 
 use axum::body::Body;

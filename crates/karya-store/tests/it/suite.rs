@@ -30,6 +30,7 @@ pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
 pub use crate::metrics_suite::*;
 pub use crate::qa_suite::*;
+pub use crate::sites_suite::*;
 pub use crate::views_suite::*;
 pub use crate::webhooks_suite::*;
 
