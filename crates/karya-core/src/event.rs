@@ -24,6 +24,7 @@ pub enum EntityType {
     User,
     Webhook,
     ConsensusGroup,
+    Document,
 }
 
 impl EntityType {
@@ -43,6 +44,7 @@ impl EntityType {
             EntityType::User => "user",
             EntityType::Webhook => "webhook",
             EntityType::ConsensusGroup => "consensus_group",
+            EntityType::Document => "document",
         }
     }
 }
@@ -102,6 +104,7 @@ pub enum EventKind {
     ConsensusSettled,
     WorkerPauseLifted,
     TaskOutputRecorded,
+    DocumentAttached,
 }
 
 impl EventKind {
@@ -152,6 +155,7 @@ impl EventKind {
             EventKind::ConsensusSettled => "consensus_group.settled",
             EventKind::WorkerPauseLifted => "worker.pause_lifted",
             EventKind::TaskOutputRecorded => "task.output_recorded",
+            EventKind::DocumentAttached => "document.attached",
         }
     }
 
@@ -199,6 +203,7 @@ impl EventKind {
             EventKind::TaskKeyed => EntityType::Task,
             EventKind::WorkerPauseLifted => EntityType::Worker,
             EventKind::TaskOutputRecorded => EntityType::Task,
+            EventKind::DocumentAttached => EntityType::Document,
         }
     }
 }

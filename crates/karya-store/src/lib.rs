@@ -27,6 +27,7 @@ mod bars;
 mod clients;
 mod consensus;
 mod decisions;
+mod documents;
 mod events;
 mod intake;
 mod leader;
@@ -56,6 +57,7 @@ pub use consensus::{
     ADJUDICATION_STEP_SUFFIX,
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
+pub use documents::{sha256_hex, Document, NewDocument};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,

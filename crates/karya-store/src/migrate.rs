@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0010_consensus.sql"),
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
+    (
+        11,
+        include_str!("../migrations/sqlite/0011_documents.sql"),
+        include_str!("../migrations/postgres/0011_documents.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

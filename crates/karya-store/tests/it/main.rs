@@ -7,6 +7,7 @@
 
 mod consensus_suite;
 mod decisions;
+mod documents_suite;
 mod harness;
 mod intake_suite;
 mod loops_suite;
@@ -77,4 +78,5 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    documents_are_stored_exactly_and_scoped_to_the_client,
 );
