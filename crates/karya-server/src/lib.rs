@@ -24,6 +24,7 @@ mod audit;
 mod clients;
 mod consensus;
 mod decisions;
+pub mod documents;
 pub mod intake;
 pub mod invoices;
 pub mod metrics;
@@ -140,6 +141,7 @@ pub fn api() -> api::Api {
         .merge(webhooks::api())
         .merge(consensus::api())
         .merge(tasks::api())
+        .merge(documents::api())
         .merge(ui::api())
 }
 

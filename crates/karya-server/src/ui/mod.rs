@@ -25,6 +25,7 @@ mod admin;
 mod audit;
 pub(crate) mod charts;
 mod client;
+pub(crate) mod documents;
 pub(crate) mod forms;
 mod ops;
 mod review;
@@ -56,6 +57,7 @@ pub fn api() -> Api {
         .merge(review::api())
         .merge(ops::api())
         .merge(client::api())
+        .merge(documents::api())
         .merge(admin::api())
         .merge(audit::api())
 }

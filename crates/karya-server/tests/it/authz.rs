@@ -94,6 +94,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/work-items/{work_item_id}/events",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -423,6 +438,11 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/ui/clients/{client_id}/items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/ui/clients/{client_id}/report",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -489,6 +509,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{file}", "app.css")
 }
 
