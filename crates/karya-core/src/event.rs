@@ -24,6 +24,7 @@ pub enum EntityType {
     User,
     Webhook,
     ConsensusGroup,
+    Document,
 }
 
 impl EntityType {
@@ -43,6 +44,7 @@ impl EntityType {
             EntityType::User => "user",
             EntityType::Webhook => "webhook",
             EntityType::ConsensusGroup => "consensus_group",
+            EntityType::Document => "document",
         }
     }
 }
@@ -112,6 +114,7 @@ pub enum EventKind {
     JobAttemptFailed,
     JobFailed,
     DeliverableCreated,
+    DocumentAttached,
 }
 
 impl EventKind {
@@ -172,6 +175,7 @@ impl EventKind {
             EventKind::JobAttemptFailed => "job.attempt_failed",
             EventKind::JobFailed => "job.failed",
             EventKind::DeliverableCreated => "deliverable.created",
+            EventKind::DocumentAttached => "document.attached",
         }
     }
 
@@ -230,6 +234,7 @@ impl EventKind {
             | EventKind::JobAttemptFailed
             | EventKind::JobFailed => EntityType::Task,
             EventKind::DeliverableCreated => EntityType::Deliverable,
+            EventKind::DocumentAttached => EntityType::Document,
         }
     }
 }

@@ -25,6 +25,7 @@ mod clients;
 mod consensus;
 mod decisions;
 mod deliverables;
+pub mod documents;
 pub mod intake;
 pub mod invoices;
 mod leave;
@@ -173,6 +174,7 @@ pub fn api() -> api::Api {
         .merge(sites::api())
         .merge(leave::api())
         .merge(reassign::api())
+        .merge(documents::api())
         .merge(ui::api())
         .merge(deliverables::api())
 }

@@ -28,6 +28,7 @@ mod case;
 mod clients;
 mod consensus;
 mod decisions;
+mod documents;
 mod events;
 mod flow;
 mod intake;
@@ -65,6 +66,7 @@ pub use consensus::{
     ADJUDICATION_STEP_SUFFIX,
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
+pub use documents::{sha256_hex, Document, NewDocument};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{

@@ -569,6 +569,10 @@ async fn item_detail(
             .unwrap_or_else(|_| item.input.clone()),
     ));
     let mut right = vec![Block::Section("Steps".into()), Block::Table(tasks)];
+    right.push(Block::Section("Documents".into()));
+    right.push(Block::Table(
+        super::documents::documents_table(&state, client_id, item.id).await?,
+    ));
     if let Some(output) = &deliverable {
         right.push(Block::Section("Deliverable".into()));
         right.push(Block::Pre(

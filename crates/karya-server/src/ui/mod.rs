@@ -33,6 +33,7 @@ mod audit;
 mod bulk;
 pub(crate) mod charts;
 mod client;
+pub(crate) mod documents;
 pub(crate) mod forms;
 mod leave;
 mod ops;
@@ -71,6 +72,7 @@ pub fn api() -> Api {
         .merge(ops::api())
         .merge(reports::api())
         .merge(client::api())
+        .merge(documents::api())
         .merge(admin::api())
         .merge(audit::api())
         .merge(bulk::api())

@@ -94,6 +94,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/work-items/{work_item_id}/events",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -455,6 +470,11 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/ui/clients/{client_id}/items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/ui/clients/{client_id}/report",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -567,6 +587,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{site_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{file}", "app.css")
         .replace("{pack_id}", "it-service-desk")
 }

@@ -4,6 +4,7 @@ mod authz;
 mod bad_input;
 mod consensus;
 mod decisions;
+mod documents;
 mod flow;
 mod intake;
 mod routing;

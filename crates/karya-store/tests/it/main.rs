@@ -8,6 +8,7 @@
 mod case_suite;
 mod consensus_suite;
 mod decisions;
+mod documents_suite;
 mod flow_suite;
 mod harness;
 mod intake_suite;
@@ -94,4 +95,5 @@ conformance!(
     reassignment_moves_a_task_once_with_its_reason,
     leave_is_booked_and_keeps_the_worker_off_shift,
     reassignment_property,
+    documents_are_stored_exactly_and_scoped_to_the_client,
 );

@@ -25,6 +25,7 @@ pub use crate::sla_suite::*;
 
 pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
+pub use crate::documents_suite::*;
 pub use crate::flow_suite::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
