@@ -665,7 +665,7 @@ async fn site_calendars_breakdowns_and_leave() {
             Some(json!({"from": "2026-11-04T00:00:00Z", "until": "2026-11-03T00:00:00Z", "note": "x"})),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app
         .json(
             Method::POST,

@@ -108,7 +108,7 @@ async fn world() -> World {
         .post(
             &format!("/api/v1/clients/{client}/work-items"),
             &json!({"engagement_id": engagement, "title": "Laptop will not boot",
-                    "input": {"requester": "Ana", "summary": "Black screen after update", "category": "hardware"}}),
+                    "input": crate::example_input("it_helpdesk")}),
         )
         .await;
     assert_eq!(item.status, StatusCode::CREATED, "{item:?}");
