@@ -108,7 +108,9 @@ fn sidecars(path: &Path) -> [PathBuf; 2] {
 
 /// Refuses to overwrite a non-empty database unless forced; with force, removes it.
 fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
-    let used = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+    let used = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
     if used && !force {
         bail!(
             "{} exists and is not empty; pass --force to replace it with a new demo, or choose another --data-dir",
@@ -119,12 +121,13 @@ fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
         match std::fs::remove_file(&file) {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err).with_context(|| format!("cannot remove {}", file.display())),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot remove {}", file.display()))
+            }
         }
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(())
 }
@@ -196,9 +199,8 @@ fn remove_quietly(path: &Path) {
 fn install(building: &Path, target: &Path) -> anyhow::Result<()> {
     if std::fs::rename(building, target).is_err() {
         let partial = target.with_extension("db.partial");
-        std::fs::copy(building, &partial).with_context(|| {
-            format!("cannot copy the demo database to {}", partial.display())
-        })?;
+        std::fs::copy(building, &partial)
+            .with_context(|| format!("cannot copy the demo database to {}", partial.display()))?;
         std::fs::File::open(&partial)
             .and_then(|f| f.sync_all())
             .with_context(|| format!("cannot sync {}", partial.display()))?;
@@ -382,7 +384,11 @@ mod tests {
         check(None, Some("/tmp/d"), Ok("/tmp/d/karya.db"));
         check(Some("sqlite:///tmp/x.db"), None, Ok("/tmp/x.db"));
         check(Some("sqlite://demo.db?mode=rwc"), None, Ok("demo.db"));
-        check(Some("postgres://u@h/db"), None, Err("must be sqlite://PATH"));
+        check(
+            Some("postgres://u@h/db"),
+            None,
+            Err("must be sqlite://PATH"),
+        );
         check(Some("sqlite://a.db"), Some("d"), Err("not both"));
     }
 

@@ -18,11 +18,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
-use karya_core::decision::policy::{Constraint, Layer, OnFail, PolicyDraft, Scope};
 use karya_core::decision::ledger::{DecisionStatus, Resolution};
-use karya_core::id::{
-    AssignmentId, DecisionId, OfferId, ReviewId, TaskId, WorkItemId, WorkerId,
-};
+use karya_core::decision::policy::{Constraint, Layer, OnFail, PolicyDraft, Scope};
+use karya_core::id::{AssignmentId, DecisionId, OfferId, ReviewId, TaskId, WorkItemId, WorkerId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::model::{Defect, Designation};
 use karya_core::pack::{self, StepKind};
@@ -54,6 +52,8 @@ const ACCEPT_SHARE: f64 = 0.9;
 const DECLINE_SHARE: f64 = 0.06;
 /// Share of delivered items the client closes (accepts) after a day or so.
 const CLOSE_SHARE: f64 = 0.7;
+/// Escalated tasks the leads look at in one pass.
+const ESCALATIONS_PER_PASS: u32 = 50;
 /// How long the policy change looks back for decisions that now conflict.
 const POLICY_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 7);
 
@@ -127,7 +127,7 @@ struct SimWorker {
     active: Option<TaskId>,
     reviews: u32,
     error_rate: f64,
-    response_minutes: f64,
+    response_seconds: f64,
 }
 
 struct SimTask {
@@ -192,7 +192,7 @@ pub async fn run(
             active: None,
             reviews: 0,
             error_rate: worker.error_rate,
-            response_minutes: worker.response_minutes,
+            response_seconds: worker.response_seconds,
         });
     }
     let mut sim = Sim {
@@ -243,7 +243,10 @@ pub async fn run(
             break;
         }
         sim.now = at;
-        let event = sim.pending.remove(&seq).expect("every scheduled event is pending");
+        let event = sim
+            .pending
+            .remove(&seq)
+            .expect("every scheduled event is pending");
         sim.handle(event)
             .await
             .with_context(|| format!("simulated time {at}"))?;
@@ -333,7 +336,10 @@ impl Sim<'_> {
     }
 
     fn today(&self) -> String {
-        self.now.to_zoned(jiff::tz::TimeZone::UTC).date().to_string()
+        self.now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string()
     }
 
     /// Counts a refusal, or passes any other error on.
@@ -361,6 +367,7 @@ impl Sim<'_> {
             }
             Event::Sla => {
                 self.sla_pass().await?;
+                self.leads_take_escalations().await?;
                 self.schedule(self.now + SLA_EVERY, Event::Sla);
                 Ok(())
             }
@@ -620,15 +627,16 @@ impl Sim<'_> {
                         continue;
                     };
                     self.stats.offers += 1;
-                    let Some(worker) = self.workers.iter().position(|w| w.id == worker_id)
-                    else {
+                    let Some(worker) = self.workers.iter().position(|w| w.id == worker_id) else {
                         continue;
                     };
                     self.workers[worker].units += stored.units;
                     let x = self.rng.unit();
-                    let delay = self.workers[worker].response_minutes
-                        * (0.5 * self.rng.normal()).exp();
-                    let at = now + SignedDuration::from_secs((delay * 60.0) as i64 + 5);
+                    // Answers come in seconds, inside the offer's timeout.
+                    let delay_s = (self.workers[worker].response_seconds
+                        * (0.4 * self.rng.normal()).exp())
+                    .clamp(3.0, 55.0);
+                    let at = now + SignedDuration::from_secs(delay_s as i64);
                     let reply = |accept| Event::OfferReply {
                         worker,
                         offer: stored.id,
@@ -636,9 +644,7 @@ impl Sim<'_> {
                         accept,
                     };
                     match x {
-                        x if x < ACCEPT_SHARE && at < expires_at => {
-                            self.schedule(at, reply(true))
-                        }
+                        x if x < ACCEPT_SHARE && at < expires_at => self.schedule(at, reply(true)),
                         x if x < ACCEPT_SHARE + DECLINE_SHARE => {
                             self.schedule(at.min(expires_at), reply(false))
                         }
@@ -813,7 +819,9 @@ impl Sim<'_> {
         };
         let amount = match &decision.authority {
             pack::Authority::Amount { field, limits, .. } => {
-                let analyst = limits.first().map_or(10_000.0, |l| l.up_to.minor as f64 / 100.0);
+                // Minor units, as the engine reads amounts; a fifth go above the analyst's
+                // limit and need a senior's authority or an approval.
+                let analyst = limits.first().map_or(1_000_000.0, |l| l.up_to.minor as f64);
                 let mut amount = analyst * (0.8 * self.rng.normal() - 0.6).exp();
                 if let Some((e, kind, cap)) = &self.cap {
                     if *e == engagement && kind == name && amount > *cap {
@@ -916,9 +924,11 @@ impl Sim<'_> {
         let Some(task) = self.tasks.get(&task_id) else {
             return Ok(());
         };
-        let (engagement, item, maker, rework) = (task.engagement, task.item, task.maker, task.rework);
+        let (engagement, item, maker, rework) =
+            (task.engagement, task.item, task.maker, task.rework);
         let pack = self.pack_of(engagement);
-        let error_rate = maker.map_or(0.05, |m| self.workers[m].error_rate) / (1.0 + f64::from(rework) * 2.0);
+        let error_rate =
+            maker.map_or(0.05, |m| self.workers[m].error_rate) / (1.0 + f64::from(rework) * 2.0);
         let fail = self.rng.chance(error_rate) && !pack.defects.is_empty();
         let defects = match fail {
             false => Vec::new(),
@@ -1035,6 +1045,44 @@ impl Sim<'_> {
         Ok(())
     }
 
+    /// Team leads hand escalated tasks to a worker of the line who is on shift and has room
+    /// (the lightest loaded), as a lead does from the board.
+    async fn leads_take_escalations(&mut self) -> anyhow::Result<()> {
+        let escalated = self
+            .store
+            .tasks_in_state(TaskState::Escalated, ESCALATIONS_PER_PASS)
+            .await?;
+        for task in escalated {
+            let Some(sim_task) = self.tasks.get(&task.id) else {
+                continue;
+            };
+            let (engagement, excluded) = (sim_task.engagement, sim_task.maker);
+            let line = self.built.engagements[engagement].line;
+            let weight = self.built.engagements[engagement].weight;
+            let pick = (0..self.workers.len())
+                .filter(|&w| Some(w) != excluded && self.workers[w].on_shift)
+                .filter(|&w| self.firm.workers[w].lines.contains(&line))
+                .filter(|&w| self.workers[w].units + weight <= self.firm.workers[w].capacity_units)
+                .min_by_key(|&w| (self.workers[w].units, w));
+            let Some(worker) = pick else { continue };
+            let assignment = AssignmentId::from_uuid(self.id());
+            let assigned = self
+                .tenant_of(engagement)
+                .assign_task(task.id, self.workers[worker].id, assignment, self.now)
+                .await;
+            if self.refused(assigned)?.is_none() {
+                continue;
+            }
+            if let Some(t) = self.tasks.get_mut(&task.id) {
+                t.maker = Some(worker);
+            }
+            self.workers[worker].units += weight;
+            self.workers[worker].queue.push_back(task.id);
+            self.start_next(worker).await?;
+        }
+        Ok(())
+    }
+
     /// One pass of the SLA monitor, as `SlaMonitor` makes it, at the simulated time.
     async fn sla_pass(&mut self) -> anyhow::Result<()> {
         let mut after = None;
@@ -1100,11 +1148,9 @@ impl Sim<'_> {
         amounts.sort_by(f64::total_cmp);
         let cap = amounts[(amounts.len() * 7 / 10).min(amounts.len() - 1)].round();
         let built = &self.built.engagements[engagement];
-        let Some(pack::Authority::Amount { field, .. }) = built
-            .pack
-            .pack
-            .decision(&name)
-            .map(|d| d.authority.clone())
+        let Some(pack::Authority::Amount {
+            field, currency, ..
+        }) = built.pack.pack.decision(&name).map(|d| d.authority.clone())
         else {
             return Ok(());
         };
@@ -1126,8 +1172,10 @@ impl Sim<'_> {
             on_fail: OnFail::Block,
             default: false,
             reason: Some(format!(
-                "{client_name} lowers the amount the firm may settle on its behalf to {cap} \
-                 after its quarterly loss review"
+                "{client_name} lowers the amount the firm may settle on its behalf to {} {:.0} \
+                 after its quarterly loss review",
+                currency.as_str(),
+                cap / 100.0
             )),
         };
         let report = self
@@ -1140,8 +1188,7 @@ impl Sim<'_> {
             if let Resolution::Undone { id, reopen, .. } = resolution {
                 self.stats.undone += 1;
                 if *reopen {
-                    if let Some((_, _, _, _, item, step)) =
-                        self.decided.iter().find(|d| d.3 == *id)
+                    if let Some((_, _, _, _, item, step)) = self.decided.iter().find(|d| d.3 == *id)
                     {
                         reopened.push((*item, step.clone()));
                     }

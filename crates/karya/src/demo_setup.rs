@@ -10,14 +10,14 @@ use karya_core::billing::{CreditRule, ItemRate, Pricing};
 use karya_core::calendar::Shift;
 use karya_core::decision::authority::{DecisionType, Inverse};
 use karya_core::id::{CalendarId, ClientId, EngagementId, SiteId, WorkerId};
-use karya_core::model::{Designation, Priority, Role, Site};
+use karya_core::model::{Priority, Role, Site};
 use karya_core::money::{Currency, Money};
 use karya_core::pack::{self, StepKind};
 use karya_core::qa::duty::ReviewerRequirements;
 use karya_core::qa::gold::GoldPolicy;
 use karya_core::qa::review::ReworkPolicy;
 use karya_core::qa::sampling::SamplingPolicy;
-use karya_core::routing::{Requirements, RoutingWorkflow, SkillRequirement};
+use karya_core::routing::{Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep};
 use karya_core::service_line::{Category, ServiceLine};
 use karya_core::sla::SlaTerms;
 use karya_core::workforce::{
@@ -26,8 +26,7 @@ use karya_core::workforce::{
 use karya_packs::{Catalog, LoadedPack};
 use karya_sim::demo::{DemoFirm, DemoWorker};
 use karya_store::{
-    CalendarSpec, EngagementSla, GrowthFlag, NewEngagement, NewUser, QaPolicy, Store,
-    WorkerRouting,
+    CalendarSpec, EngagementSla, GrowthFlag, NewEngagement, NewUser, QaPolicy, Store, WorkerRouting,
 };
 
 use crate::demo::Ids;
@@ -129,8 +128,8 @@ fn issuer(code: &str) -> &'static str {
     }
 }
 
-/// The core's decision type for a pack's, with amount limits in major units (the payload's
-/// amount is a number in major units).
+/// The core's decision type for a pack's: amount limits in minor units, as the decision
+/// engine reads the payload's amount.
 fn decision_type(decision: &pack::DecisionType) -> DecisionType {
     let (amount_field, limits) = match &decision.authority {
         pack::Authority::Designation { minimum } => (None, vec![(*minimum, i64::MAX)]),
@@ -138,7 +137,7 @@ fn decision_type(decision: &pack::DecisionType) -> DecisionType {
             Some(field.trim_start_matches('/').replace('/', ".")),
             limits
                 .iter()
-                .map(|limit| (limit.designation, limit.up_to.minor / 100))
+                .map(|limit| (limit.designation, limit.up_to.minor))
                 .collect(),
         ),
     };
@@ -197,6 +196,45 @@ fn requirements(pack: &pack::Pack, weight: u32) -> Requirements {
             weight,
             SignedDuration::from_mins(i64::from(expected.min(240))),
         )
+    }
+}
+
+/// How a task's requirements relax while it waits. Teams work in shifts that follow their
+/// clients' hours, so a task that arrives overnight waits for the next shift rather than
+/// escalating within the hour as the standard workflow would: each step lasts a shift.
+fn workflow() -> RoutingWorkflow {
+    let hours = |h| Some(SignedDuration::from_hours(h));
+    let step = |name: &str, timeout| WorkflowStep {
+        name: name.to_string(),
+        drop_optional_skills: false,
+        widen_sites: false,
+        designation_min: None,
+        escalate: false,
+        timeout,
+    };
+    RoutingWorkflow {
+        steps: vec![
+            step("as_required", hours(10)),
+            WorkflowStep {
+                drop_optional_skills: true,
+                ..step("drop_optional_skills", hours(6))
+            },
+            WorkflowStep {
+                drop_optional_skills: true,
+                widen_sites: true,
+                ..step("widen_sites", hours(8))
+            },
+            WorkflowStep {
+                drop_optional_skills: true,
+                widen_sites: true,
+                designation_min: Some(karya_core::model::Designation::TeamLead),
+                ..step("offer_to_leads", hours(24))
+            },
+            WorkflowStep {
+                escalate: true,
+                ..step("escalate", None)
+            },
+        ],
     }
 }
 
@@ -380,12 +418,7 @@ pub async fn write_firm(
             .unwrap_or(30);
         let weight = weight_for(longest);
         tenant
-            .set_engagement_routing(
-                id,
-                &requirements(pack, weight),
-                &RoutingWorkflow::standard(),
-                at,
-            )
+            .set_engagement_routing(id, &requirements(pack, weight), &workflow(), at)
             .await?;
         engagements.push(BuiltEngagement {
             id,
@@ -469,9 +502,7 @@ async fn write_worker(
             name: name.clone(),
             level: *level,
         };
-        store
-            .set_skill(id, &skill, GrowthFlag::Settled, at)
-            .await?;
+        store.set_skill(id, &skill, GrowthFlag::Settled, at).await?;
         skills.push(skill);
     }
     let profile = WorkerProfile {

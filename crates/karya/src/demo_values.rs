@@ -127,7 +127,9 @@ fn draw(schema: &Value, mode: &mut Mode, name: &str, today: &str) -> Value {
             let unique = schema.get("uniqueItems").and_then(Value::as_bool) == Some(true);
             let n = match mode {
                 Mode::Plain => min,
-                Mode::Varied(rng) => min + rng.below((max.max(min) - min + 1).min(3) as usize) as u64,
+                Mode::Varied(rng) => {
+                    min + rng.below((max.max(min) - min + 1).min(3) as usize) as u64
+                }
             };
             let item_schema = schema.get("items").cloned().unwrap_or(json!({}));
             let mut items: Vec<Value> = Vec::new();
@@ -187,7 +189,7 @@ fn draw(schema: &Value, mode: &mut Mode, name: &str, today: &str) -> Value {
                         .map_or(usize::MAX, |m| m as usize);
                     let mut text = match mode {
                         Mode::Plain => "sample text".to_string(),
-                        Mode::Varied(rng) => NOTES[rng.below(NOTES.len())].to_string(),
+                        Mode::Varied(rng) => text_for(name, rng),
                     };
                     while text.chars().count() < min {
                         text.push_str(" Noted.");
@@ -199,10 +201,42 @@ fn draw(schema: &Value, mode: &mut Mode, name: &str, today: &str) -> Value {
     }
 }
 
+/// Free text that fits a field's name: a code for identifiers, a name for people, a note
+/// for everything else.
+fn text_for(name: &str, rng: &mut Rng) -> String {
+    let has = |words: &[&str]| words.iter().any(|w| name.contains(w));
+    if has(&["code", "_id", "number", "serial", "ref", "account"]) {
+        let prefix: String = name
+            .chars()
+            .filter(char::is_ascii_alphabetic)
+            .take(3)
+            .collect::<String>()
+            .to_uppercase();
+        return format!("{prefix}-{:05}", rng.below(100_000));
+    }
+    if has(&["name", "assignee", "owner", "contact", "payee"]) {
+        const PEOPLE: &[&str] = &[
+            "A. Sharma",
+            "R. Iyer",
+            "J. Fernandes",
+            "M. Castillo",
+            "S. Kulkarni",
+            "P. Menon",
+        ];
+        return PEOPLE[rng.below(PEOPLE.len())].to_string();
+    }
+    if has(&["url", "link"]) {
+        return "https://docs.firm.example/workpapers".to_string();
+    }
+    NOTES[rng.below(NOTES.len())].to_string()
+}
+
 fn looks_like_money(name: &str) -> bool {
-    ["amount", "premium", "total", "value", "balance", "salary", "wages"]
-        .iter()
-        .any(|word| name.contains(word))
+    [
+        "amount", "premium", "total", "value", "balance", "salary", "wages",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
 }
 
 fn schema_of(text: &str) -> Value {
@@ -219,7 +253,10 @@ pub fn output(pack: &LoadedPack, input: &Value, rng: &mut Rng, today: &str) -> V
         for name in names {
             if let Some(value) = inp.get(&name) {
                 let before = out.insert(name.clone(), value.clone());
-                if pack.validate_output(&Value::Object(out.clone()).to_string()).is_err() {
+                if pack
+                    .validate_output(&Value::Object(out.clone()).to_string())
+                    .is_err()
+                {
                     if let Some(before) = before {
                         out.insert(name, before);
                     }
@@ -234,7 +271,7 @@ pub fn output(pack: &LoadedPack, input: &Value, rng: &mut Rng, today: &str) -> V
 }
 
 /// A decision payload for `decision_type`, with the amount (if the type has one) set to
-/// `amount` in major units.
+/// `amount`, a whole number of minor units as the decision engine reads amounts.
 pub fn payload(
     pack: &LoadedPack,
     decision_type: &str,
@@ -249,11 +286,11 @@ pub fn payload(
     let set_amount = |value: &mut Value| {
         if let Some((pointer, amount)) = amount {
             if let Some(slot) = value.pointer_mut(pointer) {
-                *slot = json!(amount.round());
+                *slot = json!(amount.round() as i64);
             } else if let Value::Object(map) = value {
                 let field = pointer.trim_start_matches('/');
                 if !field.contains('/') {
-                    map.insert(field.to_string(), json!(amount.round()));
+                    map.insert(field.to_string(), json!(amount.round() as i64));
                 }
             }
         }

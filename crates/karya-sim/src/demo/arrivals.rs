@@ -104,6 +104,23 @@ pub fn arrivals(
             at = at.saturating_add(hour).unwrap_or(end);
         }
     }
+    // Every engagement has work in the window, however short: one that drew nothing gets an
+    // item early in it (work a slow line had on hand when the window opened).
+    let span = end.duration_since(start).as_secs().max(1);
+    for idx in 0..firm.engagements.len() {
+        if out.iter().any(|a| a.engagement == idx) {
+            continue;
+        }
+        let offset = (span as f64 * 0.2 * rng.unit()) as i64;
+        out.push(Arrival {
+            at: start
+                .saturating_add(SignedDuration::from_secs(offset))
+                .unwrap_or(start),
+            engagement: idx,
+            priority: Priority::Normal,
+            variant: rng.next_u64(),
+        });
+    }
     out.sort_by_key(|a| (a.at, a.engagement));
     out
 }

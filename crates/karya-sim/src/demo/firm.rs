@@ -22,9 +22,9 @@ const CROSS_TRAINED: f64 = 0.3;
 /// Share of a working day a worker is away unplanned (sick leave, personal leave).
 const ABSENCE_RATE: f64 = 0.04;
 /// Share of shift time the arrivals are sized to fill: busy, with room for peaks and rework.
-const TARGET_UTILISATION: f64 = 0.6;
+const TARGET_UTILISATION: f64 = 0.55;
 /// Most items a day one engagement receives: beyond it the demo only grows slower to build.
-const ITEMS_PER_DAY_MAX: f64 = 14.0;
+const ITEMS_PER_DAY_MAX: f64 = 9.0;
 /// Fewest items a day an engagement receives, so every line has work in two weeks.
 const ITEMS_PER_DAY_MIN: f64 = 0.35;
 /// Capacity units of every worker; a long research task weighs all of them.
@@ -110,8 +110,8 @@ pub struct DemoWorker {
     pub days_off: BTreeSet<Date>,
     /// Share of the worker's submissions a reviewer would fail.
     pub error_rate: f64,
-    /// Minutes from an offer to the worker's answer, typically.
-    pub response_minutes: f64,
+    /// Seconds from an offer to the worker's answer, typically.
+    pub response_seconds: f64,
 }
 
 /// The whole demo firm.
@@ -403,7 +403,7 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
             capacity_units: CAPACITY_UNITS,
             days_off: BTreeSet::new(),
             error_rate: low + (high - low) * rng.unit(),
-            response_minutes: 0.5 + 3.0 * rng.unit(),
+            response_seconds: 8.0 + 30.0 * rng.unit(),
         }
     };
     let weekdays = [
