@@ -52,6 +52,8 @@ const ACCEPT_SHARE: f64 = 0.9;
 const DECLINE_SHARE: f64 = 0.06;
 /// Share of delivered items the client closes (accepts) after a day or so.
 const CLOSE_SHARE: f64 = 0.7;
+/// Share of steps whose request for documents is actually needed (the rest are complete).
+const HOLD_SHARE: f64 = 0.2;
 /// Escalated tasks the leads look at in one pass.
 const ESCALATIONS_PER_PASS: u32 = 50;
 /// How long the policy change looks back for decisions that now conflict.
@@ -114,6 +116,9 @@ enum Event {
     },
     Close(WorkItemId),
     PolicyChange,
+    Resume {
+        task: TaskId,
+    },
 }
 
 struct SimWorker {
@@ -137,6 +142,8 @@ struct SimTask {
     maker: Option<usize>,
     /// Rework rounds so far.
     rework: u32,
+    /// Whether it has waited on the client once already.
+    held: bool,
 }
 
 struct SimItem {
@@ -417,6 +424,28 @@ impl Sim<'_> {
                 Ok(())
             }
             Event::PolicyChange => self.policy_change().await,
+            Event::Resume { task } => {
+                let Some(t) = self.tasks.get(&task) else {
+                    return Ok(());
+                };
+                let (engagement, item) = (t.engagement, t.item);
+                let tenant = self.tenant_of(engagement);
+                let moved = tenant
+                    .transition_work_item(
+                        item,
+                        WorkItemState::InProgress,
+                        Some("the client sent the documents"),
+                        None,
+                        self.now,
+                    )
+                    .await;
+                self.refused(moved)?;
+                let resumed = tenant
+                    .transition_task(task, TaskState::Ready, self.now)
+                    .await;
+                self.refused(resumed)?;
+                Ok(())
+            }
         }
     }
 
@@ -507,6 +536,7 @@ impl Sim<'_> {
                     step: step.to_string(),
                     maker: None,
                     rework: 0,
+                    held: false,
                 },
             );
         }
@@ -761,16 +791,28 @@ impl Sim<'_> {
         let tenant = self.tenant_of(engagement);
         let weight = self.built.engagements[engagement].weight;
         let today = self.today();
-        // Decisions the step calls for.
+        // Decisions the step calls for. Asking the client for documents (or a physician for a
+        // clarification) puts the item on hold; the task resumes when the answer comes.
+        let held = self.tasks.get(&task_id).is_some_and(|t| t.held);
         if let Some(step) = loaded.pack.step(&step_name) {
-            if !step.decisions.is_empty() {
+            let asks = |name: &str| name.starts_with("request_") || name.starts_with("query_");
+            let choices: Vec<&String> = step
+                .decisions
+                .iter()
+                .filter(|name| !asks(name) || (!held && self.rng.chance(HOLD_SHARE)))
+                .collect();
+            if !choices.is_empty() {
                 let pick = match self.rng.chance(0.75) {
                     true => 0,
-                    false => self.rng.below(step.decisions.len()),
+                    false => self.rng.below(choices.len()),
                 };
-                let name = step.decisions[pick].clone();
-                self.decide(worker, engagement, item, task_id, &step_name, &name, &today)
+                let name = choices[pick].clone();
+                let taken = self
+                    .decide(worker, engagement, item, task_id, &step_name, &name, &today)
                     .await?;
+                if taken && asks(&name) {
+                    return self.hold(worker, engagement, item, task_id).await;
+                }
             }
         }
         let input = self
@@ -812,10 +854,10 @@ impl Sim<'_> {
         step: &str,
         name: &str,
         today: &str,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         let loaded = self.built.engagements[engagement].pack;
         let Some(decision) = loaded.pack.decision(name) else {
-            return Ok(());
+            return Ok(false);
         };
         let amount = match &decision.authority {
             pack::Authority::Amount { field, limits, .. } => {
@@ -852,7 +894,7 @@ impl Sim<'_> {
             )
             .await;
         let Some(stored) = self.refused(taken)? else {
-            return Ok(());
+            return Ok(false);
         };
         self.stats.decisions += 1;
         if let Some((_, amount)) = amount {
@@ -877,7 +919,46 @@ impl Sim<'_> {
                 },
             );
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// The item waits on the client: item and task on hold, the worker moves on; the answer
+    /// comes some hours later.
+    async fn hold(
+        &mut self,
+        worker: usize,
+        engagement: usize,
+        item: WorkItemId,
+        task_id: TaskId,
+    ) -> anyhow::Result<()> {
+        let tenant = self.tenant_of(engagement);
+        let weight = self.built.engagements[engagement].weight;
+        let held = tenant
+            .transition_task(task_id, TaskState::OnHold, self.now)
+            .await;
+        if self.refused(held)?.is_some() {
+            let moved = tenant
+                .transition_work_item(
+                    item,
+                    WorkItemState::OnHold,
+                    Some("waiting for documents from the client"),
+                    None,
+                    self.now,
+                )
+                .await;
+            self.refused(moved)?;
+            if let Some(t) = self.tasks.get_mut(&task_id) {
+                t.held = true;
+            }
+            let w = &mut self.workers[worker];
+            w.units = w.units.saturating_sub(weight);
+            let hours = 3.0 + 30.0 * self.rng.unit();
+            self.schedule(
+                self.now + SignedDuration::from_secs((hours * 3_600.0) as i64),
+                Event::Resume { task: task_id },
+            );
+        }
+        self.start_next(worker).await
     }
 
     /// Schedules a review by an eligible reviewer who is not the maker.
