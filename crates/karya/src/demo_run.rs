@@ -43,8 +43,12 @@ use crate::demo_values;
 
 /// Time between the router's rounds, as `karya serve` runs them when work is waiting.
 const ROUTE_EVERY: SignedDuration = SignedDuration::from_mins(5);
-/// Time between the SLA monitor's passes.
-const SLA_EVERY: SignedDuration = SignedDuration::from_mins(30);
+/// Longest time between two rounds when nothing changed: workflow steps last hours, so a
+/// step that times out is acted on within this.
+const ROUTE_IDLE_MAX: SignedDuration = SignedDuration::from_mins(30);
+/// Time between the SLA monitor's passes (the server's monitor passes every 30 s; warnings in
+/// the history are stamped within the hour they became due).
+const SLA_EVERY: SignedDuration = SignedDuration::from_mins(60);
 /// Roster generated past the end, so work still in hand has a finish time.
 const ROSTER_TAIL_DAYS: i64 = 45;
 /// Share of offers a worker accepts, declines, or lets time out.
@@ -172,6 +176,9 @@ struct Sim<'a> {
     routing: RoutingConfig,
     stats: RunStats,
     refs: HashMap<usize, u32>,
+    /// Whether anything happened since the last routing round that could change its outcome.
+    changed: bool,
+    routed_at: Timestamp,
 }
 
 /// Runs the history from `start` to `end`; `progress` is told the simulated time as it goes.
@@ -221,6 +228,8 @@ pub async fn run(
         routing: RoutingConfig::default(),
         stats: RunStats::default(),
         refs: HashMap::new(),
+        changed: true,
+        routed_at: start,
     };
     for (idx, _) in arrivals.iter().enumerate() {
         sim.schedule(arrivals[idx].at, Event::Arrival(idx));
@@ -254,6 +263,13 @@ pub async fn run(
             .pending
             .remove(&seq)
             .expect("every scheduled event is pending");
+        // Anything but the timers and the bookkeeping may free a worker or ready a task.
+        if !matches!(
+            event,
+            Event::Route | Event::Sla | Event::Close(_) | Event::Settle { .. }
+        ) {
+            sim.changed = true;
+        }
         sim.handle(event)
             .await
             .with_context(|| format!("simulated time {at}"))?;
@@ -368,7 +384,13 @@ impl Sim<'_> {
             Event::ShiftStart(worker) => self.shift_start(worker).await,
             Event::ShiftEnd(worker) => self.shift_end(worker).await,
             Event::Route => {
-                self.route().await?;
+                // A round over an unchanged floor decides what the last one did, unless a
+                // workflow step has timed out since: those are checked every half hour.
+                if self.changed || self.now.duration_since(self.routed_at) >= ROUTE_IDLE_MAX {
+                    self.route().await?;
+                    self.changed = false;
+                    self.routed_at = self.now;
+                }
                 self.schedule(self.now + ROUTE_EVERY, Event::Route);
                 Ok(())
             }

@@ -386,9 +386,9 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
             }
         };
         let (low, high) = match designation {
-            Designation::Analyst => (0.04, 0.10),
-            Designation::SeniorAnalyst => (0.02, 0.06),
-            Designation::TeamLead | Designation::Manager => (0.01, 0.04),
+            Designation::Analyst => (0.01, 0.05),
+            Designation::SeniorAnalyst => (0.005, 0.025),
+            Designation::TeamLead | Designation::Manager => (0.003, 0.015),
         };
         DemoWorker {
             name,
