@@ -106,28 +106,19 @@ fn sidecars(path: &Path) -> [PathBuf; 2] {
     [PathBuf::from(wal), PathBuf::from(shm)]
 }
 
-/// Refuses to overwrite a non-empty database unless forced; with force, removes it.
+/// Refuses to overwrite a non-empty database unless forced, and makes its directory. The
+/// old database stays until the new one is complete.
 fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
-    let used = std::fs::metadata(path)
-        .map(|m| m.len() > 0)
-        .unwrap_or(false);
+    let used = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
     if used && !force {
         bail!(
             "{} exists and is not empty; pass --force to replace it with a new demo, or choose another --data-dir",
             path.display()
         );
     }
-    for file in std::iter::once(path.to_path_buf()).chain(sidecars(path)) {
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => {
-                return Err(err).with_context(|| format!("cannot remove {}", file.display()))
-            }
-        }
-    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(())
 }
@@ -195,8 +186,19 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-/// Moves the finished database into place (a copy when it was built on another file system).
+/// Moves the finished database into place (a copy when it was built on another file system),
+/// replacing the old one: its write-ahead log and shared memory go first, since SQLite would
+/// otherwise replay the old log into the new file.
 fn install(building: &Path, target: &Path) -> anyhow::Result<()> {
+    for file in sidecars(target) {
+        match std::fs::remove_file(&file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot remove {}", file.display()))
+            }
+        }
+    }
     if std::fs::rename(building, target).is_err() {
         let partial = target.with_extension("db.partial");
         std::fs::copy(building, &partial)
@@ -400,9 +402,15 @@ mod tests {
         std::fs::write(&db, b"not empty").unwrap();
         let err = make_room(&db, false).unwrap_err().to_string();
         assert!(err.contains("--force"), "{err}");
-        assert!(db.exists());
+        // Forced, the old file stays until the new one replaces it, stale log and all.
         make_room(&db, true).unwrap();
-        assert!(!db.exists());
+        assert!(db.exists());
+        let new = dir.join("new.db");
+        std::fs::write(&new, b"new").unwrap();
+        std::fs::write(sidecars(&db)[0].clone(), b"old log").unwrap();
+        install(&new, &db).unwrap();
+        assert_eq!(std::fs::read(&db).unwrap(), b"new");
+        assert!(!sidecars(&db)[0].exists() && !new.exists());
         // An empty file is no demo: it is replaced without --force.
         std::fs::write(&db, b"").unwrap();
         make_room(&db, false).unwrap();
