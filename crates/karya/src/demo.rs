@@ -109,7 +109,9 @@ fn sidecars(path: &Path) -> [PathBuf; 2] {
 /// Refuses to overwrite a non-empty database unless forced, and makes its directory. The
 /// old database stays until the new one is complete.
 fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
-    let used = std::fs::metadata(path).map(|m| m.len() > 0).unwrap_or(false);
+    let used = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
     if used && !force {
         bail!(
             "{} exists and is not empty; pass --force to replace it with a new demo, or choose another --data-dir",
@@ -117,8 +119,7 @@ fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
         );
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     Ok(())
 }

@@ -663,3 +663,150 @@ pub async fn write_logins(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use karya_core::model::Designation;
+    use karya_sim::demo::ShiftKind;
+
+    use super::*;
+
+    fn firm(seed: u64) -> DemoFirm {
+        let catalog = karya_packs::builtin().unwrap();
+        let packs: Vec<&pack::Pack> = catalog.packs().iter().map(|l| &l.pack).collect();
+        karya_sim::demo::firm(seed, &packs, jiff::civil::date(2026, 3, 1), 15)
+    }
+
+    #[test]
+    fn every_line_is_sold_and_staffed_by_people_its_pack_accepts() {
+        let catalog = karya_packs::builtin().unwrap();
+        let firm = firm(1);
+        assert!(
+            (140..=160).contains(&firm.workers.len()),
+            "{}",
+            firm.workers.len()
+        );
+        assert_eq!(firm.clients.len(), 8);
+        let countries: BTreeSet<&str> = firm.clients.iter().map(|c| c.country).collect();
+        assert_eq!(
+            countries,
+            BTreeSet::from(["DE", "GB", "IN", "US"]),
+            "clients in the US, the UK, Germany and India"
+        );
+        for line in ServiceLine::ALL {
+            assert!(
+                firm.engagements.iter().any(|e| e.line == line),
+                "{line} has no engagement"
+            );
+            let pack = &catalog.for_line(line).next().unwrap().pack;
+            let team = firm.team_of(line);
+            assert!(team.len() >= 4, "{line}: team of {}", team.len());
+            for step in pack.steps.iter().filter(|s| s.kind == StepKind::Human) {
+                let req = &step.requirements;
+                for &w in &team {
+                    let worker = &firm.workers[w];
+                    let who = format!("{line}/{}: {}", step.name, worker.name);
+                    if !req.qualifications_any.is_empty() {
+                        assert!(
+                            req.qualifications_any
+                                .iter()
+                                .any(|q| worker.qualifications.iter().any(|h| h == q.code())),
+                            "{who} lacks a qualification of {:?}",
+                            req.qualifications_any
+                        );
+                    }
+                    for skill in &req.skills {
+                        let level = worker
+                            .skills
+                            .iter()
+                            .find(|(name, _)| *name == skill.skill)
+                            .map_or(0, |(_, level)| *level);
+                        assert!(
+                            level >= skill.min_level,
+                            "{who}: {} at {level}",
+                            skill.skill
+                        );
+                    }
+                    for language in &req.languages {
+                        assert!(worker.languages.contains(language), "{who}: {language}");
+                    }
+                }
+                // Someone on the team may take the step's rank-bound work.
+                if let Some(min) = req.min_designation {
+                    assert!(
+                        team.iter().any(|&w| firm.workers[w].designation >= min),
+                        "{line}/{}: nobody at {min:?}",
+                        step.name
+                    );
+                }
+            }
+            assert!(
+                team.iter()
+                    .any(|&w| firm.workers[w].designation >= pack.qa.min_reviewer),
+                "{line}: nobody may review"
+            );
+        }
+    }
+
+    #[test]
+    fn shifts_follow_the_clients_hours_and_the_mix_is_the_industrys() {
+        let firm = firm(1);
+        // US clients are served at night in India or Manila, UK and German ones in the
+        // Indian afternoon.
+        for (idx, engagement) in firm.engagements.iter().enumerate() {
+            let country = firm.clients[engagement.client].country;
+            let team = firm.team_of(engagement.line);
+            let wanted: &[ShiftKind] = match country {
+                "US" => &[ShiftKind::UsNight, ShiftKind::ManilaNight],
+                "GB" | "DE" => &[ShiftKind::Europe],
+                _ => &[ShiftKind::Day],
+            };
+            assert!(
+                team.iter()
+                    .any(|&w| wanted.contains(&firm.workers[w].shift)),
+                "engagement {idx} ({country}, {}) has nobody on its clients' hours",
+                engagement.line
+            );
+        }
+        let holding = |codes: &[&str]| {
+            firm.workers
+                .iter()
+                .filter(|w| w.qualifications.iter().any(|q| codes.contains(&q.as_str())))
+                .count()
+        };
+        for (what, codes) in [
+            ("engineers", &["btech", "mtech"][..]),
+            ("chartered accountants", &["ca", "cpa", "acca"][..]),
+            ("doctors", &["mbbs", "md"][..]),
+            ("pharmacists", &["bpharm", "mpharm", "pharmd"][..]),
+            ("lawyers", &["llb", "llm", "bar_admission"][..]),
+            ("MBAs", &["mba"][..]),
+            ("PhDs", &["phd"][..]),
+            ("certified coders", &["cpc", "ccs"][..]),
+        ] {
+            assert!(holding(codes) > 0, "the firm has no {what}");
+        }
+        let managers = firm
+            .workers
+            .iter()
+            .filter(|w| w.designation == Designation::Manager)
+            .count();
+        assert!(managers >= 4, "{managers} managers");
+        assert!(
+            firm.workers.iter().any(|w| w.site == 3),
+            "someone works offshore in Manila"
+        );
+        assert!(
+            firm.workers.iter().any(|w| !w.days_off.is_empty()),
+            "absences and holidays"
+        );
+    }
+
+    #[test]
+    fn a_seed_gives_one_firm() {
+        assert_eq!(firm(4), firm(4));
+        assert_ne!(firm(4).workers, firm(5).workers);
+    }
+}
