@@ -66,10 +66,11 @@ struct DbArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build a demo firm in a fresh SQLite database and serve it: four delivery sites, eight
-    /// clients with engagements across all 25 service lines, about 150 workers, and days of
-    /// history made by running the real engine on a simulated clock. Prints one sign-in per
-    /// role. The same seed (and --now) builds the same firm and history.
+    /// Build a living demo firm in a fresh SQLite database and serve it.
+    ///
+    /// Four delivery sites, eight clients with engagements across all 25 service lines, about
+    /// 150 workers, and days of history made by running the real engine on a simulated clock.
+    /// Prints one sign-in per role. The same --seed and --now build the same firm and history.
     Demo {
         /// Database to create: sqlite://PATH [default: sqlite://karya-demo/karya.db].
         #[arg(long, value_name = "URL")]
