@@ -599,7 +599,6 @@ impl Sim<'_> {
             return Ok(());
         }
         let mut pool = Vec::new();
-        let mut pool_idx = Vec::new();
         for (idx, w) in self.workers.iter().enumerate() {
             if !w.on_shift || w.units >= self.firm.workers[idx].capacity_units {
                 continue;
@@ -614,7 +613,6 @@ impl Sim<'_> {
                     working_since: Some(w.shift_started),
                 },
             });
-            pool_idx.push(idx);
         }
         if pool.is_empty() {
             return Ok(());
@@ -717,7 +715,6 @@ impl Sim<'_> {
                 }
             }
         }
-        let _ = pool_idx;
         Ok(())
     }
 
