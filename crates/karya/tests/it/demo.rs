@@ -155,10 +155,38 @@ async fn demo_builds_a_verified_firm_with_work_in_every_line() {
     assert!(events > 0, "events were written");
     store.close().await;
 
-    // The same seed and end time build the same firm and history.
+    // The same seed and end time build the same firm and history: the same summary, and
+    // every client's chain ends on the same hash (so every event, payload and time agree).
     let twin_dir = scratch.0.join("twin");
     let twin = demo(&twin_dir, &[]);
     assert!(twin.status.success(), "{}", text(&twin));
     assert_eq!(summary(&built), summary(&twin));
     assert!(!summary(&built).is_empty());
+    let twin_url = format!("sqlite://{}/karya.db", twin_dir.display());
+    let heads = chain_ends(&url).await;
+    assert_eq!(heads.len(), 8);
+    assert_eq!(heads, chain_ends(&twin_url).await);
+}
+
+/// Each client's id with the sequence number and hash of its last event.
+async fn chain_ends(url: &str) -> Vec<(String, u64, String)> {
+    let store = Store::open(url, &StoreOptions::default()).await.unwrap();
+    let mut ends = Vec::new();
+    for client in store.list_clients(&all()).await.unwrap().items {
+        let tenant = store.tenant(client.id);
+        let mut page = all();
+        let mut last = None;
+        loop {
+            let events = tenant.events(&page).await.unwrap();
+            last = events.items.last().cloned().or(last);
+            match events.next_after {
+                Some(after) => page.after = Some(after),
+                None => break,
+            }
+        }
+        let last = last.expect("every client has events");
+        ends.push((client.id.to_string(), last.seq, last.hash));
+    }
+    store.close().await;
+    ends
 }
