@@ -104,6 +104,22 @@ fn hourly_rate(currency: Currency) -> f64 {
     }
 }
 
+/// How a line is sold: per item, except training (per hour delivered) and network
+/// management (a dedicated team, per FTE-month).
+fn pricing(line: ServiceLine, currency: Currency, rates: Vec<ItemRate>) -> Pricing {
+    let minor = |major: f64| Money::new((major * 100.0).round() as i64, currency);
+    match line {
+        ServiceLine::TrainingAndConsultancy => Pricing::PerHour {
+            rate: minor(hourly_rate(currency) * 1.5),
+        },
+        ServiceLine::NetworkManagement => Pricing::PerFteMonth {
+            rate: minor(hourly_rate(currency) * 160.0),
+            fte_milli: 2_000,
+        },
+        _ => Pricing::PerItem { rates },
+    }
+}
+
 /// The qualification's usual issuer, so worker pages read true.
 fn issuer(code: &str) -> &'static str {
     match code {
@@ -364,7 +380,7 @@ pub async fn write_firm(
                 &EngagementSla {
                     calendar_id: calendars[engagement.client],
                     terms,
-                    pricing: Pricing::PerItem { rates },
+                    pricing: pricing(engagement.line, money, rates),
                     credit_rule: Some(CreditRule {
                         per_point_bp: 200,
                         cap_bp: 1_000,
@@ -434,7 +450,7 @@ pub async fn write_firm(
     }
     let mut workers = Vec::new();
     for worker in &firm.workers {
-        workers.push(write_worker(store, firm, worker, &sites, ids, at).await?);
+        workers.push(write_worker(store, firm, worker, &sites, &clients, ids, at).await?);
     }
     Ok(Built {
         sites,
@@ -449,10 +465,17 @@ async fn write_worker(
     firm: &DemoFirm,
     worker: &DemoWorker,
     sites: &[SiteId],
+    clients: &[BuiltClient],
     ids: &mut Ids,
     at: Timestamp,
 ) -> anyhow::Result<BuiltWorker> {
     let id = WorkerId::from_uuid(ids.next(at));
+    // Conflicts of interest: a patent searcher who worked on a client's competitor's filings
+    // never sees that client's work.
+    let excluded_clients: Vec<ClientId> = match worker.conflict {
+        Some(client) => vec![clients[client].id],
+        None => Vec::new(),
+    };
     let site = &firm.sites[worker.site];
     store
         .create_worker(
@@ -481,7 +504,7 @@ async fn write_worker(
                 time_zone: site.time_zone.to_string(),
                 shifts: shifts.clone(),
                 capacity_units: worker.capacity_units,
-                excluded_clients: Vec::new(),
+                excluded_clients: excluded_clients.clone(),
             },
             at,
         )
@@ -505,7 +528,11 @@ async fn write_worker(
             name: name.clone(),
             level: *level,
         };
-        store.set_skill(id, &skill, GrowthFlag::Settled, at).await?;
+        let growing = match worker.growing.as_ref() == Some(name) {
+            true => GrowthFlag::Growing,
+            false => GrowthFlag::Settled,
+        };
+        store.set_skill(id, &skill, growing, at).await?;
         skills.push(skill);
     }
     let profile = WorkerProfile {
@@ -515,7 +542,7 @@ async fn write_worker(
         languages: worker.languages.clone(),
         qualifications,
         skills,
-        growth_skills: Vec::new(),
+        growth_skills: worker.growing.iter().cloned().collect(),
         shift: ShiftPattern {
             time_zone: zone(site.time_zone)?,
             weekly: shifts,
@@ -526,7 +553,7 @@ async fn write_worker(
             units_max: worker.capacity_units,
             channels: Vec::new(),
         },
-        excluded_clients: Vec::new(),
+        excluded_clients,
         attributes: Vec::new(),
     };
     Ok(BuiltWorker { id, profile })

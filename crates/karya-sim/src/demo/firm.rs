@@ -27,6 +27,10 @@ const TARGET_UTILISATION: f64 = 0.55;
 const ITEMS_PER_DAY_MAX: f64 = 9.0;
 /// Fewest items a day an engagement receives, so every line has work in two weeks.
 const ITEMS_PER_DAY_MIN: f64 = 0.35;
+/// Share of analysts building a skill.
+const GROWING: f64 = 0.3;
+/// Share of IP and legal staff with a conflict of interest with one client.
+const CONFLICTED: f64 = 0.15;
 /// Capacity units of every worker; a long research task weighs all of them.
 pub const CAPACITY_UNITS: u32 = 10;
 
@@ -112,6 +116,10 @@ pub struct DemoWorker {
     pub error_rate: f64,
     /// Seconds from an offer to the worker's answer, typically.
     pub response_seconds: f64,
+    /// A skill the worker is building (growth assignments one level up may come to them).
+    pub growing: Option<String>,
+    /// A client whose work the worker must never see (index into the clients).
+    pub conflict: Option<usize>,
 }
 
 /// The whole demo firm.
@@ -404,6 +412,8 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
             days_off: BTreeSet::new(),
             error_rate: low + (high - low) * rng.unit(),
             response_seconds: 8.0 + 30.0 * rng.unit(),
+            growing: None,
+            conflict: None,
         }
     };
     let weekdays = [
@@ -506,6 +516,26 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
             }
         }
         workers.push(worker);
+    }
+    // Growth: a third of the analysts are building one of their skills.
+    for worker in &mut workers {
+        if worker.designation == Designation::Analyst
+            && !worker.skills.is_empty()
+            && rng.chance(GROWING)
+        {
+            worker.growing = Some(worker.skills[rng.below(worker.skills.len())].0.clone());
+        }
+    }
+    // Conflicts of interest: some IP and legal staff once worked for a client's competitor.
+    let sensitive = [line("ip_research"), line("legal_services")];
+    let buyers: Vec<usize> = (0..clients.len())
+        .filter(|&c| clients[c].lines.iter().any(|l| sensitive.contains(l)))
+        .collect();
+    for worker in &mut workers {
+        if !worker.lines.iter().any(|l| sensitive.contains(l)) || !rng.chance(CONFLICTED) {
+            continue;
+        }
+        worker.conflict = Some(buyers[rng.below(buyers.len())]);
     }
     // Days off: site holidays and unplanned absences.
     for worker in &mut workers {
