@@ -114,8 +114,18 @@ for (const role of ROLES) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
     page.errors = [];
+    // Failed loads are reported by URL; the browser's own request for a site icon (the UI
+    // declares none) is not a page's fault.
+    page.on("response", (response) => {
+      const url = new URL(response.url());
+      if (response.status() >= 400 && url.pathname !== "/favicon.ico") {
+        page.errors.push(`${response.status()} ${url.pathname}`);
+      }
+    });
     page.on("console", (message) => {
-      if (message.type() === "error") page.errors.push(message.text());
+      if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+        page.errors.push(message.text());
+      }
     });
     page.on("pageerror", (error) => page.errors.push(String(error)));
     await page.goto(`${base}/login`);
