@@ -9,7 +9,9 @@
 //! The database is built under a temporary name and moved into place only when complete, so
 //! an interrupted build never leaves a half-made demo behind. While building, the file lives on
 //! a memory file system when the machine has one (`/dev/shm`): the store commits every change
-//! with a full sync, which costs nothing there, and the finished file is copied to disk.
+//! with a full sync, which costs nothing there, and the finished file is copied to disk. When
+//! that file system is too small (containers give it 64 MB), the build starts again on disk
+//! next to the target. Ctrl-C during the build removes the partial file.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -124,15 +126,22 @@ fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the database is built: on the memory file system when there is one, else next to
-/// the target.
-fn build_path(target: &Path, seed: u64) -> PathBuf {
+/// Where the database may be built, in order: on the memory file system when there is one,
+/// then next to the target.
+fn build_paths(target: &Path, seed: u64) -> Vec<PathBuf> {
     let name = format!("karya-demo-{}-{seed}.db", std::process::id());
     let shm = Path::new("/dev/shm");
-    match shm.is_dir() && std::env::var_os("KARYA_DEMO_BUILD_IN_PLACE").is_none() {
-        true => shm.join(name),
-        false => target.with_file_name(format!(".{name}.building")),
+    let beside = target.with_file_name(format!(".{name}.building"));
+    match shm.is_dir() {
+        true => vec![shm.join(name), beside],
+        false => vec![beside],
     }
+}
+
+/// Whether a build failed for want of space (a small memory file system, as in containers).
+fn out_of_space(err: &anyhow::Error) -> bool {
+    let text = format!("{err:#}");
+    text.contains("database or disk is full") || text.contains("No space left")
 }
 
 fn sqlite_url(path: &Path) -> String {
@@ -153,16 +162,35 @@ pub fn run(options: DemoOptions, mut overrides: Overrides) -> anyhow::Result<Exi
         .round(jiff::Unit::Second)
         .context("cannot round the current time")?;
     let runtime = crate::runtime()?;
-    let building = build_path(&target, options.seed);
-    let built = runtime.block_on(build(&building, &options, now));
-    let summary = match built {
-        Ok(summary) => summary,
-        Err(err) => {
-            remove_quietly(&building);
-            return Err(err);
+    let candidates = build_paths(&target, options.seed);
+    let mut built = None;
+    for (n, building) in candidates.iter().enumerate() {
+        let attempt = runtime.block_on(async {
+            tokio::select! {
+                built = build(building, &options, now) => built,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            }
+        });
+        match attempt {
+            Ok(summary) => {
+                built = Some((building, summary));
+                break;
+            }
+            Err(err) if out_of_space(&err) && n + 1 < candidates.len() => {
+                remove_quietly(building);
+                eprintln!(
+                    "{} is full: building on disk instead (slower)",
+                    building.parent().unwrap_or(building).display()
+                );
+            }
+            Err(err) => {
+                remove_quietly(building);
+                return Err(err);
+            }
         }
-    };
-    install(&building, &target)?;
+    }
+    let (building, summary) = built.context("no place to build the demo database")?;
+    install(building, &target)?;
     let url = sqlite_url(&target);
     print_summary(&summary, &url, &options);
     if options.then == Then::Exit {
@@ -416,6 +444,17 @@ mod tests {
         std::fs::write(&db, b"").unwrap();
         make_room(&db, false).unwrap();
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_full_memory_file_system_sends_the_build_to_disk() {
+        let full =
+            anyhow::anyhow!("error returned from database: (code: 13) database or disk is full")
+                .context("simulated time 2026-03-02T10:00:00Z");
+        assert!(out_of_space(&full));
+        assert!(!out_of_space(&anyhow::anyhow!("unknown time zone")));
+        let paths = build_paths(Path::new("/srv/demo/karya.db"), 3);
+        assert_eq!(paths.last().unwrap().parent(), Some(Path::new("/srv/demo")));
     }
 
     #[test]
