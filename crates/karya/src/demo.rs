@@ -116,8 +116,9 @@ fn make_room(path: &Path, force: bool) -> anyhow::Result<()> {
         .unwrap_or(false);
     if used && !force {
         bail!(
-            "{} exists and is not empty; pass --force to replace it with a new demo, or choose another --data-dir",
-            path.display()
+            "{} exists and is not empty: serve it with `karya serve --db {}`, pass --force to replace it with a new demo, or choose another --data-dir",
+            path.display(),
+            sqlite_url(path)
         );
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
