@@ -23,6 +23,8 @@ const PASSWORD = "correct horse battery staple";
 const STARTUP_MS = 30_000;
 /// Steps of the IT service desk pack a worker goes through (each is reviewed: new worker).
 const STEPS_MAX = 4;
+/// How long the processor job runner may take to take up the first step after intake.
+const FIRST_STEP_MS = 15_000;
 
 const binary =
   process.env.KARYA_BIN ??
@@ -133,7 +135,8 @@ before(async () => {
   const policy = await api("GET", `/api/v1/clients/${client.id}/engagements/${engagement.id}/qa-policy`);
   assert.ok(policy.min_checks >= 1, JSON.stringify(policy));
 
-  const maker = await api("POST", "/api/v1/workers", { name: "Wendy Mehta", designation: "analyst" });
+  // Senior enough, qualified and skilled for both of the pack's L1 and L2 steps.
+  const maker = await api("POST", "/api/v1/workers", { name: "Wendy Mehta", designation: "senior_analyst" });
   const reviewer = await api("POST", "/api/v1/workers", { name: "Rita Fernandes", designation: "senior_analyst" });
   const lead = await api("POST", "/api/v1/workers", { name: "Lena Okafor", designation: "team_lead" });
   const week = [1, 2, 3, 4, 5, 6, 7].map((weekday) => ({ weekday, start: "00:00", minutes: 1440 }));
@@ -145,6 +148,19 @@ before(async () => {
       capacity_units: 4,
     });
     await api("POST", `/api/v1/workers/${worker.id}/presence`, { presence: "available" });
+  }
+  await api("POST", `/api/v1/workers/${maker.id}/qualifications`, {
+    kind: "itil",
+    issuer: "axelos",
+    valid_from: "2020-01-01T00:00:00Z",
+  });
+  for (const [skill, level] of [
+    ["windows_support", 5],
+    ["m365_administration", 4],
+    ["active_directory", 6],
+    ["endpoint_management", 5],
+  ]) {
+    await api("PUT", `/api/v1/workers/${maker.id}/skills/${skill}`, { level });
   }
 
   addUser(db, "carol@northwind.example", "Carol Client", "client_user", ["--client", client.id]);
@@ -244,7 +260,16 @@ test("a client's item goes through work and review to delivery", async () => {
   await Promise.all([client.waitForURL(/\/items\/[0-9a-f-]+$/), client.click("#intake-form button[type=submit]")]);
   await client.getByText("VPN drops every few minutes").first().waitFor();
   ids.itemUrl = client.url();
+  ids.item = ids.itemUrl.split("/").pop();
   await done(client, 1);
+  // The pack's first step, triage, is a processor's job; the job runner takes it up (and hands
+  // it to a person when its processor is not installed) before the first task exists.
+  const tasksUrl = `/api/v1/clients/${ids.client}/work-items/${ids.item}/tasks`;
+  const started = Date.now();
+  while ((await api("GET", tasksUrl)).items.length === 0) {
+    assert.ok(Date.now() - started < FIRST_STEP_MS, "no task after the first step's job");
+    await new Promise((r) => setTimeout(r, 200));
+  }
 
   // The worker takes each step with Get next and submits; the reviewer passes each one.
   const worker = await signIn("wendy@firm.example");
@@ -279,7 +304,17 @@ test("a client's item goes through work and review to delivery", async () => {
       reviewer.click("#review-form button[value=pass]"),
     ]);
   }
-  assert.equal(steps, 2, "the IT service desk pack has two human steps");
+  // Every task of the item was worked: the two human steps, and triage when its processor is
+  // not installed, in which case its job failed visibly.
+  const tasks = (await api("GET", tasksUrl)).items.map((task) => task.step);
+  assert.equal(steps, tasks.length, `worked ${steps} steps of ${tasks}`);
+  assert.deepEqual(tasks.filter((step) => step !== "triage"), ["l1_resolution", "l2_resolution"]);
+  const trail = (await api("GET", `/api/v1/clients/${ids.client}/work-items/${ids.item}/events`)).items;
+  if (tasks.includes("triage")) {
+    const events = await api("GET", `/api/v1/clients/${ids.client}/events?limit=500`);
+    assert.ok(events.items.some((event) => event.kind === "job.failed"), "the triage job failed visibly");
+  }
+  assert.ok(trail.some((event) => event.kind === "work_item.transitioned"));
   await worker.goto(`${base}/ui/quality`);
   await worker.getByText("100.0 %").first().waitFor();
   await shot(worker, "worker-quality");

@@ -6,6 +6,10 @@
 //! engagement's target, a credit is applied as the contract says (e.g. 5% of the fees per
 //! percentage point below target, capped), with the late items listed as its evidence.
 //!
+//! When the engagement promises accuracy and its checked work falls short beyond doubt (the
+//! upper bound of the Wilson interval of the period's checks lies below the target), a second
+//! credit is applied the same way, with the checks, defects and interval as its evidence.
+//!
 //! Amounts are integer minor units ([`Money`]); percentages are basis points (1% = 100 bp).
 //! Division rounds half away from zero, once per line, so the lines add up to the total.
 
@@ -15,6 +19,7 @@ use crate::id::{EngagementId, WorkItemId};
 use crate::lifecycle::TaskState;
 use crate::model::Priority;
 use crate::money::{Currency, Money, MoneyError};
+use crate::qa::stats::wilson;
 
 /// Basis points in a whole: 10 000 bp = 100%.
 pub const BP_WHOLE: i64 = 10_000;
@@ -54,7 +59,7 @@ impl Pricing {
     }
 }
 
-/// What a missed on-time target costs the firm.
+/// What a missed target (on time, or accuracy) costs the firm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CreditRule {
     /// Share of the fees credited per percentage point below target, in bp (500 = 5%).
@@ -95,6 +100,51 @@ pub struct EngagementBilling {
     /// On-time target of the engagement, in bp.
     pub on_time_target_bp: u32,
     pub items: Vec<BillableItem>,
+    /// What missing the accuracy target costs; `None` when the contract says nothing.
+    pub accuracy_credit_rule: Option<CreditRule>,
+    /// Accuracy target of the engagement, in bp; 0 when it promises none.
+    pub accuracy_target_bp: u32,
+    /// The period's quality checks of the engagement's work.
+    pub accuracy: AccuracyEvidence,
+}
+
+/// Parts per million in a whole, for confidence levels.
+pub const PPM_WHOLE: u32 = 1_000_000;
+
+/// The quality checks of an engagement's work in a period: reviews, adjudicated consensus
+/// answers and gold tasks, each right or wrong, and the defects reviewers recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccuracyEvidence {
+    pub checks: u64,
+    pub correct: u64,
+    /// Defects recorded by the failing reviews (a failed check may carry several).
+    pub defects: u64,
+    /// Two-sided confidence of the interval, in parts per million (900 000 = 90%).
+    pub confidence_ppm: u32,
+}
+
+/// An accuracy credit and how it was reached: anyone holding the evidence can recompute it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccuracyCredit {
+    pub engagement_id: EngagementId,
+    pub target_bp: u32,
+    pub checks: u64,
+    pub correct: u64,
+    pub defects: u64,
+    pub confidence_ppm: u32,
+    /// The point estimate, rounded down.
+    pub achieved_bp: u32,
+    /// The Wilson interval, the low bound rounded down and the high bound rounded up (the
+    /// benefit of the doubt goes to the firm).
+    pub interval_low_bp: u32,
+    pub interval_high_bp: u32,
+    /// Percentage points short of the target beyond doubt: target minus the high bound.
+    pub points_short_bp: u32,
+    /// Credit as a share of the engagement's fees, after the cap.
+    pub credit_bp: u32,
+    pub fees: Money,
+    /// Negative: it reduces the invoice.
+    pub amount: Money,
 }
 
 /// One line of an invoice.
@@ -141,6 +191,7 @@ pub struct Invoice {
     pub currency: Currency,
     pub lines: Vec<InvoiceLine>,
     pub credits: Vec<SlaCredit>,
+    pub accuracy_credits: Vec<AccuracyCredit>,
     pub subtotal: Money,
     pub total: Money,
 }
@@ -188,6 +239,7 @@ pub fn invoice(
 ) -> Result<Invoice, BillingError> {
     let mut lines = Vec::new();
     let mut credits = Vec::new();
+    let mut accuracy_credits = Vec::new();
     let mut subtotal = Money::zero(currency);
     let mut total = Money::zero(currency);
     for engagement in engagements {
@@ -209,11 +261,16 @@ pub fn invoice(
             total = total.checked_add(credit.amount)?;
             credits.push(credit);
         }
+        if let Some(credit) = accuracy_credit(engagement, fees) {
+            total = total.checked_add(credit.amount)?;
+            accuracy_credits.push(credit);
+        }
     }
     Ok(Invoice {
         currency,
         lines,
         credits,
+        accuracy_credits,
         subtotal,
         total,
     })
@@ -235,9 +292,11 @@ pub fn sla_credit(engagement: &EngagementBilling, fees: Money) -> Option<SlaCred
         return None;
     }
     let points_short_bp = target_bp - achieved_bp;
-    let credit_bp =
-        (points_short_bp * i64::from(rule.per_point_bp) / 100).min(i64::from(rule.cap_bp));
-    let amount = -share(fees.minor, credit_bp, BP_WHOLE);
+    let credit_bp = (points_short_bp * i64::from(rule.per_point_bp) / 100)
+        .min(i64::from(rule.cap_bp))
+        .min(BP_WHOLE);
+    // Fees are never negative; a credit never adds to an invoice.
+    let amount = -share(fees.minor.max(0), credit_bp, BP_WHOLE);
     let evidence = engagement
         .items
         .iter()
@@ -259,6 +318,55 @@ pub fn sla_credit(engagement: &EngagementBilling, fees: Money) -> Option<SlaCred
         fees,
         amount: Money::new(amount, fees.currency),
         evidence,
+    })
+}
+
+/// The accuracy credit an engagement earns its client, or `None` when the target is met or
+/// in doubt (the interval's high bound reaches it), nothing was checked, no target is set, or
+/// the contract has no credit rule.
+pub fn accuracy_credit(engagement: &EngagementBilling, fees: Money) -> Option<AccuracyCredit> {
+    let rule = engagement.accuracy_credit_rule?;
+    let evidence = engagement.accuracy;
+    let target_bp = engagement.accuracy_target_bp.min(BP_WHOLE as u32);
+    if target_bp == 0 || evidence.checks == 0 {
+        return None;
+    }
+    let correct = evidence.correct.min(evidence.checks);
+    // Wilson needs a confidence strictly inside (0, 1); the store keeps it there, and a
+    // stored value outside is read as the nearest one allowed.
+    let confidence_ppm = evidence.confidence_ppm.clamp(1, PPM_WHOLE - 1);
+    let interval = wilson(
+        correct,
+        evidence.checks,
+        f64::from(confidence_ppm) / f64::from(PPM_WHOLE),
+    );
+    let to_bp = |share: f64| share.clamp(0.0, 1.0) * BP_WHOLE as f64;
+    let interval_low_bp = to_bp(interval.low).floor() as u32;
+    let interval_high_bp = to_bp(interval.high).ceil() as u32;
+    if interval_high_bp >= target_bp {
+        return None;
+    }
+    let points_short_bp = target_bp - interval_high_bp;
+    let credit_bp = (i64::from(points_short_bp) * i64::from(rule.per_point_bp) / 100)
+        .min(i64::from(rule.cap_bp))
+        .min(BP_WHOLE);
+    Some(AccuracyCredit {
+        engagement_id: engagement.engagement_id,
+        target_bp,
+        checks: evidence.checks,
+        correct,
+        defects: evidence.defects,
+        confidence_ppm,
+        achieved_bp: (u128::from(correct) * BP_WHOLE as u128 / u128::from(evidence.checks)) as u32,
+        interval_low_bp,
+        interval_high_bp,
+        points_short_bp,
+        credit_bp: credit_bp as u32,
+        fees,
+        amount: Money::new(
+            -share(fees.minor.max(0), credit_bp, BP_WHOLE),
+            fees.currency,
+        ),
     })
 }
 
@@ -369,6 +477,9 @@ mod tests {
             }),
             on_time_target_bp: 9_500,
             items,
+            accuracy_credit_rule: None,
+            accuracy_target_bp: 0,
+            accuracy: AccuracyEvidence::default(),
         }
     }
 
@@ -515,5 +626,182 @@ mod tests {
         ];
         // 50m before the hold, 60m after, 30m rework.
         assert_eq!(task_time(&history), SignedDuration::from_mins(50 + 60 + 30));
+    }
+
+    /// 200 checks, 180 right (90%), at 90% confidence against a 98% target: the Wilson
+    /// interval is [86.0%, 93.0%]; 98.00 - 92.98 = 5.02 points short beyond doubt, at 3% a point
+    /// a 15.06% credit.
+    #[test]
+    fn accuracy_below_target_is_credited_from_its_evidence() {
+        let items: Vec<BillableItem> = (0..10)
+            .map(|n| item(n, Priority::Normal, "10T12:00", 0))
+            .collect();
+        let mut eng = engagement(per_item(), items);
+        eng.accuracy_credit_rule = Some(CreditRule {
+            per_point_bp: 300,
+            cap_bp: 2_500,
+        });
+        eng.accuracy_target_bp = 9_800;
+        eng.accuracy = AccuracyEvidence {
+            checks: 200,
+            correct: 180,
+            defects: 27,
+            confidence_ppm: 900_000,
+        };
+        let invoice = invoice(Currency::INR, std::slice::from_ref(&eng)).unwrap();
+        assert!(invoice.credits.is_empty(), "all items were on time");
+        let [credit] = invoice.accuracy_credits.as_slice() else {
+            panic!(
+                "one accuracy credit expected: {:?}",
+                invoice.accuracy_credits
+            )
+        };
+        assert_eq!(
+            (
+                credit.checks,
+                credit.correct,
+                credit.defects,
+                credit.achieved_bp
+            ),
+            (200, 180, 27, 9_000)
+        );
+        assert_eq!(
+            (credit.interval_low_bp, credit.interval_high_bp),
+            (8_595, 9_298)
+        );
+        // Recomputed from the evidence alone.
+        let interval = wilson(credit.correct, credit.checks, 0.9);
+        assert_eq!(
+            credit.interval_high_bp,
+            (interval.high * 10_000.0).ceil() as u32
+        );
+        assert_eq!(credit.points_short_bp, 9_800 - 9_298);
+        assert_eq!(credit.credit_bp, 502 * 3);
+        assert_eq!(credit.fees, inr(4_000));
+        assert_eq!(credit.amount, Money::new(-60_240, Currency::INR));
+        assert_eq!(invoice.total, Money::new(400_000 - 60_240, Currency::INR));
+
+        // In doubt: 49 of 50 right (98%) against 98%; and 20 of 20 against 99%.
+        for (checks, correct, target) in [(50, 49, 9_800), (20, 20, 9_900), (0, 0, 9_800)] {
+            eng.accuracy.checks = checks;
+            eng.accuracy.correct = correct;
+            eng.accuracy_target_bp = target;
+            let invoice = super::invoice(Currency::INR, std::slice::from_ref(&eng)).unwrap();
+            assert!(
+                invoice.accuracy_credits.is_empty(),
+                "{checks} {correct} {target}"
+            );
+        }
+        // No rule, no credit, however bad.
+        eng.accuracy = AccuracyEvidence {
+            checks: 100,
+            correct: 10,
+            defects: 90,
+            confidence_ppm: 900_000,
+        };
+        eng.accuracy_target_bp = 9_800;
+        assert!(accuracy_credit(&eng, inr(4_000)).is_some());
+        eng.accuracy_credit_rule = None;
+        assert!(accuracy_credit(&eng, inr(4_000)).is_none());
+    }
+
+    mod invariants {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn any_engagement() -> impl Strategy<Value = EngagementBilling> {
+            let rule = (0u32..5_000, 0u32..20_000).prop_map(|(per_point_bp, cap_bp)| CreditRule {
+                per_point_bp,
+                cap_bp,
+            });
+            let evidence = (0u64..2_000, 0u64..2_000, 0u64..50, 0u32..=1_000_000).prop_map(
+                |(checks, correct, defects, confidence_ppm)| AccuracyEvidence {
+                    checks,
+                    // Occasionally more right than checked: stored data is not trusted.
+                    correct: correct.min(checks + 1),
+                    defects,
+                    confidence_ppm,
+                },
+            );
+            let late = prop::collection::vec(0i64..600, 0..40);
+            (
+                prop::option::of(rule.clone()),
+                prop::option::of(rule),
+                0u32..=12_000,
+                0u32..=10_000,
+                evidence,
+                late,
+            )
+                .prop_map(
+                    |(
+                        on_time_rule,
+                        accuracy_rule,
+                        accuracy_target_bp,
+                        on_time_target_bp,
+                        accuracy,
+                        late,
+                    )| {
+                        let items = late
+                            .iter()
+                            .enumerate()
+                            .map(|(n, late_min)| {
+                                item(n as u128, Priority::Normal, "10T12:00", *late_min)
+                            })
+                            .collect();
+                        let mut eng = engagement(per_item(), items);
+                        eng.credit_rule = on_time_rule;
+                        eng.on_time_target_bp = on_time_target_bp;
+                        eng.accuracy_credit_rule = accuracy_rule;
+                        eng.accuracy_target_bp = accuracy_target_bp;
+                        eng.accuracy = accuracy;
+                        eng
+                    },
+                )
+        }
+
+        proptest! {
+            /// A credit is never positive, never more than its cap of the fees, and never
+            /// more than the fees.
+            #[test]
+            fn credits_stay_within_their_caps(eng in any_engagement()) {
+                let invoice = invoice(Currency::INR, std::slice::from_ref(&eng)).unwrap();
+                let fees = invoice.subtotal.minor;
+                let cap = |rule: Option<CreditRule>| {
+                    let cap_bp = i64::from(rule.unwrap().cap_bp).min(BP_WHOLE);
+                    share(fees, cap_bp, BP_WHOLE)
+                };
+                for credit in &invoice.credits {
+                    prop_assert!(credit.amount.minor <= 0);
+                    prop_assert!(-credit.amount.minor <= cap(eng.credit_rule));
+                    prop_assert!(i64::from(credit.credit_bp) <= i64::from(eng.credit_rule.unwrap().cap_bp));
+                }
+                for credit in &invoice.accuracy_credits {
+                    prop_assert!(credit.amount.minor <= 0);
+                    prop_assert!(-credit.amount.minor <= cap(eng.accuracy_credit_rule));
+                    prop_assert!(i64::from(credit.credit_bp) <= i64::from(eng.accuracy_credit_rule.unwrap().cap_bp));
+                    // Only a shortfall beyond doubt is credited.
+                    prop_assert!(credit.interval_high_bp < credit.target_bp);
+                    prop_assert!(credit.interval_low_bp <= credit.achieved_bp);
+                    prop_assert!(credit.achieved_bp <= credit.interval_high_bp);
+                }
+                let credited: i64 = invoice.credits.iter().map(|c| c.amount.minor)
+                    .chain(invoice.accuracy_credits.iter().map(|c| c.amount.minor))
+                    .sum();
+                prop_assert_eq!(invoice.total.minor, fees + credited);
+            }
+
+            /// More checks right never raises the credit.
+            #[test]
+            fn better_accuracy_never_costs_more(eng in any_engagement(), extra in 1u64..50) {
+                let fees = Money::new(1_000_000, Currency::INR);
+                let before = accuracy_credit(&eng, fees).map_or(0, |c| c.credit_bp);
+                let mut better = eng.clone();
+                let correct = better.accuracy.correct.min(better.accuracy.checks);
+                better.accuracy.correct = (correct + extra).min(better.accuracy.checks);
+                let after = accuracy_credit(&better, fees).map_or(0, |c| c.credit_bp);
+                prop_assert!(after <= before, "{} -> {}", before, after);
+            }
+        }
     }
 }

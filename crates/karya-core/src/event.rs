@@ -85,6 +85,8 @@ pub enum EventKind {
     ReviewRecorded,
     WorkerPausedOnStep,
     CalendarSet,
+    SiteCalendarSet,
+    WorkerLeaveRecorded,
     EngagementSlaSet,
     SlaRecomputed,
     WorkItemSlaReset,
@@ -102,6 +104,13 @@ pub enum EventKind {
     ConsensusSettled,
     WorkerPauseLifted,
     TaskOutputRecorded,
+    EngagementPackApplied,
+    JobQueued,
+    JobClaimed,
+    JobCompleted,
+    JobAttemptFailed,
+    JobFailed,
+    DeliverableCreated,
 }
 
 impl EventKind {
@@ -135,6 +144,8 @@ impl EventKind {
             EventKind::ReviewRecorded => "review.recorded",
             EventKind::WorkerPausedOnStep => "worker.paused_on_step",
             EventKind::CalendarSet => "client.calendar_set",
+            EventKind::SiteCalendarSet => "site.calendar_set",
+            EventKind::WorkerLeaveRecorded => "worker.leave_recorded",
             EventKind::EngagementSlaSet => "engagement.sla_set",
             EventKind::SlaRecomputed => "engagement.sla_recomputed",
             EventKind::WorkItemSlaReset => "work_item.sla_reset",
@@ -152,6 +163,13 @@ impl EventKind {
             EventKind::ConsensusSettled => "consensus_group.settled",
             EventKind::WorkerPauseLifted => "worker.pause_lifted",
             EventKind::TaskOutputRecorded => "task.output_recorded",
+            EventKind::EngagementPackApplied => "engagement.pack_applied",
+            EventKind::JobQueued => "job.queued",
+            EventKind::JobClaimed => "job.claimed",
+            EventKind::JobCompleted => "job.completed",
+            EventKind::JobAttemptFailed => "job.attempt_failed",
+            EventKind::JobFailed => "job.failed",
+            EventKind::DeliverableCreated => "deliverable.created",
         }
     }
 
@@ -166,6 +184,8 @@ impl EventKind {
             EventKind::EngagementCreated => EntityType::Engagement,
             EventKind::WorkItemCreated | EventKind::WorkItemTransitioned => EntityType::WorkItem,
             EventKind::CalendarSet => EntityType::Client,
+            EventKind::SiteCalendarSet => EntityType::Site,
+            EventKind::WorkerLeaveRecorded => EntityType::Worker,
             EventKind::EngagementSlaSet | EventKind::SlaRecomputed => EntityType::Engagement,
             EventKind::WorkItemSlaReset | EventKind::WorkItemSlaWarning => EntityType::WorkItem,
             EventKind::TaskCreated
@@ -198,7 +218,15 @@ impl EventKind {
             | EventKind::ConsensusSettled => EntityType::ConsensusGroup,
             EventKind::TaskKeyed => EntityType::Task,
             EventKind::WorkerPauseLifted => EntityType::Worker,
-            EventKind::TaskOutputRecorded => EntityType::Task,
+            EventKind::EngagementPackApplied => EntityType::Engagement,
+            // A job is the task of a processor step.
+            EventKind::TaskOutputRecorded
+            | EventKind::JobQueued
+            | EventKind::JobClaimed
+            | EventKind::JobCompleted
+            | EventKind::JobAttemptFailed
+            | EventKind::JobFailed => EntityType::Task,
+            EventKind::DeliverableCreated => EntityType::Deliverable,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod calendar;
 pub mod chain;
 pub mod decision;
 pub mod event;
+pub mod flow;
 pub mod id;
 pub mod lifecycle;
 pub mod metrics;

@@ -103,13 +103,119 @@ pub struct Leave {
     pub until: Timestamp,
 }
 
-/// When a worker works: a weekly schedule in the site's time zone, with exceptions and leave.
+/// A break in every shift block: `after` the block's start, for `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShiftBreak {
+    pub after: SignedDuration,
+    pub length: SignedDuration,
+}
+
+/// When a worker works: a weekly schedule in the site's time zone, with breaks, exceptions and
+/// leave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ShiftPattern {
     pub time_zone: TimeZone,
     pub weekly: Vec<ShiftBlock>,
     pub exceptions: Vec<ShiftException>,
     pub leave: Vec<Leave>,
+    /// Breaks taken in every block (a lunch break four hours in, for 30 minutes).
+    pub breaks: Vec<ShiftBreak>,
+}
+
+/// Where a worker's shift pattern puts them at a moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShiftPhase {
+    /// Between shifts, or on leave.
+    Off,
+    /// On shift, working.
+    On,
+    /// On shift, on a break of the pattern.
+    Break,
+}
+
+/// The phase in force at a moment, with when it began and, on shift, when the block began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseAt {
+    pub phase: ShiftPhase,
+    /// When this phase began (the start of the search window when it began earlier).
+    pub since: Timestamp,
+    /// The start of the shift block in force; `None` off shift.
+    pub block_start: Option<Timestamp>,
+}
+
+/// Days the phase search looks back for the end of the last shift.
+const PHASE_LOOKBACK_DAYS: i64 = 8;
+
+/// Who set a worker's presence last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PresenceSource {
+    /// The worker (or a lead for them).
+    Worker,
+    /// The shift pattern, applied by the router loop.
+    Shift,
+}
+
+impl PresenceSource {
+    pub fn code(self) -> &'static str {
+        match self {
+            PresenceSource::Worker => "worker",
+            PresenceSource::Shift => "shift",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PresenceSource> {
+        [PresenceSource::Worker, PresenceSource::Shift]
+            .into_iter()
+            .find(|s| s.code() == text)
+    }
+}
+
+/// A worker's presence as last set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PresenceState {
+    pub presence: Presence,
+    pub since: Timestamp,
+    pub source: PresenceSource,
+}
+
+/// The presence the shift pattern sets at `now`, or `None` to leave it as it is.
+///
+/// The pattern acts when a phase begins: at a shift's start the worker becomes available, at a
+/// break of the pattern they go on break, at the shift's end (or leave) offline. A change made
+/// since the phase began stands, so each phase is applied once. The worker's own toggle wins
+/// within the shift: what they set after the block began stands until the block ends. Going
+/// offline or on break waits while the worker holds started work (they finish the current task
+/// first). A worker without any shift is left alone: their presence is theirs.
+pub fn shift_presence(
+    pattern: &ShiftPattern,
+    now: Timestamp,
+    current: PresenceState,
+    holds_started_work: bool,
+) -> Option<Presence> {
+    if pattern.weekly.is_empty() && pattern.exceptions.is_empty() {
+        return None;
+    }
+    let at = pattern.phase_at(now);
+    if current.since >= at.since {
+        return None;
+    }
+    if current.source == PresenceSource::Worker
+        && at.block_start.is_some_and(|start| current.since >= start)
+    {
+        return None;
+    }
+    let wanted = match at.phase {
+        ShiftPhase::On => Presence::Available,
+        ShiftPhase::Break => Presence::Break,
+        ShiftPhase::Off => Presence::Offline,
+    };
+    if current.presence == wanted {
+        return None;
+    }
+    if wanted != Presence::Available && holds_started_work {
+        return None;
+    }
+    Some(wanted)
 }
 
 impl ShiftPattern {
@@ -120,6 +226,7 @@ impl ShiftPattern {
             weekly: Vec::new(),
             exceptions: Vec::new(),
             leave: Vec::new(),
+            breaks: Vec::new(),
         }
     }
 
@@ -179,6 +286,95 @@ impl ShiftPattern {
             .map(|l| l.from)
             .min();
         Some(cut.unwrap_or(end))
+    }
+
+    /// The phase at `now` (see [`ShiftPhase`]) and when it began. Blocks are searched up to
+    /// [`PHASE_LOOKBACK_DAYS`] back; an off phase older than that reads as beginning then.
+    pub fn phase_at(&self, now: Timestamp) -> PhaseAt {
+        let window_start = now
+            .checked_sub(SignedDuration::from_hours(24 * PHASE_LOOKBACK_DAYS))
+            .unwrap_or(now);
+        let off = |since: Timestamp| PhaseAt {
+            phase: ShiftPhase::Off,
+            since: since.max(window_start),
+            block_start: None,
+        };
+        if let Some(leave) = self.leave.iter().find(|l| l.from <= now && now < l.until) {
+            return off(leave.from);
+        }
+        let today = now.to_zoned(self.time_zone.clone()).date();
+        let mut current: Option<(Timestamp, Timestamp)> = None;
+        let mut last_end: Option<Timestamp> = None;
+        for back in (0..=PHASE_LOOKBACK_DAYS).rev() {
+            let Ok(date) = today.checked_sub(jiff::Span::new().days(back)) else {
+                continue;
+            };
+            for (start, length) in self.blocks_on(date) {
+                let Ok(start) = date.to_datetime(start).to_zoned(self.time_zone.clone()) else {
+                    continue;
+                };
+                let start = start.timestamp();
+                let Ok(mut stop) = start.checked_add(length) else {
+                    continue;
+                };
+                // Leave that begins inside a block ends it there.
+                if let Some(cut) = self
+                    .leave
+                    .iter()
+                    .filter(|l| start < l.from && l.from < stop)
+                    .map(|l| l.from)
+                    .min()
+                {
+                    stop = cut;
+                }
+                if start <= now && now < stop {
+                    if current.is_none_or(|(s, _)| start < s) {
+                        current = Some((start, stop));
+                    }
+                } else if stop <= now && last_end.is_none_or(|e| stop > e) {
+                    last_end = Some(stop);
+                }
+            }
+        }
+        // Leave that ended after the last shift's end is when the off phase began.
+        let leave_end = self
+            .leave
+            .iter()
+            .filter(|l| l.until <= now)
+            .map(|l| l.until)
+            .max();
+        let Some((block_start, _)) = current else {
+            let since = match (last_end, leave_end) {
+                (Some(a), Some(b)) => a.max(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => window_start,
+            };
+            return off(since);
+        };
+        let mut since = block_start;
+        for b in &self.breaks {
+            let Ok(from) = block_start.checked_add(b.after) else {
+                continue;
+            };
+            let Ok(until) = from.checked_add(b.length) else {
+                continue;
+            };
+            if from <= now && now < until {
+                return PhaseAt {
+                    phase: ShiftPhase::Break,
+                    since: from,
+                    block_start: Some(block_start),
+                };
+            }
+            if until <= now {
+                since = since.max(until);
+            }
+        }
+        PhaseAt {
+            phase: ShiftPhase::On,
+            since,
+            block_start: Some(block_start),
+        }
     }
 
     /// The blocks in force on a local date: the exceptions for that date if any, else the
@@ -317,6 +513,95 @@ mod tests {
         check(&night, "2026-03-02T06:00:00Z", Some("2026-03-02T07:00:00Z"));
         check(&night, "2026-03-02T23:00:00Z", Some("2026-03-03T07:00:00Z"));
         check(&night, "2026-03-02T12:00:00Z", None);
+    }
+
+    /// `(minutes after Monday 2026-03-02 00:00 UTC, presence before, set at minute, by,
+    /// holds started work, expected presence or "-")`, with a 09:00-17:00 UTC shift every day
+    /// and a 30-minute break four hours in.
+    fn check_presence(
+        minute: i64,
+        before: (Presence, i64, PresenceSource),
+        started_work: bool,
+        expect: Option<Presence>,
+    ) {
+        let at = |m: i64| ts("2026-03-02T00:00:00Z") + SignedDuration::from_mins(m);
+        let mut pattern = ShiftPattern::daily(
+            TimeZone::UTC,
+            time(9, 0, 0, 0),
+            SignedDuration::from_hours(8),
+        );
+        pattern.breaks.push(ShiftBreak {
+            after: SignedDuration::from_hours(4),
+            length: SignedDuration::from_mins(30),
+        });
+        pattern.leave.push(Leave {
+            from: ts("2026-03-04T00:00:00Z"),
+            until: ts("2026-03-05T00:00:00Z"),
+        });
+        let current = PresenceState {
+            presence: before.0,
+            since: at(before.1),
+            source: before.2,
+        };
+        let got = shift_presence(&pattern, at(minute), current, started_work);
+        assert_eq!(got, expect, "minute {minute}, before {before:?}");
+    }
+
+    #[test]
+    fn shifts_set_presence_at_their_start_breaks_and_end() {
+        use Presence::*;
+        use PresenceSource::*;
+        let h = |hours: i64| hours * 60;
+        // Before the shift: offline since yesterday's end, nothing to do.
+        check_presence(h(8), (Offline, -h(7), Shift), false, None);
+        // The shift starts at 09:00: available.
+        check_presence(h(9), (Offline, -h(7), Shift), false, Some(Available));
+        check_presence(h(9) + 5, (Offline, -h(7), Shift), false, Some(Available));
+        // Applied once: the change made at 09:00 stands.
+        check_presence(h(10), (Available, h(9), Shift), false, None);
+        // The break at 13:00 for 30 minutes; back at 13:30.
+        check_presence(h(13), (Available, h(9), Shift), false, Some(Break));
+        check_presence(h(13) + 30, (Break, h(13), Shift), false, Some(Available));
+        // The worker's own toggle wins within the shift: offline at 10:00 stays offline
+        // through the break and after it.
+        check_presence(h(11), (Offline, h(10), Worker), false, None);
+        check_presence(h(13) + 10, (Offline, h(10), Worker), false, None);
+        check_presence(h(14), (Offline, h(10), Worker), false, None);
+        // ... but a toggle from before the shift does not.
+        check_presence(h(9), (Offline, h(8), Worker), false, Some(Available));
+        // The shift ends at 17:00: offline, after the current task if one is started.
+        check_presence(h(17), (Available, h(13) + 30, Shift), false, Some(Offline));
+        check_presence(h(17), (Available, h(13) + 30, Shift), true, None);
+        check_presence(
+            h(17) + 20,
+            (Available, h(13) + 30, Shift),
+            false,
+            Some(Offline),
+        );
+        check_presence(h(17), (Available, h(10), Worker), false, Some(Offline));
+        // A break does not interrupt started work either.
+        check_presence(h(13), (Available, h(9), Shift), true, None);
+        // Leave on Wednesday: no shift that day.
+        check_presence(h(48 + 9), (Offline, h(17), Shift), false, None);
+        check_presence(h(48 + 9), (Available, h(9), Worker), false, Some(Offline));
+        // After leave ends at Thursday 00:00, the next shift start makes them available.
+        check_presence(
+            h(72 + 9),
+            (Offline, h(48 + 9), Shift),
+            false,
+            Some(Available),
+        );
+        // A worker without shifts is left alone.
+        let none = ShiftPattern::none(TimeZone::UTC);
+        let current = PresenceState {
+            presence: Available,
+            since: ts("2026-01-01T00:00:00Z"),
+            source: Worker,
+        };
+        assert_eq!(
+            shift_presence(&none, ts("2026-03-02T03:00:00Z"), current, false),
+            None
+        );
     }
 
     #[test]

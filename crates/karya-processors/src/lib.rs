@@ -16,14 +16,19 @@
 //! - [`router`]: the push-routing loop (leader only) and its pure decision, [`router::plan`].
 //! - [`sla_monitor`]: breach prediction and warnings (leader only), decided by
 //!   [`sla_monitor::warnings_due`].
+//! - [`jobs`]: the processor job runner (every node): claims the processor steps' jobs, runs
+//!   them through a [`ProcessorSet`], retries with backoff and hands a job that fails every
+//!   attempt to a person.
 //!
 //! The shells read the clock; every decision function takes `now` as an argument.
 
+pub mod jobs;
 pub mod leader;
 pub mod router;
 pub mod sla_monitor;
 pub mod supervisor;
 
+pub use jobs::{JobOutcome, JobRunner, ProcessorSet};
 pub use leader::LeaderWorker;
 pub use router::RouterWorker;
 pub use sla_monitor::SlaMonitor;

@@ -9,8 +9,15 @@
 //! with its explanation, conditional on the task still being ready and the worker still having
 //! room, so a round that raced with *Get next* or another node loses cleanly.
 //!
-//! The loop keeps no state between rounds: a node that takes over leadership routes from the
-//! store alone.
+//! Before loading, the round does the roster's work: offers and not-yet-started assignments
+//! that needed a qualification which has lapsed go back to routing, and (every half minute)
+//! shifts set presence: available at a shift's start, on break per the pattern, offline at its
+//! end once the current task is done. Tasks carry their case: the worker who did the item's
+//! earlier steps is preferred, and the makers of the work a checking step checks, and workers
+//! who declined, are excluded.
+//!
+//! The loop keeps no routing state between rounds: a node that takes over leadership routes
+//! from the store alone.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,13 +32,16 @@ use karya_core::routing::{
     RoutingConfig, RoutingWorkflow, Rule, Score, Term, WorkerLoad,
 };
 use karya_core::workforce::{Presence, WorkerProfile};
-use karya_store::{NewOffer, OfferMade, Store, EXPIRE_BATCH_MAX};
+use karya_store::{CaseQuery, NewOffer, OfferMade, Store, EXPIRE_BATCH_MAX, LAPSE_BATCH_MAX};
 
 use crate::supervisor::{Step, Worker};
 
 /// Pause between rounds when a round found nothing to do: how late a new task or a freed
 /// worker may be noticed.
 pub const ROUTER_INTERVAL: Duration = Duration::from_secs(1);
+/// Shortest pause between two applications of the shift patterns to presence: shifts start
+/// and end on the minute.
+pub const SHIFT_PRESENCE_INTERVAL: SignedDuration = SignedDuration::from_secs(30);
 /// Expected handling of a task whose engagement sets no routing.
 const DEFAULT_HANDLING: SignedDuration = SignedDuration::from_mins(30);
 
@@ -222,6 +232,8 @@ pub struct RouterWorker {
     store: Store,
     leading: Arc<AtomicBool>,
     config: RoutingConfig,
+    /// When shifts last set presence on this node (a throttle, not routing state).
+    shifts_applied_at: Option<Timestamp>,
 }
 
 impl RouterWorker {
@@ -230,6 +242,7 @@ impl RouterWorker {
             store,
             leading,
             config,
+            shifts_applied_at: None,
         }
     }
 
@@ -237,12 +250,24 @@ impl RouterWorker {
         let routable = self.store.routable_tasks().await?;
         let standard = Arc::new(RoutingWorkflow::standard());
         let default_req = Arc::new(Requirements::any("default", 1, DEFAULT_HANDLING));
+        let queries: Vec<CaseQuery> = routable
+            .iter()
+            .map(|r| CaseQuery {
+                task_id: r.task.id,
+                work_item_id: r.task.work_item_id,
+                step: r.task.step.clone(),
+            })
+            .collect();
+        let mut cases = self.store.task_cases(&queries).await?;
+        let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
+        let lines = self.store.engagement_lines(&engagements).await?;
         let tasks = routable
             .into_iter()
             .map(|r| {
                 let (requirements, workflow) = r
                     .routing
                     .unwrap_or_else(|| (default_req.clone(), standard.clone()));
+                let case = cases.remove(&r.task.id).unwrap_or_default();
                 ReadyTask {
                     task: OpenTask {
                         id: r.task.id,
@@ -252,9 +277,11 @@ impl RouterWorker {
                         created_at: r.task.created_at,
                         due_at: r.sla_due_at,
                         requirements,
-                        preferred_worker: None,
-                        excluded_workers: Vec::new(),
+                        preferred_worker: case.preferred_worker,
+                        excluded_workers: case.excluded_workers,
                         attributes: Vec::new(),
+                        step: r.task.step.clone(),
+                        service_line: lines.get(&r.engagement_id).copied(),
                     },
                     workflow,
                 }
@@ -266,19 +293,40 @@ impl RouterWorker {
             if routed.presence != Presence::Available {
                 continue;
             }
-            let units = self.store.worker_capacity(worker_id).await?;
+            let (units, channel_units) = self.store.worker_holdings(worker_id).await?;
             pool.push(PoolWorker {
                 profile: routed.profile,
                 load: WorkerLoad {
                     presence: routed.presence,
                     units_used: units.used,
-                    channel_units: Vec::new(),
+                    channel_units,
                     last_assigned_at: None,
                     working_since: Some(routed.presence_since.min(now)),
                 },
             });
         }
         Ok((tasks, pool))
+    }
+
+    /// The roster beats of a round: work that needed a lapsed qualification goes back to
+    /// routing (every round), and shifts set presence (at most once per
+    /// [`SHIFT_PRESENCE_INTERVAL`]).
+    async fn roster(&mut self, now: Timestamp) -> anyhow::Result<usize> {
+        let lapsed = self.store.withdraw_lapsed(now).await?;
+        for l in &lapsed {
+            tracing::info!(task_id = %l.task_id, worker_id = %l.worker_id, qualification = %l.qualification, "qualification lapsed: task back to routing");
+        }
+        let due = self
+            .shifts_applied_at
+            .is_none_or(|at| now.duration_since(at) >= SHIFT_PRESENCE_INTERVAL);
+        if due {
+            let changes = self.store.apply_shift_presence(now).await?;
+            self.shifts_applied_at = Some(now);
+            if !changes.is_empty() {
+                tracing::info!(changes = changes.len(), "presence set by shifts");
+            }
+        }
+        Ok(lapsed.len())
     }
 }
 
@@ -297,13 +345,16 @@ impl Worker for RouterWorker {
         }
         let now = Timestamp::now();
         // Load.
+        let lapsed = self.roster(now).await?;
         let expired = self.store.expire_offers(now).await?;
         let (tasks, mut pool) = self.load(now).await?;
         if tasks.is_empty() || pool.is_empty() {
-            return Ok(match expired.len() as i64 >= EXPIRE_BATCH_MAX {
-                true => Step::Busy,
-                false => Step::Idle,
-            });
+            return Ok(
+                match expired.len() as i64 >= EXPIRE_BATCH_MAX || lapsed as i64 >= LAPSE_BATCH_MAX {
+                    true => Step::Busy,
+                    false => Step::Idle,
+                },
+            );
         }
         let ids: Vec<TaskId> = tasks.iter().map(|t| t.task.id).collect();
         let refusals: HashSet<(TaskId, WorkerId)> =
@@ -337,7 +388,7 @@ impl Worker for RouterWorker {
                         .await?
                     {
                         OfferMade::Made(_) => offered += 1,
-                        OfferMade::AtCapacity | OfferMade::Taken => {}
+                        OfferMade::AtCapacity | OfferMade::Taken | OfferMade::Excluded => {}
                     }
                 }
                 Decision::Escalate {
@@ -425,6 +476,8 @@ mod tests {
                 preferred_worker: None,
                 excluded_workers: vec![],
                 attributes: vec![],
+                step: String::new(),
+                service_line: None,
             },
             workflow: Arc::new(RoutingWorkflow::standard()),
         }
@@ -504,6 +557,36 @@ mod tests {
                 "offer 10->2 best_score eligible=1",
                 "offer 11->1 best_score eligible=2",
                 "offer 12->1 best_score eligible=2",
+            ],
+        );
+    }
+
+    #[test]
+    fn case_affinity_exclusions_and_channel_caps_hold_within_a_round() {
+        let w = |n: u128| WorkerId::from_uuid(uid(n));
+        let mut kept = task(10, 5, None);
+        kept.task.preferred_worker = Some(w(2));
+        let mut review = task(11, 4, None);
+        review.task.step = "review".into();
+        review.task.excluded_workers = vec![w(2)];
+        let tasks = [kept, review, task(12, 3, None), task(13, 2, None)];
+        let mut capped = worker(1, 5);
+        capped.profile.capacity.channels = vec![karya_core::workforce::ChannelCap {
+            channel: "research".into(),
+            units_max: 2,
+        }];
+        check(
+            &tasks,
+            &[],
+            &mut [capped, worker(2, 5)],
+            &[
+                // Worker 2 did the item's earlier steps: affinity.
+                "offer 10->2 affinity eligible=2",
+                // Worker 2 made what the review checks: excluded.
+                "offer 11->1 best_score eligible=1",
+                "offer 12->1 best_score eligible=2",
+                // Worker 1's research channel is full at 2 units of 5.
+                "offer 13->2 best_score eligible=1",
             ],
         );
     }

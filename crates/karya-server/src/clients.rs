@@ -118,11 +118,16 @@ async fn create_engagement(
         name: name.to_string(),
         service_line,
     };
-    let engagement = state
-        .store
-        .tenant(client_id)
-        .create_engagement(&new, state.now())
-        .await?;
+    // An engagement runs on its service line's pack: steps, terms, QA, decisions, routing.
+    let tenant = state.store.tenant(client_id);
+    let engagement = match state.packs.for_line(service_line).next() {
+        Some(loaded) => {
+            tenant
+                .create_engagement_from_pack(&new, &loaded.pack, state.now())
+                .await?
+        }
+        None => tenant.create_engagement(&new, state.now()).await?,
+    };
     Ok((
         StatusCode::CREATED,
         axum::Json(EngagementDto::from(&engagement)),

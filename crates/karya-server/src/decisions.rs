@@ -478,9 +478,18 @@ async fn take_decision(
     let payload = karya_store::attrs::from_json(&body.payload)
         .map_err(|err| ApiError::invalid(format!("payload: {err}")))?;
     let decided_by: WorkerId = parse_id(&body.decided_by)?;
+    let work_item_id = parse_id(&body.work_item_id)?;
+    check_pack_payload(
+        &state,
+        &tenant,
+        work_item_id,
+        &body.decision_type,
+        &body.payload,
+    )
+    .await?;
     let new = NewDecision {
         id: DecisionId::from_uuid(state.new_id()),
-        work_item_id: parse_id(&body.work_item_id)?,
+        work_item_id,
         task_id: body.task_id.as_deref().map(parse_id).transpose()?,
         decision_type: check_text("decision_type", &body.decision_type, 100)?.to_string(),
         payload,
@@ -494,6 +503,42 @@ async fn take_decision(
     };
     let decision = tenant.take_decision(&new, state.now()).await?;
     Ok((StatusCode::CREATED, axum::Json(decision_json(&decision))))
+}
+
+/// Checks a decision's payload against its type's schema when the work item's engagement runs
+/// on a pack that defines the type; field-level problems answer 400 and nothing is stored.
+/// Types registered by hand have no schema.
+async fn check_pack_payload(
+    state: &AppState,
+    tenant: &karya_store::Tenant,
+    work_item_id: karya_core::id::WorkItemId,
+    decision_type: &str,
+    payload: &Value,
+) -> ApiResult<()> {
+    let item = tenant.work_item(work_item_id).await?;
+    let Some((pack_id, _)) = tenant.engagement_pack(item.engagement_id).await? else {
+        return Ok(());
+    };
+    let Some(loaded) = state.packs.by_id(&pack_id) else {
+        return Ok(());
+    };
+    if !loaded
+        .pack
+        .decisions
+        .iter()
+        .any(|d| d.name == decision_type)
+    {
+        return Ok(());
+    }
+    if let Err(problems) = loaded.validate_decision(decision_type, &payload.to_string()) {
+        let mut error = ApiError::invalid(format!(
+            "payload does not match the {decision_type} form of pack {pack_id} ({} problems)",
+            problems.len()
+        ));
+        error.fields = problems.into_iter().map(|p| (p.path, p.problem)).collect();
+        return Err(error);
+    }
+    Ok(())
 }
 
 async fn list_decisions(

@@ -91,6 +91,8 @@ impl ErrorCode {
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Field-level problems as (JSON pointer, problem), answered as `fields`.
+    pub fields: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -98,6 +100,7 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            fields: Vec::new(),
         }
     }
 
@@ -117,7 +120,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code.as_str(), "message": self.message}});
+        let body = match self.fields.is_empty() {
+            true => json!({"error": {"code": self.code.as_str(), "message": self.message}}),
+            false => {
+                let fields: Vec<_> = self
+                    .fields
+                    .iter()
+                    .map(|(path, problem)| json!({"path": path, "problem": problem}))
+                    .collect();
+                json!({"error": {"code": self.code.as_str(), "message": self.message, "fields": fields}})
+            }
+        };
         (self.code.status(), axum::Json(body)).into_response()
     }
 }

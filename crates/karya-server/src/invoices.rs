@@ -1,6 +1,7 @@
 //! Invoices over HTTP, and their three renderings (JSON, CSV, a printable HTML page), which the
 //! `karya invoice` command shares. Every line that bills work names its work item; SLA credits
-//! list the late items they were computed from.
+//! list the late items they were computed from, and accuracy credits the checks, defects and
+//! Wilson interval theirs were.
 
 use std::fmt::Write;
 
@@ -11,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::civil::Date;
 use jiff::Timestamp;
-use karya_core::billing::Invoice;
+use karya_core::billing::{AccuracyCredit, Invoice};
 use karya_core::id::ClientId;
 use karya_core::model::Client;
 use karya_core::money::Money;
@@ -121,9 +122,42 @@ pub fn invoice_json(client: &Client, period: &str, invoice: &Invoice) -> Value {
                 "late_by_seconds": e.late_by.as_secs(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
+        "accuracy_credits": invoice.accuracy_credits.iter().map(|credit| json!({
+            "engagement_id": credit.engagement_id.to_string(),
+            "target_bp": credit.target_bp,
+            "checks": credit.checks,
+            "correct": credit.correct,
+            "defects": credit.defects,
+            "achieved_bp": credit.achieved_bp,
+            "confidence_ppm": credit.confidence_ppm,
+            "interval_low_bp": credit.interval_low_bp,
+            "interval_high_bp": credit.interval_high_bp,
+            "points_short_bp": credit.points_short_bp,
+            "credit_bp": credit.credit_bp,
+            "fees": money_json(credit.fees),
+            "amount": money_json(credit.amount),
+        })).collect::<Vec<_>>(),
         "subtotal": money_json(invoice.subtotal),
         "total": money_json(invoice.total),
     })
+}
+
+/// One accuracy credit in a sentence, with all its evidence.
+pub fn accuracy_credit_text(credit: &AccuracyCredit) -> String {
+    format!(
+        "accuracy {} of {} checks right ({} bp, {} defects), {}% interval {}-{} bp against a \
+         target of {} bp: {} bp short beyond doubt, credit {} bp",
+        credit.correct,
+        credit.checks,
+        credit.achieved_bp,
+        credit.defects,
+        credit.confidence_ppm / 10_000,
+        credit.interval_low_bp,
+        credit.interval_high_bp,
+        credit.target_bp,
+        credit.points_short_bp,
+        credit.credit_bp,
+    )
 }
 
 /// Quotes a CSV field when it holds a separator, a quote or a line break; a leading formula
@@ -192,6 +226,15 @@ pub fn invoice_csv(invoice: &Invoice) -> String {
                 )),
             );
         }
+    }
+    for credit in &invoice.accuracy_credits {
+        let _ = writeln!(
+            out,
+            "accuracy_credit,{},,{},,,{},{currency}",
+            credit.engagement_id,
+            csv_field(&accuracy_credit_text(credit)),
+            decimal(credit.amount),
+        );
     }
     let _ = writeln!(
         out,
@@ -278,6 +321,26 @@ pub fn invoice_html(client: &Client, period: &str, invoice: &Invoice) -> String 
             );
         }
         out.push_str("</tbody></table>\n");
+    }
+    for credit in &invoice.accuracy_credits {
+        let _ = writeln!(
+            out,
+            "<h2>Accuracy credit</h2>\n<p>{} of {} checked pieces of work were right ({} bp; {} defects \
+             recorded). At {}% confidence the Wilson interval is {} to {} bp; its upper bound lies \
+             {} bp below the target of {} bp: credit of {} bp of {} = <strong>{}</strong>.</p>",
+            credit.correct,
+            credit.checks,
+            credit.achieved_bp,
+            credit.defects,
+            credit.confidence_ppm / 10_000,
+            credit.interval_low_bp,
+            credit.interval_high_bp,
+            credit.points_short_bp,
+            credit.target_bp,
+            credit.credit_bp,
+            escape(&credit.fees.to_string()),
+            escape(&credit.amount.to_string()),
+        );
     }
     let _ = writeln!(
         out,

@@ -24,6 +24,7 @@ mod audit;
 mod clients;
 mod consensus;
 mod decisions;
+mod deliverables;
 pub mod intake;
 pub mod invoices;
 pub mod metrics;
@@ -31,6 +32,7 @@ mod offers;
 pub mod openapi;
 mod progress;
 mod qa;
+pub mod reports;
 mod routing;
 mod sessions;
 mod sla;
@@ -72,6 +74,8 @@ pub struct AppState {
     /// Set while this node leads the router and the timers; reported by `/healthz`.
     pub leading: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub webhooks: webhook_delivery::WebhookOptions,
+    /// The packs engagements are set up from and intake validates against.
+    pub packs: std::sync::Arc<karya_packs::Catalog>,
 }
 
 impl AppState {
@@ -81,6 +85,7 @@ impl AppState {
             auth: std::sync::Arc::default(),
             webhooks: webhook_delivery::WebhookOptions::default(),
             leading: std::sync::Arc::default(),
+            packs: builtin_packs(),
         }
     }
 
@@ -105,6 +110,27 @@ impl AppState {
     pub fn new_id(&self) -> uuid::Uuid {
         uuid::Uuid::now_v7()
     }
+}
+
+/// The built-in packs, parsed and compiled once per process. They are embedded in the binary
+/// and checked by the packs' own tests, so a failure here is a build defect.
+pub fn builtin_packs() -> std::sync::Arc<karya_packs::Catalog> {
+    builtin().clone()
+}
+
+/// The same catalogue, borrowed for the life of the process.
+pub fn builtin_catalog() -> &'static karya_packs::Catalog {
+    builtin()
+}
+
+fn builtin() -> &'static std::sync::Arc<karya_packs::Catalog> {
+    static BUILTIN: std::sync::OnceLock<std::sync::Arc<karya_packs::Catalog>> =
+        std::sync::OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        std::sync::Arc::new(
+            karya_packs::builtin().unwrap_or_else(|err| panic!("built-in packs: {err}")),
+        )
+    })
 }
 
 /// Every route with its access rules.
@@ -134,6 +160,7 @@ pub fn api() -> api::Api {
         .merge(sla::api())
         .merge(invoices::api())
         .merge(metrics::api())
+        .merge(reports::api())
         .merge(workers::api())
         .merge(routing::api())
         .merge(offers::api())
@@ -141,6 +168,7 @@ pub fn api() -> api::Api {
         .merge(consensus::api())
         .merge(tasks::api())
         .merge(ui::api())
+        .merge(deliverables::api())
 }
 
 /// The access rule of every route and method, for documentation and tests.

@@ -220,9 +220,24 @@ pub(crate) fn check_fields(name: &str, fields: &Fields) -> ApiResult<()> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmissionDto {
-    /// The task's output as field → value.
+    /// The task's output: a JSON object, stored with the task. Its top-level text, number and
+    /// boolean values are also the fields gold answers and consensus compare.
     #[serde(default)]
-    pub output: Fields,
+    pub output: serde_json::Map<String, Value>,
+}
+
+/// The comparable fields of an output: its top-level scalar values as text.
+fn fields_of(output: &serde_json::Map<String, Value>) -> Fields {
+    output
+        .iter()
+        .filter_map(|(name, value)| match value {
+            Value::String(text) => Some((name.clone(), text.clone())),
+            Value::Number(n) => Some((name.clone(), n.to_string())),
+            Value::Bool(b) => Some((name.clone(), b.to_string())),
+            _ => None,
+        })
+        .filter(|(_, text)| text.len() <= VALUE_LEN_MAX)
+        .collect()
 }
 
 async fn submit(
@@ -232,11 +247,18 @@ async fn submit(
 ) -> ApiResult<axum::Json<Value>> {
     let client_id: ClientId = parse_id(&client_id)?;
     let task_id: TaskId = parse_id(&task_id)?;
-    check_fields("output", &body.output)?;
+    let fields = fields_of(&body.output);
+    check_fields("output", &fields)?;
+    let document = Value::Object(body.output).to_string();
+    let submission = karya_store::Submission {
+        fields: &fields,
+        document: Some(&document),
+        next_id: state.new_id(),
+    };
     let outcome = state
         .store
         .tenant(client_id)
-        .submit_task(task_id, &body.output, state.now())
+        .submit_task_with_output(task_id, &submission, state.now())
         .await?;
     // A gold task answers exactly like an ordinary task that was not sampled: the worker
     // must not learn which tasks are gold. Scores reach leads through the event log.
@@ -355,7 +377,7 @@ async fn create_review(
     let outcome = state
         .store
         .tenant(client_id)
-        .record_review(task_id, &new, state.now())
+        .record_review_then(task_id, &new, state.new_id(), state.now())
         .await?;
     let rework = match outcome.rework {
         None => Value::Null,

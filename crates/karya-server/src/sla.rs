@@ -1,5 +1,5 @@
-//! SLA over HTTP: a client's calendars, an engagement's SLA terms and pricing, a work item's
-//! SLA state, and performance criteria (JSON or CSV).
+//! SLA over HTTP: a client's calendars, a delivery site's calendar, an engagement's SLA terms,
+//! pricing and credits, a work item's SLA state, and performance criteria (JSON or CSV).
 
 use axum::extract::State;
 use axum::http::header;
@@ -10,12 +10,14 @@ use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
 use karya_core::billing::{CreditRule, ItemRate, Pricing};
 use karya_core::calendar::Shift;
-use karya_core::id::{ClientId, EngagementId, WorkItemId};
+use karya_core::id::{CalendarId, ClientId, EngagementId, SiteId, WorkItemId};
 use karya_core::metrics::{Performance, Summary, AGEING_BUCKETS_H};
 use karya_core::model::Priority;
 use karya_core::money::Money;
 use karya_core::sla::SlaTerms;
-use karya_store::{CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaState};
+use karya_store::{
+    CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaState,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -46,6 +48,14 @@ pub fn api() -> Api {
                     Method::PUT,
                     Access::tenant(auth::ADMINS, auth::CLIENT_ADMIN),
                 ),
+            ],
+        )
+        .route(
+            "/api/v1/sites/{site_id}/calendar",
+            get(get_site_calendar).put(put_site_calendar),
+            &[
+                (Method::GET, Access::Firm(auth::STAFF_READ)),
+                (Method::PUT, Access::Firm(auth::ADMINS)),
             ],
         )
         .route(
@@ -138,13 +148,36 @@ struct CreditBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EngagementSlaBody {
-    calendar_id: String,
+    /// One of the client's calendars; or else
+    #[serde(default)]
+    calendar_id: Option<String>,
+    /// a delivery site, whose calendar the clocks run on.
+    #[serde(default)]
+    site_id: Option<String>,
     terms: Vec<TermsBody>,
     pricing: PricingBody,
+    /// Credit per point below the on-time target.
     #[serde(default)]
     credit: Option<CreditBody>,
+    /// Credit per point the accuracy falls below its target beyond doubt.
+    #[serde(default)]
+    accuracy_credit: Option<CreditBody>,
     #[serde(default)]
     reason: Option<String>,
+}
+
+/// A credit rule from the wire: both figures are shares of the fees, at most all of them.
+fn credit_rule(field: &str, body: Option<CreditBody>) -> ApiResult<Option<CreditRule>> {
+    let Some(body) = body else { return Ok(None) };
+    if body.per_point_bp > 10_000 || body.cap_bp > 10_000 {
+        return Err(ApiError::invalid(format!(
+            "{field}: per_point_bp and cap_bp are at most 10000 bp (the whole fee)"
+        )));
+    }
+    Ok(Some(CreditRule {
+        per_point_bp: body.per_point_bp,
+        cap_bp: body.cap_bp,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -207,18 +240,9 @@ fn report_dto(report: &RecomputeReport) -> Value {
     json!({"items": report.items, "breached": report.breached})
 }
 
-async fn put_calendar(
-    State(state): State<AppState>,
-    Path((client_id, calendar_id)): Path<(String, String)>,
-    Json(body): Json<CalendarBody>,
-) -> ApiResult<axum::Json<Value>> {
-    let tenant = state.store.tenant(parse_id::<ClientId>(&client_id)?);
+/// A calendar from the wire, checked: seven days of shifts, dates, a known zone.
+fn calendar_spec(id: CalendarId, body: &CalendarBody) -> ApiResult<CalendarSpec> {
     let name = check_text("name", &body.name, TEXT_LEN_MAX)?;
-    let reason = check_text(
-        "reason",
-        body.reason.as_deref().unwrap_or("calendar changed"),
-        TEXT_LEN_MAX,
-    )?;
     if body.week.len() != 7 {
         return Err(ApiError::invalid(
             "week must list seven days of shifts, Monday first",
@@ -251,17 +275,65 @@ async fn put_calendar(
             parse_shifts(&format!("exceptions[{date}]"), shifts)?,
         ));
     }
-    let spec = CalendarSpec {
-        id: parse_id(&calendar_id)?,
+    Ok(CalendarSpec {
+        id,
         name: name.to_string(),
         time_zone: body.time_zone.clone(),
         week,
         holidays,
         exceptions,
-    };
+    })
+}
+
+async fn put_calendar(
+    State(state): State<AppState>,
+    Path((client_id, calendar_id)): Path<(String, String)>,
+    Json(body): Json<CalendarBody>,
+) -> ApiResult<axum::Json<Value>> {
+    let tenant = state.store.tenant(parse_id::<ClientId>(&client_id)?);
+    let spec = calendar_spec(parse_id(&calendar_id)?, &body)?;
+    let reason = check_text(
+        "reason",
+        body.reason.as_deref().unwrap_or("calendar changed"),
+        TEXT_LEN_MAX,
+    )?;
     let report = tenant.put_calendar(&spec, reason, state.now()).await?;
     let mut dto = calendar_dto(&spec);
     dto["recomputed"] = report_dto(&report);
+    Ok(axum::Json(dto))
+}
+
+/// A site's calendar: its id is the site's. Every engagement clocked on it is recomputed.
+async fn put_site_calendar(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+    Json(body): Json<CalendarBody>,
+) -> ApiResult<axum::Json<Value>> {
+    let site_id: SiteId = parse_id(&site_id)?;
+    let spec = calendar_spec(CalendarId::from_uuid(*site_id.as_uuid()), &body)?;
+    let reason = check_text(
+        "reason",
+        body.reason.as_deref().unwrap_or("site calendar changed"),
+        TEXT_LEN_MAX,
+    )?;
+    let report = state
+        .store
+        .put_site_calendar(site_id, &spec, reason, state.now())
+        .await?;
+    let mut dto = calendar_dto(&spec);
+    dto["site_id"] = json!(site_id.to_string());
+    dto["recomputed"] = report_dto(&report);
+    Ok(axum::Json(dto))
+}
+
+async fn get_site_calendar(
+    State(state): State<AppState>,
+    Path(site_id): Path<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let site_id: SiteId = parse_id(&site_id)?;
+    let spec = state.store.site_calendar(site_id).await?;
+    let mut dto = calendar_dto(&spec);
+    dto["site_id"] = json!(site_id.to_string());
     Ok(axum::Json(dto))
 }
 
@@ -353,14 +425,19 @@ async fn put_engagement_sla(
             fte_milli: *fte_milli,
         },
     };
+    let calendar = match (&body.calendar_id, &body.site_id) {
+        (Some(id), None) => CalendarRef::Client(parse_id(id)?),
+        (None, Some(id)) => CalendarRef::Site(parse_id(id)?),
+        _ => return Err(ApiError::invalid(
+            "name exactly one calendar: calendar_id (the client's) or site_id (a delivery site's)",
+        )),
+    };
     let sla = EngagementSla {
-        calendar_id: parse_id(&body.calendar_id)?,
+        calendar,
         terms,
         pricing,
-        credit_rule: body.credit.map(|c| CreditRule {
-            per_point_bp: c.per_point_bp,
-            cap_bp: c.cap_bp,
-        }),
+        credit_rule: credit_rule("credit", body.credit)?,
+        accuracy_credit_rule: credit_rule("accuracy_credit", body.accuracy_credit)?,
     };
     let report = state
         .store
@@ -384,8 +461,13 @@ fn engagement_sla_dto(sla: &EngagementSla) -> Value {
             json!({"kind": "per_fte_month", "rate_minor": rate.minor, "fte_milli": fte_milli})
         }
     };
+    let (calendar_id, site_id) = match sla.calendar {
+        CalendarRef::Client(id) => (Some(id.to_string()), None),
+        CalendarRef::Site(id) => (None, Some(id.to_string())),
+    };
     json!({
-        "calendar_id": sla.calendar_id.to_string(),
+        "calendar_id": calendar_id,
+        "site_id": site_id,
         "terms": sla.terms.iter().map(|(p, t)| json!({
             "priority": p.code(),
             "first_response_minutes": t.first_response.as_mins(),
@@ -396,6 +478,7 @@ fn engagement_sla_dto(sla: &EngagementSla) -> Value {
         })).collect::<Vec<_>>(),
         "pricing": pricing,
         "credit": sla.credit_rule.map(|c| json!({"per_point_bp": c.per_point_bp, "cap_bp": c.cap_bp})),
+        "accuracy_credit": sla.accuracy_credit_rule.map(|c| json!({"per_point_bp": c.per_point_bp, "cap_bp": c.cap_bp})),
     })
 }
 
@@ -461,7 +544,7 @@ async fn get_work_item_sla(
     }
 }
 
-fn parse_time(field: &str, text: &str) -> ApiResult<Timestamp> {
+pub(crate) fn parse_time(field: &str, text: &str) -> ApiResult<Timestamp> {
     text.parse().map_err(|_| {
         ApiError::new(
             ErrorCode::InvalidParameter,
@@ -470,7 +553,7 @@ fn parse_time(field: &str, text: &str) -> ApiResult<Timestamp> {
     })
 }
 
-fn summary_dto(summary: Option<Summary>) -> Value {
+pub(crate) fn summary_dto(summary: Option<Summary>) -> Value {
     match summary {
         None => Value::Null,
         Some(s) => json!({
@@ -482,7 +565,7 @@ fn summary_dto(summary: Option<Summary>) -> Value {
     }
 }
 
-fn performance_dto(perf: &Performance) -> Value {
+pub(crate) fn performance_dto(perf: &Performance) -> Value {
     let mut ageing = serde_json::Map::new();
     for (idx, count) in perf.ageing.iter().enumerate() {
         let label = match AGEING_BUCKETS_H.get(idx) {

@@ -125,10 +125,25 @@ async fn create_work_item(
         priority,
         input: input.to_string(),
     };
-    let item = state
-        .store
-        .tenant(client_id)
-        .create_work_item(&new, state.now())
+    let tenant = state.store.tenant(client_id);
+    // Validate against the pack the engagement runs on before anything is stored.
+    if let Some((pack_id, _)) = tenant.engagement_pack(engagement_id).await? {
+        let pack = state.packs.by_id(&pack_id).ok_or_else(|| {
+            ApiError::internal(&format!(
+                "engagement runs on pack {pack_id}, which is not loaded"
+            ))
+        })?;
+        if let Err(errors) = karya_packs::validate_input(pack, input) {
+            let mut error = ApiError::invalid(format!(
+                "input does not match the {pack_id} input form ({} problems)",
+                errors.len()
+            ));
+            error.fields = errors.into_iter().map(|e| (e.path, e.problem)).collect();
+            return Err(error);
+        }
+    }
+    let item = tenant
+        .create_and_start_work_item(&new, state.new_id(), state.now())
         .await?;
     Ok((StatusCode::CREATED, axum::Json(WorkItemDto::from(&item))))
 }

@@ -1,8 +1,10 @@
 //! Workers as the router sees them (profile, qualifications, skills, presence) and *Get next*.
 //!
-//! *Get next* follows the three beats: load the worker, their load and a page of ready tasks
-//! with their engagements' requirements, marking the tasks QA bars the worker from (a gold
-//! pause on the step, a rework exclusion, another part of a consensus group) as excluded; let
+//! *Get next* follows the three beats: load the worker, their load (offers and channels
+//! included) and a page of ready tasks with their engagements' requirements and their case
+//! (the preferred worker, the workers excluded: makers of what a checking step checks, workers
+//! who declined), marking the tasks QA bars the worker from (a gold pause on the step, a
+//! rework exclusion, another part of a consensus group) as excluded too; let
 //! `karya-core` rank the tasks for the worker; claim them in that order with the store's
 //! exactly-once assignment until one succeeds, and store the explanation of the winner.
 
@@ -21,8 +23,13 @@ use karya_core::routing::{
     rank_for_worker, Candidate, OpenTask, Requirements, RoutingConfig, RoutingWorkflow, Waiting,
     WorkerLoad,
 };
-use karya_core::workforce::{Presence, Qualification, ShiftBlock, Skill, SKILL_LEVEL_MAX};
-use karya_store::{explanation_json, Claim, GrowthFlag, RoutedWorker, StoreError, WorkerRouting};
+use karya_core::workforce::{
+    ChannelCap, Presence, Qualification, ShiftBlock, ShiftBreak, Skill, SKILL_LEVEL_MAX,
+};
+use karya_store::{
+    explanation_json, CaseQuery, Claim, GrowthFlag, RoutedWorker, StoreError, WorkerRouting,
+    WorkerRoutingExtras,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -106,6 +113,21 @@ struct ShiftDto {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ChannelCapDto {
+    channel: String,
+    units_max: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BreakDto {
+    /// Minutes after the start of each shift block.
+    after_minutes: i64,
+    minutes: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ProfileDto {
     languages: Vec<String>,
     time_zone: String,
@@ -113,7 +135,19 @@ struct ProfileDto {
     capacity_units: u32,
     #[serde(default)]
     excluded_clients: Vec<String>,
+    /// Caps per channel within `capacity_units`.
+    #[serde(default)]
+    channel_caps: Vec<ChannelCapDto>,
+    /// Free attributes target expressions read as `worker.attr.<key>`.
+    #[serde(default)]
+    attributes: std::collections::BTreeMap<String, String>,
+    /// Breaks in every shift block; shifts put the worker on break then.
+    #[serde(default)]
+    breaks: Vec<BreakDto>,
 }
+
+/// The longest break accepted, in minutes.
+const BREAK_MINUTES_MAX: i64 = 240;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +251,7 @@ fn profile_json(routed: &RoutedWorker) -> Value {
     json!({
         "presence": routed.presence.code(),
         "presence_since": routed.presence_since.to_string(),
+        "presence_by": routed.presence_by.code(),
         "languages": p.languages,
         "time_zone": p.shift.time_zone.iana_name(),
         "shifts": p.shift.weekly.iter().map(|b| json!({
@@ -225,6 +260,13 @@ fn profile_json(routed: &RoutedWorker) -> Value {
             "minutes": b.length.as_mins(),
         })).collect::<Vec<_>>(),
         "capacity_units": p.capacity.units_max,
+        "channel_caps": p.capacity.channels.iter().map(|c| json!({
+            "channel": c.channel, "units_max": c.units_max,
+        })).collect::<Vec<_>>(),
+        "attributes": p.attributes.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<serde_json::Map<String, Value>>(),
+        "breaks": p.shift.breaks.iter().map(|b| json!({
+            "after_minutes": b.after.as_mins(), "minutes": b.length.as_mins(),
+        })).collect::<Vec<_>>(),
         "excluded_clients": p.excluded_clients.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
         "qualifications": p.qualifications.iter().map(|q| json!({
             "kind": q.kind, "field": q.field, "issuer": q.issuer,
@@ -281,6 +323,46 @@ async fn set_profile(
         .iter()
         .map(|c| parse_id::<ClientId>(c))
         .collect::<ApiResult<Vec<_>>>()?;
+    if body.channel_caps.len() > LIST_LEN_MAX
+        || body.attributes.len() > LIST_LEN_MAX
+        || body.breaks.len() > LIST_LEN_MAX
+    {
+        return Err(ApiError::invalid(format!(
+            "channel_caps, attributes and breaks take at most {LIST_LEN_MAX} entries each"
+        )));
+    }
+    let mut channel_caps: Vec<ChannelCap> = Vec::with_capacity(body.channel_caps.len());
+    for cap in &body.channel_caps {
+        let channel = check_text("channel", &cap.channel, TEXT_LEN_MAX)?;
+        if channel_caps.iter().any(|c| c.channel == channel) {
+            return Err(ApiError::invalid(format!(
+                "channel {channel:?} is capped twice"
+            )));
+        }
+        channel_caps.push(ChannelCap {
+            channel: channel.to_string(),
+            units_max: cap.units_max,
+        });
+    }
+    let mut attributes = Vec::with_capacity(body.attributes.len());
+    for (key, value) in &body.attributes {
+        let key = check_text("attribute name", key, TEXT_LEN_MAX)?;
+        let value = check_text("attribute value", value, TEXT_LEN_MAX)?;
+        attributes.push((key.to_string(), value.to_string()));
+    }
+    let mut breaks = Vec::with_capacity(body.breaks.len());
+    for b in &body.breaks {
+        if !(0..24 * 60).contains(&b.after_minutes) || !(1..=BREAK_MINUTES_MAX).contains(&b.minutes)
+        {
+            return Err(ApiError::invalid(format!(
+                "a break starts 0 to 1439 minutes into the shift and lasts 1 to {BREAK_MINUTES_MAX} minutes"
+            )));
+        }
+        breaks.push(ShiftBreak {
+            after: SignedDuration::from_mins(b.after_minutes),
+            length: SignedDuration::from_mins(b.minutes),
+        });
+    }
     let routing = WorkerRouting {
         languages: body.languages,
         time_zone: body.time_zone,
@@ -288,9 +370,14 @@ async fn set_profile(
         capacity_units: body.capacity_units,
         excluded_clients,
     };
+    let extras = WorkerRoutingExtras {
+        channel_caps,
+        attributes,
+        breaks,
+    };
     state
         .store
-        .set_worker_routing(worker_id, &routing, state.now())
+        .set_worker_profile(worker_id, &routing, &extras, state.now())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -442,13 +529,24 @@ pub(crate) async fn next_task(
     }
     // Load.
     let routed = state.store.routed_worker(worker_id).await?;
-    let (units_used, channel_units) = state.store.worker_units(worker_id).await?;
+    let (units, channel_units) = state.store.worker_holdings(worker_id).await?;
     let routable = state.store.routable_tasks().await?;
     let ids: Vec<_> = routable.iter().map(|r| r.task.id).collect();
     let barred = state.store.barred_tasks(worker_id, &ids).await?;
+    let queries: Vec<CaseQuery> = routable
+        .iter()
+        .map(|r| CaseQuery {
+            task_id: r.task.id,
+            work_item_id: r.task.work_item_id,
+            step: r.task.step.clone(),
+        })
+        .collect();
+    let mut cases = state.store.task_cases(&queries).await?;
+    let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
+    let lines = state.store.engagement_lines(&engagements).await?;
     let load = WorkerLoad {
         presence: routed.presence,
-        units_used,
+        units_used: units.used,
         channel_units,
         last_assigned_at: None,
         working_since: Some(routed.presence_since),
@@ -462,6 +560,11 @@ pub(crate) async fn next_task(
                 .routing
                 .clone()
                 .unwrap_or_else(|| (default_req.clone(), standard.clone()));
+            let case = cases.remove(&r.task.id).unwrap_or_default();
+            let mut excluded_workers = case.excluded_workers;
+            if barred.contains(&r.task.id) {
+                excluded_workers.push(worker_id);
+            }
             let task = OpenTask {
                 id: r.task.id,
                 client_id: r.task.client_id,
@@ -470,12 +573,11 @@ pub(crate) async fn next_task(
                 created_at: r.task.created_at,
                 due_at: r.sla_due_at,
                 requirements: req,
-                preferred_worker: None,
-                excluded_workers: match barred.contains(&r.task.id) {
-                    true => vec![worker_id],
-                    false => Vec::new(),
-                },
+                preferred_worker: case.preferred_worker,
+                excluded_workers,
                 attributes: Vec::new(),
+                step: r.task.step.clone(),
+                service_line: lines.get(&r.engagement_id).copied(),
             };
             (task, flow)
         })
@@ -524,7 +626,7 @@ pub(crate) async fn next_task(
                     explanation: explanation_json(&explanation),
                 }));
             }
-            Claim::Taken => continue,
+            Claim::Taken | Claim::Excluded => continue,
             Claim::AtCapacity { .. } => break,
         }
     }

@@ -336,6 +336,8 @@ impl<'a> Sim<'a> {
                 preferred_worker: None,
                 excluded_workers: Vec::new(),
                 attributes: Vec::new(),
+                step: String::new(),
+                service_line: None,
             };
             let roll = (k.rng.next_u64() % 1000) as u16;
             let effect = k
@@ -743,6 +745,7 @@ fn karya_state(scenario: &Scenario, trace: &Trace, seed: u64) -> KaryaState {
                 weekly,
                 exceptions,
                 leave: Vec::new(),
+                breaks: Vec::new(),
             },
             capacity: Capacity {
                 units_max: team.capacity,

@@ -339,6 +339,71 @@ async fn lock_chains(
     Ok(())
 }
 
+/// Writes a decision type and its event inside the caller's transaction.
+pub(crate) async fn write_decision_type(
+    conn: &mut sqlx::AnyConnection,
+    client_id: karya_core::id::ClientId,
+    engagement_id: EngagementId,
+    decision_type: &DecisionType,
+    now: Timestamp,
+) -> Result<()> {
+    let limits: Vec<(String, i64)> = decision_type
+        .limits
+        .iter()
+        .map(|(d, limit)| (d.code().to_string(), *limit))
+        .collect();
+    let inverse = match &decision_type.inverse {
+        Inverse::Compensate { action } => Some(action.clone()),
+        Inverse::Irreversible => None,
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO decision_types (client_id, engagement_id, name, amount_field, limits, required_qualifications,
+             inverse_action, undo_window_hours, reopen_on_undo, created_at_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(client_id.to_string())
+    .bind(engagement_id.to_string())
+    .bind(&decision_type.name)
+    .bind(decision_type.amount_field.clone())
+    .bind(json!(limits).to_string())
+    .bind(strings_json(&decision_type.required_qualifications))
+    .bind(inverse.clone())
+    .bind(i64::from(decision_type.undo_window_hours))
+    .bind(i64::from(decision_type.reopen_on_undo))
+    .bind(us(now))
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(err) if is_unique_violation(&err) => {
+            return Err(StoreError::Conflict {
+                message: format!(
+                    "the engagement has a decision type {:?} already",
+                    decision_type.name
+                ),
+            })
+        }
+        other => other?,
+    };
+    append(
+        conn,
+        client_id,
+        EventKind::DecisionTypeRegistered,
+        &engagement_id.to_string(),
+        &json!({
+            "name": decision_type.name,
+            "amount_field": decision_type.amount_field,
+            "limits": limits,
+            "required_qualifications": decision_type.required_qualifications,
+            "inverse_action": inverse,
+            "undo_window_hours": decision_type.undo_window_hours,
+            "reopen_on_undo": decision_type.reopen_on_undo,
+        }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 fn status_event(status: DecisionStatus) -> Option<EventKind> {
     match status {
         DecisionStatus::Undone => Some(EventKind::DecisionUndone),
@@ -356,61 +421,8 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         self.engagement(engagement_id).await?;
-        let limits: Vec<(String, i64)> = decision_type
-            .limits
-            .iter()
-            .map(|(d, limit)| (d.code().to_string(), *limit))
-            .collect();
-        let inverse = match &decision_type.inverse {
-            Inverse::Compensate { action } => Some(action.clone()),
-            Inverse::Irreversible => None,
-        };
         let mut tx = self.store.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO decision_types (client_id, engagement_id, name, amount_field, limits, required_qualifications,
-                 inverse_action, undo_window_hours, reopen_on_undo, created_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(self.client_id.to_string())
-        .bind(engagement_id.to_string())
-        .bind(&decision_type.name)
-        .bind(decision_type.amount_field.clone())
-        .bind(json!(limits).to_string())
-        .bind(strings_json(&decision_type.required_qualifications))
-        .bind(inverse.clone())
-        .bind(i64::from(decision_type.undo_window_hours))
-        .bind(i64::from(decision_type.reopen_on_undo))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => {
-                return Err(StoreError::Conflict {
-                    message: format!(
-                        "the engagement has a decision type {:?} already",
-                        decision_type.name
-                    ),
-                })
-            }
-            other => other?,
-        };
-        append(
-            &mut tx,
-            self.client_id,
-            EventKind::DecisionTypeRegistered,
-            &engagement_id.to_string(),
-            &json!({
-                "name": decision_type.name,
-                "amount_field": decision_type.amount_field,
-                "limits": limits,
-                "required_qualifications": decision_type.required_qualifications,
-                "inverse_action": inverse,
-                "undo_window_hours": decision_type.undo_window_hours,
-                "reopen_on_undo": decision_type.reopen_on_undo,
-            }),
-            now,
-        )
-        .await?;
+        write_decision_type(&mut tx, self.client_id, engagement_id, decision_type, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -8,6 +8,9 @@
 //! import's sequence numbers) and moved once at the end. A concurrent single-item write on
 //! PostgreSQL waits for that lock, so the chain stays one line.
 //!
+//! Each item's SLA clocks start in the same transaction, exactly as a single intake starts them
+//! (the engagement's calendar and terms for the item's priority).
+//!
 //! This module does not parse files or validate item input: the caller (the HTTP edge, the CLI)
 //! does that and hands over [`NewWorkItem`]s. What only the store can know, duplicate
 //! `external_ref`s within the import and against stored items, comes back as row errors in
@@ -20,6 +23,7 @@ use karya_core::chain::{self, ChainHash, EventFields};
 use karya_core::event::EventKind;
 use karya_core::id::{EngagementId, WorkItemId};
 use karya_core::lifecycle::WorkItemState;
+use karya_core::model::Priority;
 use sqlx::AnyConnection;
 
 use crate::rows::{get, is_unique_violation, parse, us};
@@ -267,6 +271,11 @@ impl Tenant {
             on_progress(written);
         }
         debug_assert_eq!(chain.seq, head.first_seq + rows.len() as u64);
+        // The SLA clocks start as they do for an item taken in alone: same calendar, same
+        // terms, same instant.
+        let started: Vec<(WorkItemId, Priority)> =
+            rows.iter().map(|row| (row.id, row.priority)).collect();
+        crate::sla::start_clocks(&mut tx, self.client_id, engagement_id, &started, now).await?;
         sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2")
             .bind(chain.prev.to_hex())
             .bind(&client)

@@ -24,19 +24,24 @@
 
 pub mod attrs;
 mod bars;
+mod case;
 mod clients;
 mod consensus;
 mod decisions;
 mod events;
+mod flow;
 mod intake;
+mod lapses;
 mod leader;
 mod migrate;
 mod monitor;
 mod offers;
 mod outputs;
 mod qa;
+mod reports;
 mod routing;
 mod rows;
+mod shifts;
 mod sla;
 mod users;
 mod views;
@@ -51,16 +56,19 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
 pub use bars::{ClaimBar, BAR_CHECK_BATCH_MAX};
+pub use case::CaseQuery;
 pub use consensus::{
     ConsensusDetail, ConsensusGroup, ConsensusState, KeyedAnswer, KeyingOutcome, NewConsensusGroup,
     ADJUDICATION_STEP_SUFFIX,
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
+pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
 };
+pub use lapses::{Lapsed, LapsedWork, LAPSE_BATCH_MAX};
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
@@ -69,13 +77,15 @@ pub use offers::{
     ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
+pub use reports::{PeriodReport, StoredLeave, LEAVE_ROWS_MAX};
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
-    StoredExplanation, WorkerRouting, ROUTABLE_PAGE_MAX,
+    StoredExplanation, WorkerRouting, WorkerRoutingExtras, ROUTABLE_PAGE_MAX,
 };
+pub use shifts::{ShiftChange, SHIFT_SCAN_MAX};
 pub use sla::{
-    CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics, SlaState,
-    HISTOGRAM_BUCKETS_S,
+    CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics,
+    SlaState, HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
 pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0007_offers.sql"),
     ),
     (
+        8,
+        include_str!("../migrations/sqlite/0008_workflow.sql"),
+        include_str!("../migrations/postgres/0008_workflow.sql"),
+    ),
+    (
         9,
         include_str!("../migrations/sqlite/0009_webhooks.sql"),
         include_str!("../migrations/postgres/0009_webhooks.sql"),
@@ -52,6 +57,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         include_str!("../migrations/sqlite/0010_consensus.sql"),
         include_str!("../migrations/postgres/0010_consensus.sql"),
+    ),
+    (
+        13,
+        include_str!("../migrations/sqlite/0013_site_calendars.sql"),
+        include_str!("../migrations/postgres/0013_site_calendars.sql"),
+    ),
+    (
+        14,
+        include_str!("../migrations/sqlite/0014_case_routing.sql"),
+        include_str!("../migrations/postgres/0014_case_routing.sql"),
     ),
 ];
 

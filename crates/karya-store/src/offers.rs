@@ -16,12 +16,15 @@ use karya_core::event::EventKind;
 use karya_core::id::{AssignmentId, ClientId, OfferId, TaskId, WorkerId};
 use karya_core::lifecycle::TaskState;
 use karya_core::model::{OfferOutcome, Task};
+use karya_core::routing::case::ExclusionReason;
 use karya_core::routing::Explanation;
+use karya_core::workforce::Capacity;
 use serde_json::json;
 use sqlx::AnyConnection;
 
+use crate::case::{is_excluded, store_exclusion};
 use crate::events::append;
-use crate::routing::{explanation_json, requirements_of};
+use crate::routing::{caps_of, explanation_json, requirements_of};
 use crate::rows::{get, is_unique_violation, parse, timestamp, us};
 use crate::work::{assign, task_row, TASK_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
@@ -48,6 +51,8 @@ macro_rules! rollback_and_return {
 pub const ROUND_WORKERS_MAX: i64 = 2_000;
 /// Capacity units a task weighs when its engagement sets no routing.
 const DEFAULT_WEIGHT: u32 = 1;
+/// The channel of a task whose engagement sets no routing.
+const DEFAULT_CHANNEL: &str = "default";
 
 /// An offer as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +90,9 @@ pub enum OfferMade {
     AtCapacity,
     /// The task is no longer ready: claimed, offered or closed meanwhile.
     Taken,
+    /// The case rules exclude the worker from the task (they declined it, made the work a
+    /// checking step checks, or a conflict is named).
+    Excluded,
 }
 
 /// What became of a claim.
@@ -98,6 +106,8 @@ pub enum Claim {
     },
     /// The task is no longer claimable: someone else took it, or it left the ready state.
     Taken,
+    /// The case rules exclude the worker from the task.
+    Excluded,
 }
 
 /// Capacity units held and allowed, from the worker's routing row.
@@ -145,25 +155,75 @@ fn offer_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
     })
 }
 
-/// Locks the worker's routing row (PostgreSQL) and counts the units they hold: active
-/// assignments weighed by their engagement's requirements, plus open offers.
-async fn units_locked(
+/// What a worker holds, as read under their row lock: total units and their cap, units per
+/// channel, and the per-channel caps.
+#[derive(Debug, Clone)]
+struct Held {
+    units: Units,
+    capacity: Capacity,
+    channels: Vec<(String, u32)>,
+}
+
+impl Held {
+    /// `None` when a task of `weight` on `channel` fits; else the units used and allowed of
+    /// what is full (the total, or the channel's own cap).
+    fn full_for(&self, channel: &str, weight: u32) -> Option<Units> {
+        if self.units.used + weight > self.units.max {
+            return Some(self.units);
+        }
+        let used = self
+            .channels
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map_or(0, |(_, u)| *u);
+        let max = self.capacity.channel_max(channel);
+        (used + weight > max).then_some(Units { used, max })
+    }
+}
+
+/// The channel and weight of a task from its engagement's requirements (stored JSON text).
+fn load_of(requirements: Option<String>) -> Result<(String, u32)> {
+    Ok(match requirements {
+        Some(text) => {
+            let req = requirements_of(&text)?;
+            (req.channel, req.weight)
+        }
+        None => (DEFAULT_CHANNEL.to_string(), DEFAULT_WEIGHT),
+    })
+}
+
+/// Locks the worker's routing row (PostgreSQL) and counts what they hold: active assignments
+/// weighed by their engagement's requirements, plus open offers, in total and per channel.
+async fn held_locked(
     conn: &mut AnyConnection,
     engine: Engine,
     worker_id: WorkerId,
-) -> Result<Units> {
+) -> Result<Held> {
     let lock = match engine {
         Engine::Postgres => " FOR UPDATE",
         Engine::Sqlite => "",
     };
     let row = sqlx::query(&format!(
-        "SELECT capacity_units FROM worker_routing WHERE worker_id = $1{lock}"
+        "SELECT capacity_units, channel_caps FROM worker_routing WHERE worker_id = $1{lock}"
     ))
     .bind(worker_id.to_string())
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?;
     let max = get::<i64>(&row, "capacity_units")?.max(0) as u32;
+    let capacity = Capacity {
+        units_max: max,
+        channels: caps_of(&get::<String>(&row, "channel_caps")?)?,
+    };
+    let mut channels: Vec<(String, u32)> = Vec::new();
+    let mut used = 0u32;
+    let mut add = |channel: String, units: u32| {
+        used += units;
+        match channels.iter_mut().find(|(c, _)| *c == channel) {
+            Some((_, u)) => *u += units,
+            None => channels.push((channel, units)),
+        }
+    };
     let rows = sqlx::query(
         "SELECT er.requirements FROM assignments a
          JOIN tasks t ON t.id = a.task_id
@@ -174,30 +234,33 @@ async fn units_locked(
     .bind(worker_id.to_string())
     .fetch_all(&mut *conn)
     .await?;
-    let mut used = 0u32;
     for row in &rows {
-        let text: Option<String> = get(row, "requirements")?;
-        used += match text {
-            Some(text) => requirements_of(&text)?.weight,
-            None => DEFAULT_WEIGHT,
-        };
+        let (channel, weight) = load_of(get(row, "requirements")?)?;
+        add(channel, weight);
     }
-    let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(units), 0) AS BIGINT) AS units FROM offers
-         WHERE worker_id = $1 AND outcome IS NULL",
+    let rows = sqlx::query(
+        "SELECT o.units, er.requirements FROM offers o
+         JOIN tasks t ON t.id = o.task_id
+         JOIN work_items w ON w.id = t.work_item_id
+         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+         WHERE o.worker_id = $1 AND o.outcome IS NULL",
     )
     .bind(worker_id.to_string())
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let offered: i64 = get(&row, "units")?;
-    Ok(Units {
-        used: used + offered.max(0) as u32,
-        max,
+    for row in &rows {
+        let (channel, _) = load_of(get(row, "requirements")?)?;
+        add(channel, get::<i64>(row, "units")?.max(0) as u32);
+    }
+    Ok(Held {
+        units: Units { used, max },
+        capacity,
+        channels,
     })
 }
 
-/// The capacity units a task weighs, from its engagement's requirements.
-async fn task_weight(conn: &mut AnyConnection, task_id: TaskId) -> Result<u32> {
+/// The channel and capacity units a task weighs, from its engagement's requirements.
+async fn task_load(conn: &mut AnyConnection, task_id: TaskId) -> Result<(String, u32)> {
     let row = sqlx::query(
         "SELECT er.requirements FROM tasks t JOIN work_items w ON w.id = t.work_item_id
          LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
@@ -207,11 +270,7 @@ async fn task_weight(conn: &mut AnyConnection, task_id: TaskId) -> Result<u32> {
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::not_found("task", task_id))?;
-    let text: Option<String> = get(&row, "requirements")?;
-    Ok(match text {
-        Some(text) => requirements_of(&text)?.weight,
-        None => DEFAULT_WEIGHT,
-    })
+    load_of(get(&row, "requirements")?)
 }
 
 async fn insert_explanation(
@@ -241,7 +300,7 @@ async fn insert_explanation(
 
 /// Moves a task between two states with a conditional update and its event; `false` when the
 /// task was not in `from` (someone else changed it first).
-async fn move_task(
+pub(crate) async fn move_task(
     conn: &mut AnyConnection,
     client_id: ClientId,
     task_id: TaskId,
@@ -284,7 +343,7 @@ async fn move_task(
 
 /// Ends an open offer with `outcome` and returns the task to `ready`, in the caller's
 /// transaction.
-async fn end_offer(
+pub(crate) async fn end_offer(
     conn: &mut AnyConnection,
     offer: &StoredOffer,
     outcome: OfferOutcome,
@@ -324,10 +383,13 @@ impl Tenant {
     /// task's weight of the worker's capacity until it ends, and the explanation is stored.
     pub async fn make_offer(&self, new: &NewOffer, now: Timestamp) -> Result<OfferMade> {
         let mut tx = self.store.writer.begin().await?;
-        let units = units_locked(&mut tx, self.store.engine, new.worker_id).await?;
-        let weight = task_weight(&mut tx, new.task_id).await?;
-        if units.used + weight > units.max {
+        let held = held_locked(&mut tx, self.store.engine, new.worker_id).await?;
+        let (channel, weight) = task_load(&mut tx, new.task_id).await?;
+        if held.full_for(&channel, weight).is_some() {
             rollback_and_return!(tx, Ok(OfferMade::AtCapacity));
+        }
+        if is_excluded(&mut tx, new.task_id, new.worker_id).await? {
+            rollback_and_return!(tx, Ok(OfferMade::Excluded));
         }
         let moved = move_task(
             &mut tx,
@@ -433,16 +495,19 @@ impl Store {
             Engine::Sqlite => "",
         };
         let mut tx = self.writer.begin().await?;
-        let units = units_locked(&mut tx, self.engine, worker_id).await?;
-        let weight = task_weight(&mut tx, task_id).await?;
-        if units.used + weight > units.max {
+        let held = held_locked(&mut tx, self.engine, worker_id).await?;
+        let (channel, weight) = task_load(&mut tx, task_id).await?;
+        if let Some(full) = held.full_for(&channel, weight) {
             rollback_and_return!(
                 tx,
                 Ok(Claim::AtCapacity {
-                    units_used: units.used,
-                    units_max: units.max,
+                    units_used: full.used,
+                    units_max: full.max,
                 })
             );
+        }
+        if is_excluded(&mut tx, task_id, worker_id).await? {
+            rollback_and_return!(tx, Ok(Claim::Excluded));
         }
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2 AND state = 'ready'{task_lock}"
@@ -471,10 +536,23 @@ impl Store {
         Ok(Claim::Assigned(task))
     }
 
-    /// The units a worker holds and may hold now.
+    /// The units a worker holds (open offers included) and may hold now.
     pub async fn worker_capacity(&self, worker_id: WorkerId) -> Result<Units> {
         let mut conn = self.reader.acquire().await?;
-        units_locked(&mut conn, Engine::Sqlite, worker_id).await
+        Ok(held_locked(&mut conn, Engine::Sqlite, worker_id)
+            .await?
+            .units)
+    }
+
+    /// What a worker holds (open offers included): units used and allowed, and units used
+    /// per channel.
+    pub async fn worker_holdings(
+        &self,
+        worker_id: WorkerId,
+    ) -> Result<(Units, Vec<(String, u32)>)> {
+        let mut conn = self.reader.acquire().await?;
+        let held = held_locked(&mut conn, Engine::Sqlite, worker_id).await?;
+        Ok((held.units, held.channels))
     }
 
     /// Workers whose presence is `available`, in id order, at most [`ROUND_WORKERS_MAX`].
@@ -585,8 +663,8 @@ impl Store {
         Ok(task)
     }
 
-    /// The worker declines their open offer: the task goes back to `ready`, and the router
-    /// will not offer it to them again.
+    /// The worker declines their open offer: the task goes back to `ready`, and the worker is
+    /// stored as excluded from it (no path gives it to them again).
     pub async fn decline_offer(
         &self,
         worker_id: WorkerId,
@@ -607,6 +685,15 @@ impl Store {
             let message = format!("offer {offer_id} has ended");
             rollback_and_return!(tx, Err(StoreError::Conflict { message }));
         }
+        store_exclusion(
+            &mut tx,
+            offer.client_id,
+            offer.task_id,
+            worker_id,
+            ExclusionReason::Declined,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         offer.outcome = Some(OfferOutcome::Declined);
         offer.ended_at = Some(crate::work::stored(now));

@@ -143,6 +143,75 @@ pub(crate) fn rejected(message: impl ToString) -> StoreError {
     }
 }
 
+/// Writes an engagement's QA policy and its event inside the caller's transaction. The caller
+/// has checked the policy.
+pub(crate) async fn write_qa_policy(
+    conn: &mut AnyConnection,
+    tenant: &Tenant,
+    engagement_id: EngagementId,
+    policy: &QaPolicy,
+    now: Timestamp,
+) -> Result<()> {
+    let threshold = policy.gold.accuracy_threshold;
+    let categories =
+        serde_json::to_string(&policy.defect_categories).expect("a list of strings serializes");
+    sqlx::query(
+        "INSERT INTO qa_policies (engagement_id, client_id, accuracy_target_ppm, confidence_ppm, min_checks,
+            floor_rate_ppm, checks_after_failure, reviewer_min_designation, reviewer_qualification,
+            rework_policy, defect_categories, gold_window, gold_min_scored, gold_threshold_ppm, updated_at_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+         ON CONFLICT (engagement_id) DO UPDATE SET
+            accuracy_target_ppm = excluded.accuracy_target_ppm, confidence_ppm = excluded.confidence_ppm,
+            min_checks = excluded.min_checks, floor_rate_ppm = excluded.floor_rate_ppm,
+            checks_after_failure = excluded.checks_after_failure,
+            reviewer_min_designation = excluded.reviewer_min_designation,
+            reviewer_qualification = excluded.reviewer_qualification,
+            rework_policy = excluded.rework_policy, defect_categories = excluded.defect_categories,
+            gold_window = excluded.gold_window, gold_min_scored = excluded.gold_min_scored,
+            gold_threshold_ppm = excluded.gold_threshold_ppm, updated_at_us = excluded.updated_at_us",
+    )
+    .bind(engagement_id.to_string())
+    .bind(tenant.client_id.to_string())
+    .bind(ppm(1.0 - policy.sampling.error_target))
+    .bind(ppm(policy.sampling.confidence))
+    .bind(i64::from(policy.sampling.min_checks))
+    .bind(ppm(policy.sampling.floor_rate))
+    .bind(i64::from(policy.sampling.checks_after_failure))
+    .bind(policy.reviewers.min_designation.code())
+    .bind(policy.reviewers.qualification.clone())
+    .bind(policy.rework.code())
+    .bind(&categories)
+    .bind(i64::from(policy.gold.window))
+    .bind(i64::from(policy.gold.min_scored))
+    .bind(ppm(threshold))
+    .bind(us(now))
+    .execute(&mut *conn)
+    .await?;
+    append(
+        conn,
+        tenant.client_id,
+        EventKind::QaPolicySet,
+        &engagement_id.to_string(),
+        &json!({
+            "accuracy_target": 1.0 - policy.sampling.error_target,
+            "confidence": policy.sampling.confidence,
+            "min_checks": policy.sampling.min_checks,
+            "floor_rate": policy.sampling.floor_rate,
+            "checks_after_failure": policy.sampling.checks_after_failure,
+            "reviewer_min_designation": policy.reviewers.min_designation.code(),
+            "reviewer_qualification": policy.reviewers.qualification,
+            "rework": policy.rework.code(),
+            "defect_categories": policy.defect_categories,
+            "gold_window": policy.gold.window,
+            "gold_min_scored": policy.gold.min_scored,
+            "gold_threshold": threshold,
+        }),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 /// A task with the engagement its work item belongs to.
 pub(crate) async fn load_task(
     conn: &mut AnyConnection,
@@ -414,63 +483,8 @@ impl Tenant {
                 "gold settings: threshold in [0, 1], window in 1..={GOLD_WINDOW_MAX}, min_scored at most the window"
             )));
         }
-        let categories =
-            serde_json::to_string(&policy.defect_categories).expect("a list of strings serializes");
         let mut tx = self.store.writer.begin().await?;
-        sqlx::query(
-            "INSERT INTO qa_policies (engagement_id, client_id, accuracy_target_ppm, confidence_ppm, min_checks,
-                floor_rate_ppm, checks_after_failure, reviewer_min_designation, reviewer_qualification,
-                rework_policy, defect_categories, gold_window, gold_min_scored, gold_threshold_ppm, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-             ON CONFLICT (engagement_id) DO UPDATE SET
-                accuracy_target_ppm = excluded.accuracy_target_ppm, confidence_ppm = excluded.confidence_ppm,
-                min_checks = excluded.min_checks, floor_rate_ppm = excluded.floor_rate_ppm,
-                checks_after_failure = excluded.checks_after_failure,
-                reviewer_min_designation = excluded.reviewer_min_designation,
-                reviewer_qualification = excluded.reviewer_qualification,
-                rework_policy = excluded.rework_policy, defect_categories = excluded.defect_categories,
-                gold_window = excluded.gold_window, gold_min_scored = excluded.gold_min_scored,
-                gold_threshold_ppm = excluded.gold_threshold_ppm, updated_at_us = excluded.updated_at_us",
-        )
-        .bind(engagement_id.to_string())
-        .bind(self.client_id.to_string())
-        .bind(ppm(1.0 - policy.sampling.error_target))
-        .bind(ppm(policy.sampling.confidence))
-        .bind(i64::from(policy.sampling.min_checks))
-        .bind(ppm(policy.sampling.floor_rate))
-        .bind(i64::from(policy.sampling.checks_after_failure))
-        .bind(policy.reviewers.min_designation.code())
-        .bind(policy.reviewers.qualification.clone())
-        .bind(policy.rework.code())
-        .bind(&categories)
-        .bind(i64::from(policy.gold.window))
-        .bind(i64::from(policy.gold.min_scored))
-        .bind(ppm(threshold))
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await?;
-        append(
-            &mut tx,
-            self.client_id,
-            EventKind::QaPolicySet,
-            &engagement_id.to_string(),
-            &json!({
-                "accuracy_target": 1.0 - policy.sampling.error_target,
-                "confidence": policy.sampling.confidence,
-                "min_checks": policy.sampling.min_checks,
-                "floor_rate": policy.sampling.floor_rate,
-                "checks_after_failure": policy.sampling.checks_after_failure,
-                "reviewer_min_designation": policy.reviewers.min_designation.code(),
-                "reviewer_qualification": policy.reviewers.qualification,
-                "rework": policy.rework.code(),
-                "defect_categories": policy.defect_categories,
-                "gold_window": policy.gold.window,
-                "gold_min_scored": policy.gold.min_scored,
-                "gold_threshold": threshold,
-            }),
-            now,
-        )
-        .await?;
+        write_qa_policy(&mut tx, self, engagement_id, policy, now).await?;
         let stored_policy = load_policy(&mut tx, self, engagement_id).await?;
         tx.commit().await?;
         Ok(stored_policy)
@@ -522,6 +536,25 @@ impl Tenant {
         output: &Fields,
         now: Timestamp,
     ) -> Result<SubmitOutcome> {
+        let submission = crate::flow::Submission {
+            fields: output,
+            document: None,
+            next_id: uuid::Uuid::now_v7(),
+        };
+        self.submit_task_with_output(task_id, &submission, now)
+            .await
+    }
+
+    /// [`submit_task`](Tenant::submit_task) with the task's whole output document, stored
+    /// with the task, and the id for what follows a finished task (the next step's task or
+    /// job, or the deliverable) when the engagement runs on a pack.
+    pub async fn submit_task_with_output(
+        &self,
+        task_id: TaskId,
+        submission_in: &crate::flow::Submission<'_>,
+        now: Timestamp,
+    ) -> Result<SubmitOutcome> {
+        let output = submission_in.fields;
         let mut tx = self.store.writer.begin().await?;
         let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
         if crate::consensus::part_of(&mut tx, self, task_id)
@@ -706,6 +739,13 @@ impl Tenant {
                 }
             }
         };
+        if let Some(document) = submission_in.document {
+            crate::flow::record_output(&mut tx, self.client_id, task_id, document, now).await?;
+        }
+        if task.state == TaskState::Done {
+            crate::flow::task_done(&mut tx, self.client_id, &task, submission_in.next_id, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(outcome)
     }
@@ -717,6 +757,19 @@ impl Tenant {
         &self,
         task_id: TaskId,
         new: &NewReview,
+        now: Timestamp,
+    ) -> Result<ReviewOutcome> {
+        self.record_review_then(task_id, new, uuid::Uuid::now_v7(), now)
+            .await
+    }
+
+    /// [`record_review`](Tenant::record_review) with the id for what follows a passed task
+    /// (the next step's task or job, or the deliverable) when the engagement runs on a pack.
+    pub async fn record_review_then(
+        &self,
+        task_id: TaskId,
+        new: &NewReview,
+        next_id: uuid::Uuid,
         now: Timestamp,
     ) -> Result<ReviewOutcome> {
         let mut tx = self.store.writer.begin().await?;
@@ -828,6 +881,9 @@ impl Tenant {
                 move_task(&mut tx, &mut task, TaskState::Ready, now).await?
             }
             Some(Rework::Maker(_)) => {}
+        }
+        if task.state == TaskState::Done {
+            crate::flow::task_done(&mut tx, self.client_id, &task, next_id, now).await?;
         }
         tx.commit().await?;
         Ok(ReviewOutcome {

@@ -20,7 +20,8 @@ use karya_core::routing::{
     Explanation, Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep,
 };
 use karya_core::workforce::{
-    Capacity, Presence, Qualification, ShiftBlock, ShiftPattern, Skill, WorkerProfile,
+    Capacity, ChannelCap, Presence, PresenceSource, Qualification, ShiftBlock, ShiftBreak,
+    ShiftPattern, Skill, WorkerProfile,
 };
 use serde_json::{json, Value};
 
@@ -45,12 +46,23 @@ pub struct WorkerRouting {
     pub excluded_clients: Vec<ClientId>,
 }
 
+/// The parts of a worker's routing profile beyond the scalars: per-channel capacity caps,
+/// free attributes for target expressions, and the breaks of their shifts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WorkerRoutingExtras {
+    pub channel_caps: Vec<ChannelCap>,
+    pub attributes: Vec<(String, String)>,
+    pub breaks: Vec<ShiftBreak>,
+}
+
 /// A worker as the router needs them, with presence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoutedWorker {
     pub profile: WorkerProfile,
     pub presence: Presence,
     pub presence_since: Timestamp,
+    /// Who set the presence last: the worker or their shift.
+    pub presence_by: PresenceSource,
 }
 
 /// A ready task with its engagement's routing (if the engagement has any).
@@ -123,7 +135,7 @@ fn shifts_json(shifts: &[ShiftBlock]) -> Value {
     )
 }
 
-fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
+pub(crate) fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
     let value: Value = serde_json::from_str(text).map_err(|e| bad("shifts", e))?;
     let rows = value
         .as_array()
@@ -144,6 +156,93 @@ fn shifts_of(text: &str) -> Result<Vec<ShiftBlock>> {
                 weekday,
                 start,
                 length: SignedDuration::from_mins(n(2)?),
+            })
+        })
+        .collect()
+}
+
+/// `[{"channel": .., "units_max": ..}, ...]`.
+fn caps_json(caps: &[ChannelCap]) -> Value {
+    Value::Array(
+        caps.iter()
+            .map(|c| json!({"channel": c.channel, "units_max": c.units_max}))
+            .collect(),
+    )
+}
+
+pub(crate) fn caps_of(text: &str) -> Result<Vec<ChannelCap>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| bad("channel_caps", e))?;
+    value
+        .as_array()
+        .ok_or_else(|| bad("channel_caps", "not a list"))?
+        .iter()
+        .map(|c| {
+            Ok(ChannelCap {
+                channel: c["channel"]
+                    .as_str()
+                    .ok_or_else(|| bad("channel_caps", "channel"))?
+                    .to_string(),
+                units_max: c["units_max"]
+                    .as_u64()
+                    .ok_or_else(|| bad("channel_caps", "units_max"))?
+                    as u32,
+            })
+        })
+        .collect()
+}
+
+/// `{"key": "value", ...}`.
+fn attributes_json(attributes: &[(String, String)]) -> Value {
+    Value::Object(
+        attributes
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+fn attributes_of(text: &str) -> Result<Vec<(String, String)>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| bad("attributes", e))?;
+    value
+        .as_object()
+        .ok_or_else(|| bad("attributes", "not an object"))?
+        .iter()
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                v.as_str()
+                    .ok_or_else(|| bad("attributes", "not a string"))?
+                    .to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// `[[minutes after the block's start, minutes], ...]`.
+fn breaks_json(breaks: &[ShiftBreak]) -> Value {
+    Value::Array(
+        breaks
+            .iter()
+            .map(|b| json!([b.after.as_mins(), b.length.as_mins()]))
+            .collect(),
+    )
+}
+
+pub(crate) fn breaks_of(text: &str) -> Result<Vec<ShiftBreak>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| bad("breaks", e))?;
+    value
+        .as_array()
+        .ok_or_else(|| bad("breaks", "not a list"))?
+        .iter()
+        .map(|b| {
+            let n = |i: usize| {
+                b.get(i)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| bad("breaks", "not [after, length]"))
+            };
+            Ok(ShiftBreak {
+                after: SignedDuration::from_mins(n(0)?),
+                length: SignedDuration::from_mins(n(1)?),
             })
         })
         .collect()
@@ -286,6 +385,19 @@ impl Store {
         routing: &WorkerRouting,
         now: Timestamp,
     ) -> Result<()> {
+        self.set_worker_profile(worker_id, routing, &WorkerRoutingExtras::default(), now)
+            .await
+    }
+
+    /// Sets a worker's whole routing profile: the scalars, channel caps, attributes and
+    /// breaks, in one transaction with its event.
+    pub async fn set_worker_profile(
+        &self,
+        worker_id: WorkerId,
+        routing: &WorkerRouting,
+        extras: &WorkerRoutingExtras,
+        now: Timestamp,
+    ) -> Result<()> {
         TimeZone::get(&routing.time_zone).map_err(|_| StoreError::Rejected {
             message: format!("unknown time zone {:?}", routing.time_zone),
         })?;
@@ -298,6 +410,9 @@ impl Store {
             .map(|c| c.to_string())
             .collect::<Vec<_>>())
         .to_string();
+        let caps = caps_json(&extras.channel_caps);
+        let attributes = attributes_json(&extras.attributes);
+        let breaks = breaks_json(&extras.breaks);
         let updated = sqlx::query(
             "UPDATE worker_routing SET languages = $1, time_zone = $2, shifts = $3, capacity_units = $4,
              excluded_clients = $5, updated_at_us = $6 WHERE worker_id = $7",
@@ -332,6 +447,15 @@ impl Store {
                 other => other?,
             };
         }
+        sqlx::query(
+            "UPDATE worker_routing SET channel_caps = $1, attributes = $2, breaks = $3 WHERE worker_id = $4",
+        )
+        .bind(caps.to_string())
+        .bind(attributes.to_string())
+        .bind(breaks.to_string())
+        .bind(worker_id.to_string())
+        .execute(&mut *tx)
+        .await?;
         append(
             &mut tx,
             FIRM_CHAIN,
@@ -340,7 +464,8 @@ impl Store {
             &json!({"languages": routing.languages, "time_zone": routing.time_zone,
                     "shifts": serde_json::from_str::<Value>(&shifts).unwrap_or_default(),
                     "capacity_units": routing.capacity_units,
-                    "excluded_clients": serde_json::from_str::<Value>(&excluded).unwrap_or_default()}),
+                    "excluded_clients": serde_json::from_str::<Value>(&excluded).unwrap_or_default(),
+                    "channel_caps": caps, "attributes": attributes, "breaks": breaks}),
             now,
         )
         .await?;
@@ -432,7 +557,8 @@ impl Store {
         Ok(())
     }
 
-    /// Changes a worker's presence. Needs a routing profile.
+    /// Changes a worker's presence, as the worker (or a lead for them). Needs a routing
+    /// profile.
     pub async fn set_presence(
         &self,
         worker_id: WorkerId,
@@ -441,7 +567,8 @@ impl Store {
     ) -> Result<()> {
         let mut tx = self.writer.begin().await?;
         let updated = sqlx::query(
-            "UPDATE worker_routing SET presence = $1, presence_since_us = $2 WHERE worker_id = $3",
+            "UPDATE worker_routing SET presence = $1, presence_since_us = $2, presence_by = 'worker'
+             WHERE worker_id = $3",
         )
         .bind(presence.code())
         .bind(us(now))
@@ -456,7 +583,7 @@ impl Store {
             FIRM_CHAIN,
             EventKind::WorkerPresenceChanged,
             &worker_id.to_string(),
-            &json!({"presence": presence.code()}),
+            &json!({"presence": presence.code(), "by": PresenceSource::Worker.code()}),
             now,
         )
         .await?;
@@ -468,7 +595,8 @@ impl Store {
     pub async fn routed_worker(&self, worker_id: WorkerId) -> Result<RoutedWorker> {
         let worker = self.worker(worker_id).await?;
         let row = sqlx::query(
-            "SELECT presence, presence_since_us, languages, time_zone, shifts, capacity_units, excluded_clients
+            "SELECT presence, presence_since_us, presence_by, languages, time_zone, shifts, capacity_units,
+                    excluded_clients, channel_caps, attributes, breaks
              FROM worker_routing WHERE worker_id = $1",
         )
         .bind(worker_id.to_string())
@@ -492,6 +620,12 @@ impl Store {
         )?;
         let shifts: String = get(&row, "shifts")?;
         let capacity_units: i64 = get(&row, "capacity_units")?;
+        let presence_by: String = get(&row, "presence_by")?;
+        let presence_by =
+            PresenceSource::parse(&presence_by).ok_or_else(|| bad("presence_by", &presence_by))?;
+        let channel_caps = caps_of(&get::<String>(&row, "channel_caps")?)?;
+        let attributes = attributes_of(&get::<String>(&row, "attributes")?)?;
+        let breaks = breaks_of(&get::<String>(&row, "breaks")?)?;
 
         let rows = sqlx::query(
             "SELECT kind, field, issuer, valid_from_us, valid_until_us FROM worker_qualifications
@@ -545,17 +679,19 @@ impl Store {
                 growth_skills,
                 shift: ShiftPattern {
                     weekly: shifts_of(&shifts)?,
+                    breaks,
                     ..ShiftPattern::none(time_zone)
                 },
                 capacity: Capacity {
                     units_max: capacity_units as u32,
-                    channels: Vec::new(),
+                    channels: channel_caps,
                 },
                 excluded_clients,
-                attributes: Vec::new(),
+                attributes,
             },
             presence,
             presence_since: timestamp(&row, "presence_since_us")?,
+            presence_by,
         })
     }
 
@@ -598,9 +734,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
                     t.updated_at_us, w.engagement_id, er.requirements, er.workflow,
-                    s.resolution_due_at_us
+                    s.resolution_due_at_us, sr.requirements AS step_requirements
              FROM tasks t JOIN work_items w ON w.id = t.work_item_id
              LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
              LEFT JOIN sla_states s ON s.work_item_id = t.work_item_id AND s.clock_state = 'running'
              WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1",
         )
@@ -611,9 +748,19 @@ impl Store {
         let mut tasks = Vec::with_capacity(rows.len());
         for row in &rows {
             let engagement_id: EngagementId = parse(row, "engagement_id")?;
-            let routing = match cache.iter().find(|(e, _)| *e == engagement_id) {
-                Some((_, routing)) => routing.clone(),
-                None => {
+            // A pack step's own requirements come first, under the engagement's workflow.
+            let step_req: Option<String> = get(row, "step_requirements")?;
+            let routing = match (step_req, cache.iter().find(|(e, _)| *e == engagement_id)) {
+                (Some(req), _) => {
+                    let flow: Option<String> = get(row, "workflow")?;
+                    let flow = match flow {
+                        Some(flow) => workflow_of(&flow)?,
+                        None => RoutingWorkflow::standard(),
+                    };
+                    Some((Arc::new(requirements_of(&req)?), Arc::new(flow)))
+                }
+                (None, Some((_, routing))) => routing.clone(),
+                (None, None) => {
                     let req: Option<String> = get(row, "requirements")?;
                     let flow: Option<String> = get(row, "workflow")?;
                     let routing = match (req, flow) {

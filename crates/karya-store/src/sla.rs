@@ -1,5 +1,11 @@
-//! SLA persistence: calendars, an engagement's SLA terms and pricing, the derived SLA state of
-//! each work item, and the loads that metrics and invoices are computed from.
+//! SLA persistence: calendars (a client's own, and each delivery site's), an engagement's SLA
+//! terms and pricing, the derived SLA state of each work item, and the loads that metrics and
+//! invoices are computed from.
+//!
+//! An engagement's clocks run on the calendar it names: one of its client's calendars, or the
+//! calendar of a delivery site (firm data, shared by every client served from that site). A
+//! change of a site's calendar recomputes the open items of every engagement clocked on it,
+//! each client's recompute recorded in that client's chain.
 //!
 //! The SLA state of an item is derived data: [`karya_core::sla::evaluate`] over the item's
 //! events, with the terms of its engagement and priority on the engagement's calendar. The
@@ -13,11 +19,11 @@ use std::collections::HashMap;
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
 use karya_core::billing::{
-    self, BillableItem, CreditRule, EngagementBilling, Invoice, ItemRate, Pricing,
+    self, AccuracyEvidence, BillableItem, CreditRule, EngagementBilling, Invoice, ItemRate, Pricing,
 };
 use karya_core::calendar::{Calendar, Shift};
 use karya_core::event::EventKind;
-use karya_core::id::{CalendarId, ClientId, EngagementId, TaskId, WorkItemId};
+use karya_core::id::{CalendarId, ClientId, EngagementId, SiteId, TaskId, WorkItemId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::metrics::{self, ItemFacts, Performance, TaskFacts};
 use karya_core::model::Priority;
@@ -83,13 +89,31 @@ impl CalendarSpec {
     }
 }
 
+/// The calendar an engagement's clocks run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarRef {
+    /// One of the client's own calendars.
+    Client(CalendarId),
+    /// The calendar of a delivery site.
+    Site(SiteId),
+}
+
+impl From<CalendarId> for CalendarRef {
+    fn from(id: CalendarId) -> CalendarRef {
+        CalendarRef::Client(id)
+    }
+}
+
 /// How an engagement's SLA is measured and billed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngagementSla {
-    pub calendar_id: CalendarId,
+    pub calendar: CalendarRef,
     pub terms: Vec<(Priority, SlaTerms)>,
     pub pricing: Pricing,
+    /// What missing the on-time target costs.
     pub credit_rule: Option<CreditRule>,
+    /// What missing the accuracy target (of the terms) costs.
+    pub accuracy_credit_rule: Option<CreditRule>,
 }
 
 /// One milestone of a stored SLA state.
@@ -201,9 +225,15 @@ pub(crate) async fn load_config(
     client_id: ClientId,
     engagement_id: EngagementId,
 ) -> Result<Option<Config>> {
+    // One of the two joins matches: the engagement names exactly one calendar.
     let row = sqlx::query(
-        "SELECT c.id, c.name, c.time_zone, c.week, c.holidays, c.exceptions
-         FROM engagement_sla s JOIN calendars c ON c.id = s.calendar_id
+        "SELECT COALESCE(c.id, sc.site_id) AS id, COALESCE(c.name, sc.name) AS name,
+                COALESCE(c.time_zone, sc.time_zone) AS time_zone, COALESCE(c.week, sc.week) AS week,
+                COALESCE(c.holidays, sc.holidays) AS holidays,
+                COALESCE(c.exceptions, sc.exceptions) AS exceptions
+         FROM engagement_sla s
+         LEFT JOIN calendars c ON c.id = s.calendar_id AND c.client_id = s.client_id
+         LEFT JOIN site_calendars sc ON sc.site_id = s.calendar_site_id
          WHERE s.client_id = $1 AND s.engagement_id = $2",
     )
     .bind(client_id.to_string())
@@ -294,6 +324,48 @@ pub(crate) async fn load_clock_records(
         });
     }
     Ok(records)
+}
+
+/// Starts the clocks of items just taken in, all at `now`, inside the caller's transaction:
+/// what [`refresh_item`] computes for each from its single `work_item.created` event, for a
+/// whole import at once (one evaluation per priority, one write per [`RECOMPUTE_BATCH`]).
+pub(crate) async fn start_clocks(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+    items: &[(WorkItemId, Priority)],
+    now: Timestamp,
+) -> Result<()> {
+    let Some(config) = load_config(conn, client_id, engagement_id).await? else {
+        return Ok(());
+    };
+    let created = vec![ClockRecord {
+        at: now,
+        event: ClockEvent::Created,
+    }];
+    let mut by_priority: Vec<(Priority, Option<SlaStatus>)> = Vec::new();
+    for priority in Priority::ALL {
+        let status = match config.terms_for(priority) {
+            Some(terms) => Some(evaluate(&config.calendar, &terms, Some(&created), now)?),
+            None => None,
+        };
+        by_priority.push((priority, status));
+    }
+    let mut states = Vec::with_capacity(RECOMPUTE_BATCH);
+    for (id, priority) in items {
+        let status = by_priority
+            .iter()
+            .find(|(p, _)| p == priority)
+            .and_then(|(_, status)| *status);
+        if let Some(status) = status {
+            states.push((*id, engagement_id, status));
+        }
+        if states.len() == RECOMPUTE_BATCH {
+            write_states(conn, client_id, &states, now).await?;
+            states.clear();
+        }
+    }
+    write_states(conn, client_id, &states, now).await
 }
 
 /// Replaces the stored states of the given items: one delete and one insert.
@@ -655,22 +727,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<RecomputeReport> {
         spec.to_calendar()?;
-        let week: Vec<Value> = spec
-            .week
-            .iter()
-            .map(|day| Value::Array(day.iter().map(shift_json).collect()))
-            .collect();
-        let holidays: Vec<String> = spec.holidays.iter().map(|d| d.to_string()).collect();
-        let exceptions: serde_json::Map<String, Value> = spec
-            .exceptions
-            .iter()
-            .map(|(d, shifts)| {
-                (
-                    d.to_string(),
-                    Value::Array(shifts.iter().map(shift_json).collect()),
-                )
-            })
-            .collect();
+        let (week, holidays, exceptions) = calendar_json(spec);
         let mut tx = self.store.writer.begin().await?;
         let written = sqlx::query(
             "INSERT INTO calendars (id, client_id, name, time_zone, week, holidays, exceptions, updated_at_us)
@@ -684,9 +741,9 @@ impl Tenant {
         .bind(self.client_id.to_string())
         .bind(&spec.name)
         .bind(&spec.time_zone)
-        .bind(Value::Array(week).to_string())
-        .bind(json!(holidays).to_string())
-        .bind(Value::Object(exceptions).to_string())
+        .bind(week)
+        .bind(holidays)
+        .bind(exceptions)
         .bind(us(now))
         .execute(&mut *tx)
         .await;
@@ -755,7 +812,10 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<RecomputeReport> {
         self.engagement(engagement_id).await?;
-        self.calendar(sla.calendar_id).await?;
+        let (calendar_id, calendar_site_id) = match sla.calendar {
+            CalendarRef::Client(id) => (Some(self.calendar(id).await?.id), None),
+            CalendarRef::Site(site_id) => (None, Some(self.store.site_calendar(site_id).await?.id)),
+        };
         let client = self.store.client(self.client_id).await?;
         if let Some(currency) = sla.pricing.currency().filter(|c| *c != client.currency) {
             return Err(StoreError::Rejected {
@@ -767,18 +827,27 @@ impl Tenant {
         }
         let mut tx = self.store.writer.begin().await?;
         sqlx::query(
-            "INSERT INTO engagement_sla (engagement_id, client_id, calendar_id, pricing, credit_per_point_bp, credit_cap_bp, updated_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO engagement_sla (engagement_id, client_id, calendar_id, calendar_site_id, pricing,
+                credit_per_point_bp, credit_cap_bp, accuracy_credit_per_point_bp, accuracy_credit_cap_bp,
+                updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (engagement_id) DO UPDATE SET calendar_id = excluded.calendar_id,
+               calendar_site_id = excluded.calendar_site_id,
                pricing = excluded.pricing, credit_per_point_bp = excluded.credit_per_point_bp,
-               credit_cap_bp = excluded.credit_cap_bp, updated_at_us = excluded.updated_at_us",
+               credit_cap_bp = excluded.credit_cap_bp,
+               accuracy_credit_per_point_bp = excluded.accuracy_credit_per_point_bp,
+               accuracy_credit_cap_bp = excluded.accuracy_credit_cap_bp,
+               updated_at_us = excluded.updated_at_us",
         )
         .bind(engagement_id.to_string())
         .bind(self.client_id.to_string())
-        .bind(sla.calendar_id.to_string())
+        .bind(calendar_id.map(|id| id.to_string()))
+        .bind(calendar_site_id.map(|id| id.to_string()))
         .bind(pricing_json(&sla.pricing).to_string())
         .bind(sla.credit_rule.map(|r| i64::from(r.per_point_bp)))
         .bind(sla.credit_rule.map(|r| i64::from(r.cap_bp)))
+        .bind(sla.accuracy_credit_rule.map(|r| i64::from(r.per_point_bp)))
+        .bind(sla.accuracy_credit_rule.map(|r| i64::from(r.cap_bp)))
         .bind(us(now))
         .execute(&mut *tx)
         .await?;
@@ -815,7 +884,8 @@ impl Tenant {
             .map(|(p, t)| {
                 json!({"priority": p.code(), "first_response_s": t.first_response.as_secs(),
                        "resolution_s": t.resolution.as_secs(), "warning_pct": t.warning_pct,
-                       "on_time_target_bp": t.on_time_target_bp})
+                       "on_time_target_bp": t.on_time_target_bp,
+                       "accuracy_target_bp": t.accuracy_target_bp})
             })
             .collect();
         append(
@@ -823,8 +893,12 @@ impl Tenant {
             self.client_id,
             EventKind::EngagementSlaSet,
             &engagement_id.to_string(),
-            &json!({"calendar_id": sla.calendar_id.to_string(), "terms": terms_json,
-                    "pricing": pricing_json(&sla.pricing), "reason": reason}),
+            &json!({"calendar_id": calendar_id.map(|id| id.to_string()),
+                    "calendar_site_id": calendar_site_id.map(|id| id.to_string()),
+                    "terms": terms_json, "pricing": pricing_json(&sla.pricing),
+                    "credit": sla.credit_rule.map(|r| json!({"per_point_bp": r.per_point_bp, "cap_bp": r.cap_bp})),
+                    "accuracy_credit": sla.accuracy_credit_rule.map(|r| json!({"per_point_bp": r.per_point_bp, "cap_bp": r.cap_bp})),
+                    "reason": reason}),
             now,
         )
         .await?;
@@ -841,8 +915,9 @@ impl Tenant {
         let client = self.store.client(self.client_id).await?;
         let mut conn = self.store.reader.acquire().await?;
         let row = sqlx::query(
-            "SELECT calendar_id, pricing, credit_per_point_bp, credit_cap_bp FROM engagement_sla
-             WHERE client_id = $1 AND engagement_id = $2",
+            "SELECT calendar_id, calendar_site_id, pricing, credit_per_point_bp, credit_cap_bp,
+                    accuracy_credit_per_point_bp, accuracy_credit_cap_bp
+             FROM engagement_sla WHERE client_id = $1 AND engagement_id = $2",
         )
         .bind(self.client_id.to_string())
         .bind(engagement_id.to_string())
@@ -998,7 +1073,8 @@ impl Tenant {
         let client = self.store.client(self.client_id).await?;
         let mut conn = self.store.reader.acquire().await?;
         let rows = sqlx::query(
-            "SELECT s.engagement_id, e.name, s.pricing, s.credit_per_point_bp, s.credit_cap_bp, s.calendar_id
+            "SELECT s.engagement_id, e.name, s.pricing, s.credit_per_point_bp, s.credit_cap_bp,
+                    s.accuracy_credit_per_point_bp, s.accuracy_credit_cap_bp, s.calendar_id, s.calendar_site_id
              FROM engagement_sla s JOIN engagements e ON e.id = s.engagement_id
              WHERE s.client_id = $1 ORDER BY e.name, s.engagement_id",
         )
@@ -1069,6 +1145,16 @@ impl Tenant {
                 item.worked = worked.get(&item.work_item_id).copied().unwrap_or_default();
             }
             let name: String = get(row, "name")?;
+            let accuracy_target_bp = sla
+                .terms
+                .iter()
+                .map(|(_, t)| t.accuracy_target_bp)
+                .max()
+                .unwrap_or(0);
+            let accuracy = match sla.accuracy_credit_rule {
+                Some(_) => self.accuracy_evidence(engagement_id, from, to).await?,
+                None => AccuracyEvidence::default(),
+            };
             engagements.push(EngagementBilling {
                 engagement_id,
                 name,
@@ -1076,12 +1162,179 @@ impl Tenant {
                 credit_rule: sla.credit_rule,
                 on_time_target_bp: target_bp,
                 items,
+                accuracy_credit_rule: sla.accuracy_credit_rule,
+                accuracy_target_bp,
+                accuracy,
             });
         }
         billing::invoice(client.currency, &engagements).map_err(|err| StoreError::Rejected {
             message: err.to_string(),
         })
     }
+}
+
+impl Tenant {
+    /// The engagement's quality checks in `[from, to)`, pooled for billing: reviews (pass or
+    /// fail, with the defects of the failures), adjudicated consensus answers and gold tasks,
+    /// at the confidence of the engagement's QA policy.
+    pub async fn accuracy_evidence(
+        &self,
+        engagement_id: EngagementId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<AccuracyEvidence> {
+        let policy = self.qa_policy(engagement_id).await?;
+        let client = self.client_id.to_string();
+        let engagement = engagement_id.to_string();
+        let mut evidence = AccuracyEvidence {
+            confidence_ppm: (policy.sampling.confidence * f64::from(billing::PPM_WHOLE)).round()
+                as u32,
+            ..AccuracyEvidence::default()
+        };
+        let reviews = sqlx::query(
+            "SELECT COUNT(*) AS checks, COALESCE(SUM(CASE WHEN verdict = 'pass' THEN 1 ELSE 0 END), 0) AS correct
+             FROM reviews WHERE client_id = $1 AND engagement_id = $2
+               AND reviewed_at_us >= $3 AND reviewed_at_us < $4",
+        );
+        let gold = sqlx::query(
+            "SELECT COUNT(*) AS checks, COALESCE(SUM(CASE WHEN correct = 1 THEN 1 ELSE 0 END), 0) AS correct
+             FROM gold_results WHERE client_id = $1 AND engagement_id = $2
+               AND scored_at_us >= $3 AND scored_at_us < $4",
+        );
+        for query in [reviews, gold] {
+            let row = query
+                .bind(&client)
+                .bind(&engagement)
+                .bind(us(from))
+                .bind(us(to))
+                .fetch_one(&self.store.reader)
+                .await?;
+            evidence.checks += get::<i64>(&row, "checks")?.max(0) as u64;
+            evidence.correct += get::<i64>(&row, "correct")?.max(0) as u64;
+        }
+        let (defects,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM review_defects d JOIN reviews r ON r.id = d.review_id
+             WHERE r.client_id = $1 AND r.engagement_id = $2 AND r.verdict <> 'pass'
+               AND r.reviewed_at_us >= $3 AND r.reviewed_at_us < $4",
+        )
+        .bind(&client)
+        .bind(&engagement)
+        .bind(us(from))
+        .bind(us(to))
+        .fetch_one(&self.store.reader)
+        .await?;
+        evidence.defects = defects.max(0) as u64;
+        for (_, _, keyed) in crate::consensus::evidence(self, engagement_id, from, to).await? {
+            evidence.checks += keyed.checks;
+            evidence.correct += keyed.correct;
+        }
+        Ok(evidence)
+    }
+}
+
+impl Store {
+    /// Creates or replaces a delivery site's calendar, and recomputes the open items of every
+    /// engagement (of any client) whose clocks run on it, in one transaction. The calendar's
+    /// id is the site's.
+    pub async fn put_site_calendar(
+        &self,
+        site_id: SiteId,
+        spec: &CalendarSpec,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<RecomputeReport> {
+        spec.to_calendar()?;
+        let (week, holidays, exceptions) = calendar_json(spec);
+        let mut tx = self.writer.begin().await?;
+        crate::clients::ensure_firm_chain(&mut tx).await?;
+        let written = sqlx::query(
+            "INSERT INTO site_calendars (site_id, name, time_zone, week, holidays, exceptions, updated_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (site_id) DO UPDATE SET name = excluded.name, time_zone = excluded.time_zone,
+               week = excluded.week, holidays = excluded.holidays, exceptions = excluded.exceptions,
+               updated_at_us = excluded.updated_at_us",
+        )
+        .bind(site_id.to_string())
+        .bind(&spec.name)
+        .bind(&spec.time_zone)
+        .bind(week)
+        .bind(holidays)
+        .bind(exceptions)
+        .bind(us(now))
+        .execute(&mut *tx)
+        .await;
+        match written {
+            Err(err) if is_foreign_key_violation(&err) => {
+                return Err(StoreError::not_found("site", site_id))
+            }
+            other => other?,
+        };
+        append(
+            &mut tx,
+            crate::events::FIRM_CHAIN,
+            EventKind::SiteCalendarSet,
+            &site_id.to_string(),
+            &json!({"name": spec.name, "time_zone": spec.time_zone,
+                    "holidays": spec.holidays.len(), "reason": reason}),
+            now,
+        )
+        .await?;
+        let engagements = sqlx::query(
+            "SELECT client_id, engagement_id FROM engagement_sla WHERE calendar_site_id = $1
+             ORDER BY client_id, engagement_id",
+        )
+        .bind(site_id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut report = RecomputeReport::default();
+        for row in &engagements {
+            let client_id: ClientId = parse(row, "client_id")?;
+            let engagement_id: EngagementId = parse(row, "engagement_id")?;
+            let one = recompute(&mut tx, client_id, engagement_id, reason, now).await?;
+            report.items += one.items;
+            report.breached += one.breached;
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// A site's calendar; not found when the site has none (or does not exist).
+    pub async fn site_calendar(&self, site_id: SiteId) -> Result<CalendarSpec> {
+        let row = sqlx::query(
+            "SELECT site_id AS id, name, time_zone, week, holidays, exceptions
+             FROM site_calendars WHERE site_id = $1",
+        )
+        .bind(site_id.to_string())
+        .fetch_optional(&self.reader)
+        .await?
+        .ok_or_else(|| StoreError::not_found("site calendar", site_id))?;
+        calendar_row(&row)
+    }
+}
+
+/// The `week`, `holidays` and `exceptions` JSON documents of a calendar, as stored.
+fn calendar_json(spec: &CalendarSpec) -> (String, String, String) {
+    let week: Vec<Value> = spec
+        .week
+        .iter()
+        .map(|day| Value::Array(day.iter().map(shift_json).collect()))
+        .collect();
+    let holidays: Vec<String> = spec.holidays.iter().map(|d| d.to_string()).collect();
+    let exceptions: serde_json::Map<String, Value> = spec
+        .exceptions
+        .iter()
+        .map(|(d, shifts)| {
+            (
+                d.to_string(),
+                Value::Array(shifts.iter().map(shift_json).collect()),
+            )
+        })
+        .collect();
+    (
+        Value::Array(week).to_string(),
+        json!(holidays).to_string(),
+        Value::Object(exceptions).to_string(),
+    )
 }
 
 impl Store {
@@ -1147,24 +1400,35 @@ async fn engagement_sla_row(
     let pricing: String = get(row, "pricing")?;
     let pricing: Value = serde_json::from_str(&pricing)
         .map_err(|err| anyhow::anyhow!("stored pricing is not json: {err}"))?;
-    let per_point: Option<i64> = get(row, "credit_per_point_bp")?;
-    let cap: Option<i64> = get(row, "credit_cap_bp")?;
-    Ok(EngagementSla {
-        calendar_id: parse(row, "calendar_id")?,
-        terms: load_terms(conn, client_id, engagement_id).await?,
-        pricing: pricing_of(&pricing, currency)?,
-        credit_rule: per_point.zip(cap).map(|(per_point, cap)| CreditRule {
+    let rule = |per_point: &str, cap: &str| -> Result<Option<CreditRule>> {
+        let per_point: Option<i64> = get(row, per_point)?;
+        let cap: Option<i64> = get(row, cap)?;
+        Ok(per_point.zip(cap).map(|(per_point, cap)| CreditRule {
             per_point_bp: per_point as u32,
             cap_bp: cap as u32,
-        }),
+        }))
+    };
+    let calendar_id: Option<String> = get(row, "calendar_id")?;
+    let calendar = match calendar_id {
+        Some(_) => CalendarRef::Client(parse(row, "calendar_id")?),
+        None => CalendarRef::Site(parse(row, "calendar_site_id")?),
+    };
+    Ok(EngagementSla {
+        calendar,
+        terms: load_terms(conn, client_id, engagement_id).await?,
+        pricing: pricing_of(&pricing, currency)?,
+        credit_rule: rule("credit_per_point_bp", "credit_cap_bp")?,
+        accuracy_credit_rule: rule("accuracy_credit_per_point_bp", "accuracy_credit_cap_bp")?,
     })
 }
 
 fn task_facts(history: &[(Timestamp, TaskState)]) -> TaskFacts {
     let states: Vec<TaskState> = history.iter().map(|(_, s)| *s).collect();
     let first_review = states.iter().position(|s| *s == TaskState::InReview);
+    let worked = billing::task_time(history);
     TaskFacts {
-        worked: billing::task_time(history),
+        worked,
+        handled: worked,
         submitted: states.contains(&TaskState::Submitted),
         reviewed: first_review.is_some(),
         passed_first_review: first_review

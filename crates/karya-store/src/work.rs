@@ -199,6 +199,26 @@ impl Tenant {
     /// names the item already stored, so a client retrying after a lost response learns that
     /// its first attempt landed.
     pub async fn create_work_item(&self, new: &NewWorkItem, now: Timestamp) -> Result<WorkItem> {
+        self.take_in(new, None, now).await
+    }
+
+    /// Takes a work item in and, when its engagement runs on a pack, starts it in the same
+    /// transaction (`received → in_progress`) with its first step's task (id `first_id`) or job.
+    pub async fn create_and_start_work_item(
+        &self,
+        new: &NewWorkItem,
+        first_id: uuid::Uuid,
+        now: Timestamp,
+    ) -> Result<WorkItem> {
+        self.take_in(new, Some(first_id), now).await
+    }
+
+    async fn take_in(
+        &self,
+        new: &NewWorkItem,
+        first_id: Option<uuid::Uuid>,
+        now: Timestamp,
+    ) -> Result<WorkItem> {
         // The engagement must be this client's: checked by the same scoped read a client uses.
         self.engagement(new.engagement_id).await?;
         let mut tx = self.store.writer.begin().await?;
@@ -255,8 +275,7 @@ impl Tenant {
             now,
         )
         .await?;
-        tx.commit().await?;
-        Ok(WorkItem {
+        let mut item = WorkItem {
             id: new.id,
             client_id: self.client_id,
             engagement_id: new.engagement_id,
@@ -268,7 +287,12 @@ impl Tenant {
             received_at: stored(now),
             updated_at: stored(now),
             version: 1,
-        })
+        };
+        if let Some(first_id) = first_id {
+            crate::flow::start_item(&mut tx, &mut item, first_id, now).await?;
+        }
+        tx.commit().await?;
+        Ok(item)
     }
 
     async fn work_item_by_ref(

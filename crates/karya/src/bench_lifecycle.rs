@@ -74,11 +74,13 @@ pub struct Options {
     pub cache_dir: std::path::PathBuf,
 }
 
+/// The service line the bench's engagement runs: its pack starts with a person's step.
+const BENCH_LINE: &str = "ip_research";
+
 /// The calls of the lifecycle, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
     CreateItem,
-    CreateTask,
     Next,
     Start,
     Submit,
@@ -86,9 +88,8 @@ enum Call {
 }
 
 impl Call {
-    const ALL: [Call; 6] = [
+    const ALL: [Call; 5] = [
         Call::CreateItem,
-        Call::CreateTask,
         Call::Next,
         Call::Start,
         Call::Submit,
@@ -98,7 +99,6 @@ impl Call {
     fn name(self) -> &'static str {
         match self {
             Call::CreateItem => "POST work-items",
-            Call::CreateTask => "POST work-items/{id}/tasks",
             Call::Next => "POST workers/{id}/next",
             Call::Start => "POST tasks/{id}/transitions",
             Call::Submit => "POST tasks/{id}/submission",
@@ -260,7 +260,8 @@ struct Ctx {
     base: String,
     engagement_id: String,
     client_token: String,
-    lead_token: String,
+    /// The input of every item: the pack's first example, so intake accepts it.
+    input: serde_json::Value,
     reviewer_token: String,
     reviewer_id: String,
     workers: Vec<(String, String)>,
@@ -467,7 +468,7 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
             "POST",
             &format!("{base}/engagements"),
             &admin,
-            Some(r#"{"name":"bench","service_line":"ip_research"}"#),
+            Some(&json!({"name": "bench", "service_line": BENCH_LINE}).to_string()),
         )
         .await?;
     expect(&reply, 201, "create engagement")?;
@@ -507,16 +508,6 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
         now,
     )
     .await?;
-    let lead_id = make_worker(&mut conn, &admin, "Bench Lead", "team_lead").await?;
-    let (_, lead_token) = auth(
-        store,
-        "lead@bench.example",
-        Role::Lead,
-        None,
-        Some(lead_id.parse().map_err(|e| anyhow!("{e}"))?),
-        now,
-    )
-    .await?;
     let mut workers = Vec::with_capacity(options.workers);
     for n in 0..options.workers {
         let id = make_worker(&mut conn, &admin, &format!("Worker {n}"), "analyst").await?;
@@ -536,7 +527,7 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
         base,
         engagement_id,
         client_token,
-        lead_token,
+        input: bench_input()?,
         reviewer_token,
         reviewer_id,
         workers,
@@ -545,7 +536,24 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
     })
 }
 
-/// A worker on shift around the clock, available.
+/// The pack's first example input for the bench's line, which intake accepts.
+fn bench_input() -> anyhow::Result<serde_json::Value> {
+    let catalog = karya_server::builtin_packs();
+    let line = BENCH_LINE.parse().map_err(|e| anyhow!("{e}"))?;
+    let pack = &catalog
+        .for_line(line)
+        .next()
+        .ok_or_else(|| anyhow!("no pack for {BENCH_LINE}"))?
+        .pack;
+    let example = pack
+        .examples
+        .first()
+        .ok_or_else(|| anyhow!("pack {} has no example", pack.id))?;
+    Ok(serde_json::from_str(&example.input)?)
+}
+
+/// A worker on shift around the clock, available, with what the first step of the bench's
+/// pack asks (a technical degree, patent search at level 6).
 async fn make_worker(
     conn: &mut Conn,
     admin: &str,
@@ -572,6 +580,26 @@ async fn make_worker(
         )
         .await?;
     expect(&reply, 204, "set worker profile")?;
+    let qualification =
+        json!({"kind": "btech", "issuer": "iit", "valid_from": "2015-07-01T00:00:00Z"});
+    let reply = conn
+        .call(
+            "POST",
+            &format!("/api/v1/workers/{id}/qualifications"),
+            admin,
+            Some(&qualification.to_string()),
+        )
+        .await?;
+    expect(&reply, 201, "add qualification")?;
+    let reply = conn
+        .call(
+            "PUT",
+            &format!("/api/v1/workers/{id}/skills/patent_search"),
+            admin,
+            Some(r#"{"level":6}"#),
+        )
+        .await?;
+    expect(&reply, 204, "set skill")?;
     let reply = conn
         .call(
             "POST",
@@ -646,7 +674,7 @@ async fn one_item(
         "engagement_id": ctx.engagement_id,
         "title": format!("bench item {n}"),
         "external_ref": format!("B-{n}"),
-        "input": {"document": "scan-0001.pdf", "pages": 3},
+        "input": ctx.input,
     })
     .to_string();
     let path = format!("{base}/work-items");
@@ -661,21 +689,7 @@ async fn one_item(
     )
     .await?;
     expect(&reply, 201, "create work item")?;
-    let item_id = text_of(&reply.json()?, "id")?;
-
-    let path = format!("{base}/work-items/{item_id}/tasks");
-    let reply = timed(
-        samples,
-        Call::CreateTask,
-        conn,
-        "POST",
-        &path,
-        &ctx.lead_token,
-        Some(r#"{"step":"capture"}"#),
-    )
-    .await?;
-    expect(&reply, 201, "create task")?;
-
+    // Intake starts the item on its pack's first step: the task Get next hands out.
     let path = format!("/api/v1/workers/{worker_id}/next");
     let mut claimed = None;
     for _ in 0..NEXT_ATTEMPTS_MAX {

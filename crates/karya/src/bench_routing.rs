@@ -372,6 +372,8 @@ fn new_task(firm: &Firm, rng: &mut Rng, created: Timestamp) -> OpenTask {
         preferred_worker,
         excluded_workers: Vec::new(),
         attributes: Vec::new(),
+        step: String::new(),
+        service_line: None,
     }
 }
 

@@ -364,8 +364,8 @@ fn print_summary(summary: &Summary, url: &str, options: &DemoOptions) {
         s.expired
     );
     println!(
-        "  {} submissions, {} reviews ({} failed, sent to rework), {} decisions ({} settled on approval, {} undone by a policy change)",
-        s.submissions, s.reviews, s.failed_reviews, s.decisions, s.approvals, s.undone
+        "  {} processor jobs, {} submissions, {} reviews ({} failed, sent to rework), {} decisions ({} settled on approval, {} undone by a policy change)",
+        s.jobs, s.submissions, s.reviews, s.failed_reviews, s.decisions, s.approvals, s.undone
     );
     println!(
         "  {} delivered, {} closed by clients, {} SLA warnings",

@@ -23,7 +23,7 @@ use karya_core::decision::policy::{Constraint, Layer, OnFail, PolicyDraft, Scope
 use karya_core::id::{AssignmentId, DecisionId, OfferId, ReviewId, TaskId, WorkItemId, WorkerId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::model::{Defect, Designation};
-use karya_core::pack::{self, StepKind};
+use karya_core::pack;
 use karya_core::qa::review::Verdict;
 use karya_core::routing::{OpenTask, Requirements, RoutingConfig, RoutingWorkflow, WorkerLoad};
 use karya_core::workforce::Presence;
@@ -32,8 +32,8 @@ use karya_processors::sla_monitor::warnings_due;
 use karya_sim::demo::{handling_minutes, Arrival, DemoFirm};
 use karya_sim::rng::Rng;
 use karya_store::{
-    NewDecision, NewOffer, NewReview, NewTask, NewWorkItem, OfferMade, Store, StoreError,
-    SubmitOutcome, Tenant,
+    CaseQuery, NewDecision, NewOffer, NewReview, NewTask, NewWorkItem, OfferMade, Store,
+    StoreError, Submission, SubmitOutcome, Tenant,
 };
 use serde_json::{json, Value};
 
@@ -58,6 +58,12 @@ const DECLINE_SHARE: f64 = 0.06;
 const CLOSE_SHARE: f64 = 0.7;
 /// Share of steps whose request for documents is actually needed (the rest are complete).
 const HOLD_SHARE: f64 = 0.2;
+/// Name the demo's processor runner claims jobs under.
+const PROCESSOR_RUNNER: &str = "demo-processors";
+/// Time between the runner's looks for waiting jobs.
+const JOBS_EVERY: SignedDuration = SignedDuration::from_mins(2);
+/// Jobs claimed in one look.
+const JOBS_PER_PASS: usize = 50;
 /// Escalated tasks the leads look at in one pass.
 const ESCALATIONS_PER_PASS: u32 = 50;
 /// How long the policy change looks back for decisions that now conflict.
@@ -72,6 +78,8 @@ pub struct RunStats {
     pub declined: u32,
     pub expired: u32,
     pub submissions: u32,
+    /// Processor jobs completed.
+    pub jobs: u32,
     pub reviews: u32,
     pub failed_reviews: u32,
     pub decisions: u32,
@@ -123,6 +131,12 @@ enum Event {
     Resume {
         task: TaskId,
     },
+    Jobs,
+    JobDone {
+        job: uuid::Uuid,
+        processor: String,
+        item: WorkItemId,
+    },
 }
 
 struct SimWorker {
@@ -148,11 +162,15 @@ struct SimTask {
     rework: u32,
     /// Whether it has waited on the client once already.
     held: bool,
+    /// Capacity units it weighs while offered or held.
+    units: u32,
 }
 
 struct SimItem {
     engagement: usize,
     input: Value,
+    /// Whether it stands delivered (counted once per delivery).
+    delivered: bool,
 }
 
 struct Sim<'a> {
@@ -250,6 +268,7 @@ pub async fn run(
     }
     sim.schedule(start, Event::Route);
     sim.schedule(start, Event::Sla);
+    sim.schedule(start, Event::Jobs);
     let half = start + end.duration_since(start) / 2;
     sim.schedule(half, Event::PolicyChange);
 
@@ -266,7 +285,7 @@ pub async fn run(
         // Anything but the timers and the bookkeeping may free a worker or ready a task.
         if !matches!(
             event,
-            Event::Route | Event::Sla | Event::Close(_) | Event::Settle { .. }
+            Event::Route | Event::Sla | Event::Jobs | Event::Close(_) | Event::Settle { .. }
         ) {
             sim.changed = true;
         }
@@ -446,6 +465,16 @@ impl Sim<'_> {
                 Ok(())
             }
             Event::PolicyChange => self.policy_change().await,
+            Event::Jobs => {
+                self.run_jobs().await?;
+                self.schedule(self.now + JOBS_EVERY, Event::Jobs);
+                Ok(())
+            }
+            Event::JobDone {
+                job,
+                processor,
+                item,
+            } => self.job_done(job, &processor, item).await,
             Event::Resume { task } => {
                 let Some(t) = self.tasks.get(&task) else {
                     return Ok(());
@@ -499,8 +528,9 @@ impl Sim<'_> {
         };
         let item_id = WorkItemId::from_uuid(self.id());
         let tenant = self.tenant_of(arrival.engagement);
+        let first_id = self.id();
         let created = tenant
-            .create_work_item(
+            .create_and_start_work_item(
                 &NewWorkItem {
                     id: item_id,
                     engagement_id: engagement.id,
@@ -509,6 +539,7 @@ impl Sim<'_> {
                     priority: arrival.priority,
                     input: input.to_string(),
                 },
+                first_id,
                 self.now,
             )
             .await;
@@ -521,13 +552,11 @@ impl Sim<'_> {
             SimItem {
                 engagement: arrival.engagement,
                 input,
+                delivered: false,
             },
         );
-        let steps = human_steps(&loaded.pack);
-        if let Some(first) = steps.first() {
-            self.open_task(arrival.engagement, item_id, first).await?;
-        }
-        Ok(())
+        // The pack's first step is open: a person's task, or a processor's job.
+        self.follow(arrival.engagement, item_id).await
     }
 
     async fn open_task(
@@ -559,6 +588,7 @@ impl Sim<'_> {
                     maker: None,
                     rework: 0,
                     held: false,
+                    units: 1,
                 },
             );
         }
@@ -623,12 +653,24 @@ impl Sim<'_> {
             1,
             SignedDuration::from_mins(30),
         ));
+        let queries: Vec<CaseQuery> = routable
+            .iter()
+            .map(|r| CaseQuery {
+                task_id: r.task.id,
+                work_item_id: r.task.work_item_id,
+                step: r.task.step.clone(),
+            })
+            .collect();
+        let mut cases = self.store.task_cases(&queries).await?;
+        let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
+        let lines = self.store.engagement_lines(&engagements).await?;
         let tasks: Vec<ReadyTask> = routable
             .into_iter()
             .map(|r| {
                 let (requirements, workflow) = r
                     .routing
                     .unwrap_or_else(|| (fallback.clone(), standard.clone()));
+                let case = cases.remove(&r.task.id).unwrap_or_default();
                 ReadyTask {
                     task: OpenTask {
                         id: r.task.id,
@@ -638,9 +680,11 @@ impl Sim<'_> {
                         created_at: r.task.created_at,
                         due_at: r.sla_due_at,
                         requirements,
-                        preferred_worker: None,
-                        excluded_workers: Vec::new(),
+                        preferred_worker: case.preferred_worker,
+                        excluded_workers: case.excluded_workers,
                         attributes: Vec::new(),
+                        step: r.task.step.clone(),
+                        service_line: lines.get(&r.engagement_id).copied(),
                     },
                     workflow,
                 }
@@ -681,6 +725,9 @@ impl Sim<'_> {
                         continue;
                     };
                     self.workers[worker].units += stored.units;
+                    if let Some(t) = self.tasks.get_mut(&task.id) {
+                        t.units = stored.units;
+                    }
                     let x = self.rng.unit();
                     // Answers come in seconds, inside the offer's timeout.
                     let delay_s = (self.workers[worker].response_seconds
@@ -726,16 +773,15 @@ impl Sim<'_> {
         accept: bool,
     ) -> anyhow::Result<()> {
         let worker_id = self.workers[worker].id;
-        let Some(engagement) = self.tasks.get(&task).map(|t| t.engagement) else {
+        let Some(units) = self.tasks.get(&task).map(|t| t.units) else {
             return Ok(());
         };
-        let weight = self.built.engagements[engagement].weight;
         if !accept {
             let declined = self.store.decline_offer(worker_id, offer, self.now).await;
             if self.refused(declined)?.is_some() {
                 self.stats.declined += 1;
                 let w = &mut self.workers[worker];
-                w.units = w.units.saturating_sub(weight);
+                w.units = w.units.saturating_sub(units);
             }
             return Ok(());
         }
@@ -746,7 +792,7 @@ impl Sim<'_> {
             .await;
         if self.refused(accepted)?.is_none() {
             let w = &mut self.workers[worker];
-            w.units = w.units.saturating_sub(weight);
+            w.units = w.units.saturating_sub(units);
             return Ok(());
         }
         if let Some(t) = self.tasks.get_mut(&task) {
@@ -808,7 +854,7 @@ impl Sim<'_> {
         let (engagement, item, step_name) = (task.engagement, task.item, task.step.clone());
         let loaded = self.built.engagements[engagement].pack;
         let tenant = self.tenant_of(engagement);
-        let weight = self.built.engagements[engagement].weight;
+        let units = self.tasks.get(&task_id).map_or(1, |t| t.units);
         let today = self.today();
         // Decisions the step calls for. Asking the client for documents (or a physician for a
         // clarification) puts the item on hold; the task resumes when the answer comes.
@@ -840,13 +886,22 @@ impl Sim<'_> {
             .map(|i| i.input.clone())
             .unwrap_or(json!({}));
         let output = demo_values::output(loaded, &input, &mut self.rng, &today);
-        let recorded = tenant.record_output(task_id, &output, self.now).await;
-        self.refused(recorded)?;
+        let document = output.to_string();
+        let fields = demo_values::fields_text(&output);
+        let next_id = self.id();
         let submitted = tenant
-            .submit_task(task_id, &demo_values::fields_text(&output), self.now)
+            .submit_task_with_output(
+                task_id,
+                &Submission {
+                    fields: &fields,
+                    document: Some(&document),
+                    next_id,
+                },
+                self.now,
+            )
             .await;
         let w = &mut self.workers[worker];
-        w.units = w.units.saturating_sub(weight);
+        w.units = w.units.saturating_sub(units);
         let Some(outcome) = self.refused(submitted)? else {
             return self.start_next(worker).await;
         };
@@ -855,7 +910,7 @@ impl Sim<'_> {
             SubmitOutcome::Sampled { task, .. } | SubmitOutcome::Gold { task, .. } => task,
         };
         match task.state {
-            TaskState::Done => self.task_done(engagement, item).await?,
+            TaskState::Done => self.follow(engagement, item).await?,
             TaskState::InReview => self.send_to_review(worker, engagement, task_id),
             _ => {}
         }
@@ -951,7 +1006,7 @@ impl Sim<'_> {
         task_id: TaskId,
     ) -> anyhow::Result<()> {
         let tenant = self.tenant_of(engagement);
-        let weight = self.built.engagements[engagement].weight;
+        let units = self.tasks.get(&task_id).map_or(1, |t| t.units);
         let held = tenant
             .transition_task(task_id, TaskState::OnHold, self.now)
             .await;
@@ -970,7 +1025,7 @@ impl Sim<'_> {
                 t.held = true;
             }
             let w = &mut self.workers[worker];
-            w.units = w.units.saturating_sub(weight);
+            w.units = w.units.saturating_sub(units);
             let hours = 3.0 + 30.0 * self.rng.unit();
             self.schedule(
                 self.now + SignedDuration::from_secs((hours * 3_600.0) as i64),
@@ -1060,22 +1115,25 @@ impl Sim<'_> {
             defects,
         };
         let tenant = self.tenant_of(engagement);
-        let recorded = tenant.record_review(task_id, &review, self.now).await;
+        let next_id = self.id();
+        let recorded = tenant
+            .record_review_then(task_id, &review, next_id, self.now)
+            .await;
         let Some(outcome) = self.refused(recorded)? else {
             return Ok(());
         };
         self.stats.reviews += 1;
         self.workers[reviewer].reviews += 1;
         match outcome.task.state {
-            TaskState::Done => self.task_done(engagement, item).await?,
+            TaskState::Done => self.follow(engagement, item).await?,
             TaskState::Rework => {
                 self.stats.failed_reviews += 1;
                 if let Some(t) = self.tasks.get_mut(&task_id) {
                     t.rework += 1;
                 }
                 if let Some(m) = maker {
-                    let weight = self.built.engagements[engagement].weight;
-                    self.workers[m].units += weight;
+                    let units = self.tasks.get(&task_id).map_or(1, |t| t.units);
+                    self.workers[m].units += units;
                     self.workers[m].queue.push_front(task_id);
                     self.start_next(m).await?;
                 }
@@ -1092,55 +1150,106 @@ impl Sim<'_> {
         Ok(())
     }
 
-    /// After a task is done: the next human step becomes a task, or the item is delivered.
-    async fn task_done(&mut self, engagement: usize, item: WorkItemId) -> anyhow::Result<()> {
+    /// After a step is done the store has moved the item on (the next step's task or job, or
+    /// delivery): learns the new tasks, and counts a delivery, which the client may close.
+    async fn follow(&mut self, engagement: usize, item: WorkItemId) -> anyhow::Result<()> {
         let tenant = self.tenant_of(engagement);
-        let tasks = tenant.tasks_of(item).await?;
-        if tasks
-            .iter()
-            .any(|t| !matches!(t.state, TaskState::Done | TaskState::Cancelled))
-        {
-            return Ok(());
+        for task in tenant.tasks_of(item).await? {
+            if self.tasks.contains_key(&task.id) {
+                continue;
+            }
+            self.stats.tasks += 1;
+            self.tasks.insert(
+                task.id,
+                SimTask {
+                    item,
+                    engagement,
+                    step: task.step.clone(),
+                    maker: None,
+                    rework: 0,
+                    held: false,
+                    units: 1,
+                },
+            );
         }
-        let done: Vec<&str> = tasks
-            .iter()
-            .filter(|t| t.state == TaskState::Done)
-            .map(|t| t.step.as_str())
-            .collect();
-        let steps = human_steps(self.pack_of(engagement));
-        match steps.iter().find(|s| !done.contains(&s.as_str())) {
-            Some(step) => {
-                let step = step.clone();
-                self.open_task(engagement, item, &step).await?;
-            }
-            None => {
-                let current = tenant.work_item(item).await?;
-                if current.state == WorkItemState::Received {
-                    let moved = tenant
-                        .transition_work_item(item, WorkItemState::InProgress, None, None, self.now)
-                        .await;
-                    self.refused(moved)?;
-                }
-                let delivered = tenant
-                    .transition_work_item(
-                        item,
-                        WorkItemState::Delivered,
-                        Some("every step is done"),
-                        None,
-                        self.now,
-                    )
-                    .await;
-                if self.refused(delivered)?.is_some() {
-                    self.stats.delivered += 1;
-                    if self.rng.chance(CLOSE_SHARE) {
-                        let hours = 12.0 + 48.0 * self.rng.unit();
-                        self.schedule(
-                            self.now + SignedDuration::from_secs((hours * 3_600.0) as i64),
-                            Event::Close(item),
-                        );
-                    }
+        let state = tenant.work_item(item).await?.state;
+        let Some(sim_item) = self.items.get_mut(&item) else {
+            return Ok(());
+        };
+        match (state, sim_item.delivered) {
+            (WorkItemState::Delivered, false) => {
+                sim_item.delivered = true;
+                self.stats.delivered += 1;
+                if self.rng.chance(CLOSE_SHARE) {
+                    let hours = 12.0 + 48.0 * self.rng.unit();
+                    self.schedule(
+                        self.now + SignedDuration::from_secs((hours * 3_600.0) as i64),
+                        Event::Close(item),
+                    );
                 }
             }
+            (WorkItemState::InProgress, true) => sim_item.delivered = false,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The processors' runner, as `karya serve` runs it: claims the waiting jobs and completes
+    /// each after its step's expected time.
+    async fn run_jobs(&mut self) -> anyhow::Result<()> {
+        for _ in 0..JOBS_PER_PASS {
+            let Some(job) = self.store.claim_job(PROCESSOR_RUNNER, self.now).await? else {
+                break;
+            };
+            let Some(engagement) = self.items.get(&job.work_item_id).map(|i| i.engagement) else {
+                continue;
+            };
+            let expected = self
+                .pack_of(engagement)
+                .step(&job.step)
+                .map_or(1, |s| s.expected_minutes);
+            let minutes = f64::from(expected) * (0.3 * self.rng.normal()).exp();
+            let at = self.now + SignedDuration::from_secs((minutes * 60.0).max(20.0) as i64);
+            self.schedule(
+                at,
+                Event::JobDone {
+                    job: job.id,
+                    processor: job.processor.clone(),
+                    item: job.work_item_id,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn job_done(
+        &mut self,
+        job: uuid::Uuid,
+        processor: &str,
+        item: WorkItemId,
+    ) -> anyhow::Result<()> {
+        let Some(engagement) = self.items.get(&item).map(|i| i.engagement) else {
+            return Ok(());
+        };
+        let output = json!({
+            "processor": processor,
+            "status": "completed",
+            "confidence": (900 + self.rng.below(100)) as f64 / 1000.0,
+        });
+        let next_id = self.id();
+        let completed = self
+            .store
+            .complete_job(
+                job,
+                PROCESSOR_RUNNER,
+                &output.to_string(),
+                next_id,
+                self.now,
+            )
+            .await;
+        if self.refused(completed)?.is_some() {
+            self.stats.jobs += 1;
+            self.follow(engagement, item).await?;
         }
         Ok(())
     }
@@ -1158,11 +1267,17 @@ impl Sim<'_> {
             };
             let (engagement, excluded) = (sim_task.engagement, sim_task.maker);
             let line = self.built.engagements[engagement].line;
-            let weight = self.built.engagements[engagement].weight;
+            let units = sim_task.units;
+            let rank = self
+                .pack_of(engagement)
+                .step(&task.step)
+                .and_then(|s| s.requirements.min_designation)
+                .unwrap_or(Designation::Analyst);
             let pick = (0..self.workers.len())
                 .filter(|&w| Some(w) != excluded && self.workers[w].on_shift)
                 .filter(|&w| self.firm.workers[w].lines.contains(&line))
-                .filter(|&w| self.workers[w].units + weight <= self.firm.workers[w].capacity_units)
+                .filter(|&w| self.workers[w].designation >= rank)
+                .filter(|&w| self.workers[w].units + units <= self.firm.workers[w].capacity_units)
                 .min_by_key(|&w| (self.workers[w].units, w));
             let Some(worker) = pick else { continue };
             let assignment = AssignmentId::from_uuid(self.id());
@@ -1176,7 +1291,7 @@ impl Sim<'_> {
             if let Some(t) = self.tasks.get_mut(&task.id) {
                 t.maker = Some(worker);
             }
-            self.workers[worker].units += weight;
+            self.workers[worker].units += units;
             self.workers[worker].queue.push_back(task.id);
             self.start_next(worker).await?;
         }
@@ -1344,15 +1459,6 @@ impl Sim<'_> {
             reviewer,
         }
     }
-}
-
-/// The human steps of a pack, in order.
-pub fn human_steps(pack: &pack::Pack) -> Vec<String> {
-    pack.steps
-        .iter()
-        .filter(|s| s.kind == StepKind::Human)
-        .map(|s| s.name.clone())
-        .collect()
 }
 
 fn capitalise(text: &str) -> String {

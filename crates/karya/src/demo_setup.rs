@@ -8,7 +8,6 @@ use jiff::civil::time;
 use jiff::{SignedDuration, Timestamp};
 use karya_core::billing::{CreditRule, ItemRate, Pricing};
 use karya_core::calendar::Shift;
-use karya_core::decision::authority::{DecisionType, Inverse};
 use karya_core::id::{CalendarId, ClientId, EngagementId, SiteId, WorkerId};
 use karya_core::model::{Priority, Role, Site};
 use karya_core::money::{Currency, Money};
@@ -26,7 +25,8 @@ use karya_core::workforce::{
 use karya_packs::{Catalog, LoadedPack};
 use karya_sim::demo::{DemoFirm, DemoWorker};
 use karya_store::{
-    CalendarSpec, EngagementSla, GrowthFlag, NewEngagement, NewUser, QaPolicy, Store, WorkerRouting,
+    CalendarRef, CalendarSpec, EngagementSla, GrowthFlag, NewEngagement, NewUser, QaPolicy, Store,
+    WorkerRouting,
 };
 
 use crate::demo::Ids;
@@ -54,8 +54,6 @@ pub struct BuiltEngagement {
     pub client: usize,
     pub line: ServiceLine,
     pub pack: &'static LoadedPack,
-    /// Capacity units one of its tasks weighs.
-    pub weight: u32,
 }
 
 /// A worker as written.
@@ -141,36 +139,6 @@ fn issuer(code: &str) -> &'static str {
         "phd" | "msc" | "mtech" => "Indian Institute of Science",
         "btech" | "bca" | "mca" => "Visvesvaraya Technological University",
         _ => "University of Mumbai",
-    }
-}
-
-/// The core's decision type for a pack's: amount limits in minor units, as the decision
-/// engine reads the payload's amount.
-fn decision_type(decision: &pack::DecisionType) -> DecisionType {
-    let (amount_field, limits) = match &decision.authority {
-        pack::Authority::Designation { minimum } => (None, vec![(*minimum, i64::MAX)]),
-        pack::Authority::Amount { field, limits, .. } => (
-            Some(field.trim_start_matches('/').replace('/', ".")),
-            limits
-                .iter()
-                .map(|limit| (limit.designation, limit.up_to.minor))
-                .collect(),
-        ),
-    };
-    let inverse = match &decision.inverse {
-        pack::Inverse::Compensate { action } => Inverse::Compensate {
-            action: action.clone(),
-        },
-        pack::Inverse::Irreversible => Inverse::Irreversible,
-    };
-    DecisionType {
-        name: decision.name.clone(),
-        amount_field,
-        limits,
-        required_qualifications: Vec::new(),
-        reopen_on_undo: matches!(inverse, Inverse::Compensate { .. }),
-        inverse,
-        undo_window_hours: decision.undo_window_hours,
     }
 }
 
@@ -323,12 +291,13 @@ pub async fn write_firm(
         let tenant = store.tenant(client_id);
         let id = EngagementId::from_uuid(ids.next(at));
         tenant
-            .create_engagement(
+            .create_engagement_from_pack(
                 &NewEngagement {
                     id,
                     name: engagement.name.clone(),
                     service_line: engagement.line,
                 },
+                pack,
                 at,
             )
             .await?;
@@ -378,12 +347,16 @@ pub async fn write_firm(
             .set_engagement_sla(
                 id,
                 &EngagementSla {
-                    calendar_id: calendars[engagement.client],
+                    calendar: CalendarRef::Client(calendars[engagement.client]),
                     terms,
                     pricing: pricing(engagement.line, money, rates),
                     credit_rule: Some(CreditRule {
                         per_point_bp: 200,
                         cap_bp: 1_000,
+                    }),
+                    accuracy_credit_rule: Some(CreditRule {
+                        per_point_bp: 100,
+                        cap_bp: 500,
                     }),
                 },
                 "terms of the statement of work",
@@ -423,11 +396,6 @@ pub async fn write_firm(
                 at,
             )
             .await?;
-        for decision in &pack.decisions {
-            tenant
-                .register_decision_type(id, &decision_type(decision), at)
-                .await?;
-        }
         let longest = pack
             .steps
             .iter()
@@ -445,7 +413,6 @@ pub async fn write_firm(
             client: engagement.client,
             line: engagement.line,
             pack: loaded,
-            weight,
         });
     }
     let mut workers = Vec::new();
@@ -548,6 +515,7 @@ async fn write_worker(
             weekly: shifts,
             exceptions: Vec::new(),
             leave: Vec::new(),
+            breaks: Vec::new(),
         },
         capacity: Capacity {
             units_max: worker.capacity_units,

@@ -42,13 +42,18 @@ mod tests {
     use jiff::{SignedDuration, Timestamp};
     use karya_core::billing::{CreditRule, ItemRate, Pricing};
     use karya_core::calendar::Shift;
-    use karya_core::id::{CalendarId, EngagementId, WorkItemId};
-    use karya_core::lifecycle::WorkItemState;
-    use karya_core::model::Priority;
+    use karya_core::id::{
+        AssignmentId, CalendarId, EngagementId, ReviewId, TaskId, WorkItemId, WorkerId,
+    };
+    use karya_core::lifecycle::{TaskState, WorkItemState};
+    use karya_core::model::{Defect, Designation, Priority, Severity};
     use karya_core::money::{Currency, Money};
+    use karya_core::qa::review::Verdict;
     use karya_core::service_line::ServiceLine;
     use karya_core::sla::SlaTerms;
-    use karya_store::{CalendarSpec, EngagementSla, NewEngagement, NewWorkItem, StoreOptions};
+    use karya_store::{
+        CalendarSpec, EngagementSla, NewEngagement, NewReview, NewTask, NewWorkItem, StoreOptions,
+    };
 
     use super::*;
     use crate::config::Overrides;
@@ -107,10 +112,10 @@ mod tests {
             resolution: SignedDuration::from_hours(4),
             warning_pct: 75,
             on_time_target_bp: 9_000,
-            accuracy_target_bp: 0,
+            accuracy_target_bp: 9_800,
         };
         let sla = EngagementSla {
-            calendar_id,
+            calendar: calendar_id.into(),
             terms: vec![(Priority::Normal, terms)],
             pricing: Pricing::PerItem {
                 rates: vec![ItemRate {
@@ -122,6 +127,10 @@ mod tests {
             credit_rule: Some(CreditRule {
                 per_point_bp: 100,
                 cap_bp: 1_000,
+            }),
+            accuracy_credit_rule: Some(CreditRule {
+                per_point_bp: 100,
+                cap_bp: 5_000,
             }),
         };
         tenant
@@ -146,6 +155,55 @@ mod tests {
             .transition_work_item(id, WorkItemState::InProgress, None, None, at("02T15:30"))
             .await
             .unwrap();
+        // Its one task fails review with one defect: the month's only accuracy check.
+        let maker = WorkerId::from_uuid(uuid::Uuid::now_v7());
+        let checker = WorkerId::from_uuid(uuid::Uuid::now_v7());
+        for (worker, designation) in [
+            (maker, Designation::Analyst),
+            (checker, Designation::SeniorAnalyst),
+        ] {
+            store
+                .create_worker(worker, "staff", None, designation, at("01T00:00"))
+                .await
+                .unwrap();
+        }
+        let task_id = TaskId::from_uuid(uuid::Uuid::now_v7());
+        let new_task = NewTask {
+            id: task_id,
+            work_item_id: id,
+            step: "key".into(),
+        };
+        tenant.create_task(&new_task, at("02T15:30")).await.unwrap();
+        let assignment = AssignmentId::from_uuid(uuid::Uuid::now_v7());
+        tenant
+            .assign_task(task_id, maker, assignment, at("02T15:35"))
+            .await
+            .unwrap();
+        tenant
+            .transition_task(task_id, TaskState::InProgress, at("02T15:40"))
+            .await
+            .unwrap();
+        let output = [("total".to_string(), "10".to_string())].into();
+        tenant
+            .submit_task(task_id, &output, at("02T16:00"))
+            .await
+            .unwrap();
+        let defect = Defect {
+            category: "wrong_value".into(),
+            severity: Severity::Major,
+            field: Some("total".into()),
+            comment: "keyed 10 for 100".into(),
+        };
+        let failed = NewReview {
+            id: ReviewId::from_uuid(uuid::Uuid::now_v7()),
+            reviewer_id: checker,
+            verdict: Verdict::Fail,
+            defects: vec![defect],
+        };
+        tenant
+            .record_review(task_id, &failed, at("02T16:30"))
+            .await
+            .unwrap();
         tenant
             .transition_work_item(id, WorkItemState::Delivered, None, None, at("02T17:00"))
             .await
@@ -163,15 +221,29 @@ mod tests {
         let json = text(&config, &client, "2026-11", "json").await.unwrap();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["lines"][0]["work_item_id"], id.to_string());
-        assert_eq!(value["total"]["text"], "12.50 USD");
+        assert_eq!(value["subtotal"]["text"], "12.50 USD");
         assert_eq!(value["sla_credits"], serde_json::json!([]));
+        // 0 of 1 right: at 90% confidence the interval reaches 73.02%, 24.98 points short of
+        // 98%: a 24.98% credit of 12.50 = 3.12.
+        let credit = &value["accuracy_credits"][0];
+        assert_eq!(
+            (credit["checks"].as_u64(), credit["correct"].as_u64()),
+            (Some(1), Some(0))
+        );
+        assert_eq!(credit["defects"], 1);
+        assert_eq!(credit["interval_high_bp"], 7_302);
+        assert_eq!(credit["credit_bp"], 2_498);
+        assert_eq!(credit["amount"]["text"], "-3.12 USD");
+        assert_eq!(value["total"]["text"], "9.38 USD");
         let csv = text(&config, &client, "2026-11", "csv").await.unwrap();
         assert!(
             csv.contains(&format!(",{id},form 1,1.000,12.50,12.50,USD")),
             "{csv}"
         );
         let html = text(&config, &client, "2026-11", "html").await.unwrap();
-        assert!(html.contains("Total due: 12.50 USD"), "{html}");
+        assert!(html.contains("Total due: 9.38 USD"), "{html}");
+        assert!(html.contains("<h2>Accuracy credit</h2>"), "{html}");
+        assert!(csv.contains("accuracy_credit,"), "{csv}");
         let err = text(&config, &client, "2026-11", "pdf").await.unwrap_err();
         assert!(err.to_string().contains("unknown"), "{err}");
         std::fs::remove_dir_all(dir).ok();

@@ -15,6 +15,7 @@ mod demo_setup;
 mod demo_values;
 mod import;
 mod invoice;
+mod processors;
 mod sim;
 mod users;
 
@@ -23,7 +24,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use karya_core::id::ClientId;
-use karya_processors::{LeaderWorker, RouterWorker, SlaMonitor, Supervisor, SupervisorOptions};
+use karya_processors::{
+    JobRunner, LeaderWorker, RouterWorker, SlaMonitor, Supervisor, SupervisorOptions,
+};
 use karya_store::{Store, StoreOptions};
 
 use crate::config::{Config, LogFormat, Overrides, DEFAULT_TOML};
@@ -657,7 +660,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             config.database_url
         );
     }
-    // Background work: leadership, and (on the leader only) the router and the SLA monitor.
+    // Background work: leadership, (on the leader only) the router and the SLA monitor, and
+    // (on every node: claims are leased) the processor steps' jobs.
     let leading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut supervisor = Supervisor::new(SupervisorOptions::default());
     supervisor.spawn(LeaderWorker::new(store.clone(), leading.clone()));
@@ -667,6 +671,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         karya_core::routing::RoutingConfig::default(),
     ));
     supervisor.spawn(SlaMonitor::new(store.clone(), leading.clone()));
+    supervisor.spawn(JobRunner::new(
+        store.clone(),
+        processors::processors(),
+        format!("jobs-{}", uuid::Uuid::now_v7()),
+    ));
     let mut state = karya_server::AppState::with_leadership(store.clone(), leading);
     state.webhooks.allow_private = config.allow_private_webhooks;
     // Webhook delivery runs on every node: claims are leased, so nodes share the work.

@@ -1,469 +1,433 @@
-//! Target expressions: a small, CEL-shaped language over worker and task attributes, like
-//! TaskRouter's `TargetWorkers` (`worker.skills.patent_search >= 7 && task.attr.lang in
-//! worker.languages`).
+//! Target expressions: CEL over the worker and the task, like TaskRouter's `TargetWorkers`
+//! (`worker.skills.patent_search >= 7 && task.attr.lang in worker.languages`).
 //!
-//! It is a deliberate subset of CEL: literals (integers, strings, booleans, lists), field
-//! access on `worker.*` and `task.*`, comparisons (`== != < <= > >=`), `in` over lists, `&&`,
-//! `||`, `!` and parentheses. No functions, macros or arithmetic. Every expression in this
-//! subset means the same in full CEL, so stored expressions keep their meaning if the engine
-//! is swapped later. Expressions are parsed once, when the requirement is set, and evaluated
-//! many times; evaluation allocates only when it reads list attributes.
+//! An expression is compiled once, when the requirement is set, with the `cel` crate, and
+//! checked then: it may name only `worker` and `task` (and the variables of its own macros), and
+//! only the fields listed below; a mistake is refused with its byte position. It is evaluated
+//! many times, once per candidate, against a fresh scope of a shared root context.
+//!
+//! # Fields
+//! - `worker`: `id`, `site` (site id, `""` when none), `designation` (`analyst` ...
+//!   `manager`), `languages` (list), `qualifications` (kinds valid at the time of the
+//!   decision, list), `skills` (map of skill to level; a skill the expression names that the
+//!   worker lacks reads as 0), `attr` (map of free attributes).
+//! - `task`: `id`, `client`, `engagement`, `priority` (`low` ... `urgent`), `step` (the pack
+//!   step, `""` when unknown), `service_line` (code, `""` when unknown), `attr` (map).
+//!
+//! Everything else of CEL is there: arithmetic, `size`, `has`, `exists`, string functions. An
+//! expression that fails at evaluation (a missing attribute, a type mismatch) does not admit
+//! the worker, and the explanation says so (`target_error`).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
-/// Longest expression accepted, in bytes: targets are one line, and the parser recurses.
+use cel::common::ast::{EntryExpr, Expr as Ast};
+use cel::objects::{Key, Map};
+
+/// Longest expression accepted, in bytes: targets are one line.
 pub const EXPR_BYTES_MAX: usize = 2_000;
-/// Deepest nesting accepted, so a hostile expression cannot exhaust the stack.
+/// Deepest nesting of brackets accepted, so a hostile expression cannot exhaust the stack.
 pub const EXPR_DEPTH_MAX: usize = 32;
 
-/// A value an expression computes with.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Value {
-    Int(i64),
-    Str(String),
-    Bool(bool),
-    List(Vec<Value>),
+/// Fields of `worker` an expression may read.
+pub const WORKER_FIELDS: [&str; 7] = [
+    "id",
+    "site",
+    "designation",
+    "languages",
+    "qualifications",
+    "skills",
+    "attr",
+];
+/// Fields of `task` an expression may read.
+pub const TASK_FIELDS: [&str; 7] = [
+    "id",
+    "client",
+    "engagement",
+    "priority",
+    "step",
+    "service_line",
+    "attr",
+];
+
+/// A compiled target expression. Two expressions are equal when their text is: the text is
+/// what is stored, and it compiles to the same program.
+#[derive(Clone)]
+pub struct Expr {
+    text: Arc<str>,
+    program: Arc<cel::Program>,
+    /// Skills named as `worker.skills.<name>`: read as 0 when the worker lacks them.
+    skills: Arc<[String]>,
 }
 
-impl Value {
-    fn type_name(&self) -> &'static str {
-        match self {
-            Value::Int(_) => "int",
-            Value::Str(_) => "string",
-            Value::Bool(_) => "bool",
-            Value::List(_) => "list",
-        }
+impl fmt::Debug for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Expr({:?})", &*self.text)
     }
 }
 
-/// A parsed expression.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Expr {
-    Literal(Value),
-    /// A dotted path such as `worker.skills.tax`, stored without the dots.
-    Field(Vec<String>),
-    List(Vec<Expr>),
-    Not(Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    Compare(CompareOp, Box<Expr>, Box<Expr>),
+/// The text as written (and stored).
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum CompareOp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    In,
+impl PartialEq for Expr {
+    fn eq(&self, other: &Expr) -> bool {
+        self.text == other.text
+    }
 }
 
-/// An expression that does not parse.
+impl Eq for Expr {}
+
+impl Hash for Expr {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state);
+    }
+}
+
+/// An expression that is refused at registration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("target expression: {message} at byte {at}")]
 pub struct ParseError {
     pub message: String,
+    /// Byte offset into the text.
     pub at: usize,
 }
 
-/// An expression that parses but cannot be evaluated for these attributes.
+/// An expression that compiles but cannot be evaluated for this worker and task.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EvalError {
-    #[error("unknown field {0}")]
-    UnknownField(String),
-    #[error("cannot compare {left} with {right}")]
-    TypeMismatch {
-        left: &'static str,
-        right: &'static str,
-    },
+    #[error("{0}")]
+    Execution(String),
     #[error("expression yields {0}, not bool")]
-    NotBool(&'static str),
+    NotBool(String),
 }
 
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::Int(n) => write!(f, "{n}"),
-            Value::Str(s) => write!(f, "'{s}'"),
-            Value::Bool(b) => write!(f, "{b}"),
-            Value::List(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-        }
+/// The facts about a worker an expression reads, in plain data.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerFacts<'a> {
+    pub id: &'a str,
+    pub site: &'a str,
+    pub designation: &'a str,
+    pub languages: &'a [String],
+    /// Kinds of the qualifications valid now.
+    pub qualifications: &'a [&'a str],
+    pub skills: &'a [(&'a str, u8)],
+    pub attributes: &'a [(String, String)],
+}
+
+/// The facts about a task an expression reads.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskFacts<'a> {
+    pub id: &'a str,
+    pub client: &'a str,
+    pub engagement: &'a str,
+    pub priority: &'a str,
+    pub step: &'a str,
+    pub service_line: &'a str,
+    pub attributes: &'a [(String, String)],
+}
+
+fn err(message: impl Into<String>, at: usize) -> ParseError {
+    ParseError {
+        message: message.into(),
+        at,
     }
 }
 
-/// Prints the expression back as text that parses to the same expression (fully
-/// parenthesised, so the result never depends on precedence).
-impl fmt::Display for Expr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expr::Literal(v) => write!(f, "{v}"),
-            Expr::Field(path) => f.write_str(&path.join(".")),
-            Expr::List(items) => {
-                f.write_str("[")?;
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(", ")?;
-                    }
-                    write!(f, "{item}")?;
-                }
-                f.write_str("]")
-            }
-            Expr::Not(inner) => write!(f, "!({inner})"),
-            Expr::And(a, b) => write!(f, "({a} && {b})"),
-            Expr::Or(a, b) => write!(f, "({a} || {b})"),
-            Expr::Compare(op, a, b) => {
-                let op = match op {
-                    CompareOp::Eq => "==",
-                    CompareOp::Ne => "!=",
-                    CompareOp::Lt => "<",
-                    CompareOp::Le => "<=",
-                    CompareOp::Gt => ">",
-                    CompareOp::Ge => ">=",
-                    CompareOp::In => "in",
-                };
-                write!(f, "{a} {op} {b}")
-            }
-        }
-    }
-}
-
-/// Parses an expression.
+/// Compiles and checks an expression.
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
     if text.len() > EXPR_BYTES_MAX {
-        return Err(ParseError {
-            message: format!("longer than {EXPR_BYTES_MAX} bytes"),
-            at: EXPR_BYTES_MAX,
-        });
+        return Err(err(
+            format!("longer than {EXPR_BYTES_MAX} bytes"),
+            EXPR_BYTES_MAX,
+        ));
     }
-    let tokens = lex(text)?;
-    let mut parser = Parser {
-        tokens,
-        pos: 0,
-        depth: 0,
+    check_depth(text)?;
+    let program = cel::Program::compile(text).map_err(|errors| {
+        let first = errors.errors.first();
+        let message = first.map_or_else(|| "does not parse".to_string(), |e| e.msg.clone());
+        let at = first.map_or(0, |e| byte_offset(text, e.pos.0, e.pos.1));
+        err(message, at)
+    })?;
+    let mut checker = Checker {
+        offsets: program.source_info(),
+        bound: Vec::new(),
+        skills: Vec::new(),
     };
-    let expr = parser.or()?;
-    match parser.peek() {
-        None => Ok(expr),
-        Some((at, token)) => Err(ParseError {
-            message: format!("unexpected {token}"),
-            at,
-        }),
-    }
-}
-
-/// Evaluates an expression to a boolean; `field` resolves dotted paths to values.
-pub fn eval_bool(
-    expr: &Expr,
-    field: &dyn Fn(&[String]) -> Option<Value>,
-) -> Result<bool, EvalError> {
-    match eval(expr, field)? {
-        Value::Bool(b) => Ok(b),
-        other => Err(EvalError::NotBool(other.type_name())),
-    }
-}
-
-fn eval(expr: &Expr, field: &dyn Fn(&[String]) -> Option<Value>) -> Result<Value, EvalError> {
-    Ok(match expr {
-        Expr::Literal(v) => v.clone(),
-        Expr::Field(path) => field(path).ok_or_else(|| EvalError::UnknownField(path.join(".")))?,
-        Expr::List(items) => Value::List(
-            items
-                .iter()
-                .map(|e| eval(e, field))
-                .collect::<Result<_, _>>()?,
-        ),
-        Expr::Not(inner) => Value::Bool(!eval_bool(inner, field)?),
-        // Short-circuit, as CEL does for the common case.
-        Expr::And(a, b) => Value::Bool(eval_bool(a, field)? && eval_bool(b, field)?),
-        Expr::Or(a, b) => Value::Bool(eval_bool(a, field)? || eval_bool(b, field)?),
-        Expr::Compare(op, a, b) => {
-            let (a, b) = (eval(a, field)?, eval(b, field)?);
-            Value::Bool(compare(*op, &a, &b)?)
-        }
+    checker.walk(program.expression())?;
+    let mut skills = checker.skills;
+    skills.sort();
+    skills.dedup();
+    Ok(Expr {
+        text: text.into(),
+        program: Arc::new(program),
+        skills: skills.into(),
     })
 }
 
-fn compare(op: CompareOp, a: &Value, b: &Value) -> Result<bool, EvalError> {
-    let mismatch = || EvalError::TypeMismatch {
-        left: a.type_name(),
-        right: b.type_name(),
-    };
-    if op == CompareOp::In {
-        return match b {
-            Value::List(items) => Ok(items.contains(a)),
-            _ => Err(mismatch()),
-        };
-    }
-    let ordering = match (a, b) {
-        (Value::Int(x), Value::Int(y)) => x.cmp(y),
-        (Value::Str(x), Value::Str(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => x.cmp(y),
-        (Value::List(x), Value::List(y)) if matches!(op, CompareOp::Eq | CompareOp::Ne) => {
-            return Ok((x == y) == (op == CompareOp::Eq))
+/// The byte offset of a 1-based line and column (counted in characters).
+fn byte_offset(text: &str, line: isize, column: isize) -> usize {
+    let mut offset = 0;
+    for (idx, l) in text.split_inclusive('\n').enumerate() {
+        if idx as isize + 1 == line {
+            let column = column.max(1) as usize - 1;
+            return offset
+                + l.char_indices()
+                    .nth(column)
+                    .map_or(l.len(), |(byte, _)| byte);
         }
-        _ => return Err(mismatch()),
-    };
-    Ok(match op {
-        CompareOp::Eq => ordering.is_eq(),
-        CompareOp::Ne => ordering.is_ne(),
-        CompareOp::Lt => ordering.is_lt(),
-        CompareOp::Le => ordering.is_le(),
-        CompareOp::Gt => ordering.is_gt(),
-        CompareOp::Ge => ordering.is_ge(),
-        CompareOp::In => unreachable!("handled above"),
-    })
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Int(i64),
-    Str(String),
-    Ident(String),
-    Punct(&'static str),
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Token::Int(n) => write!(f, "number {n}"),
-            Token::Str(s) => write!(f, "string {s:?}"),
-            Token::Ident(s) => write!(f, "name {s}"),
-            Token::Punct(p) => write!(f, "{p:?}"),
-        }
+        offset += l.len();
     }
+    text.len()
 }
 
-/// Operators, longest first so that `<=` wins over `<`.
-const PUNCTS: [&str; 15] = [
-    "&&", "||", "==", "!=", "<=", ">=", "<", ">", "!", "(", ")", "[", "]", ",", ".",
-];
-
-fn lex(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
-    let bytes = text.as_bytes();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        let c = bytes[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c.is_ascii_digit() {
-            let start = i;
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
+/// Refuses nesting deeper than [`EXPR_DEPTH_MAX`] before the parser sees it.
+fn check_depth(text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        if let Some(q) = quote {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                _ if c == q => quote = None,
+                _ => {}
             }
-            let n = text[start..i].parse().map_err(|_| ParseError {
-                message: "number out of range".into(),
-                at: start,
-            })?;
-            tokens.push((start, Token::Int(n)));
-        } else if c == b'"' || c == b'\'' {
-            let start = i;
-            i += 1;
-            let body_start = i;
-            while i < bytes.len() && bytes[i] != c {
-                if bytes[i] == b'\\' {
-                    return Err(ParseError {
-                        message: "escapes in strings are not supported".into(),
-                        at: i,
-                    });
+            continue;
+        }
+        match c {
+            '\'' | '"' => quote = Some(c),
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth > EXPR_DEPTH_MAX {
+                    return Err(err(format!("nested deeper than {EXPR_DEPTH_MAX}"), at));
                 }
-                i += 1;
             }
-            if i == bytes.len() {
-                return Err(ParseError {
-                    message: "unterminated string".into(),
-                    at: start,
-                });
-            }
-            tokens.push((start, Token::Str(text[body_start..i].to_string())));
-            i += 1;
-        } else if c.is_ascii_alphabetic() || c == b'_' {
-            let start = i;
-            while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                i += 1;
-            }
-            tokens.push((start, Token::Ident(text[start..i].to_string())));
-        } else {
-            let rest = &text[i..];
-            let Some(p) = PUNCTS.iter().find(|p| rest.starts_with(**p)) else {
-                return Err(ParseError {
-                    message: format!(
-                        "unexpected character {:?}",
-                        rest.chars().next().unwrap_or('?')
-                    ),
-                    at: i,
-                });
-            };
-            tokens.push((i, Token::Punct(p)));
-            i += p.len();
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
-    Ok(tokens)
+    Ok(())
 }
 
-struct Parser {
-    tokens: Vec<(usize, Token)>,
-    pos: usize,
-    depth: usize,
+/// Walks the compiled expression: every name is `worker`, `task` or a macro variable in
+/// scope, and every field of `worker` and `task` is known.
+struct Checker<'a> {
+    offsets: &'a cel::common::ast::SourceInfo,
+    bound: Vec<String>,
+    skills: Vec<String>,
 }
 
-impl Parser {
-    fn peek(&self) -> Option<(usize, &Token)> {
-        self.tokens.get(self.pos).map(|(at, t)| (*at, t))
+impl Checker<'_> {
+    fn at(&self, id: u64) -> usize {
+        self.offsets
+            .offset_for(id)
+            .map_or(0, |(start, _)| start as usize)
     }
 
-    fn end_offset(&self) -> usize {
-        self.tokens.last().map_or(0, |(at, _)| *at + 1)
-    }
-
-    fn eat(&mut self, punct: &str) -> bool {
-        match self.peek() {
-            Some((_, Token::Punct(p))) if *p == punct => {
-                self.pos += 1;
-                true
+    fn walk(&mut self, e: &cel::IdedExpr) -> Result<(), ParseError> {
+        match &e.expr {
+            Ast::Unspecified | Ast::Literal(_) => Ok(()),
+            Ast::Ident(name) => match name.as_str() {
+                "worker" | "task" => Ok(()),
+                _ if self.bound.iter().any(|b| b == name) => Ok(()),
+                _ => Err(err(
+                    format!("unknown name {name}: fields start with worker. or task."),
+                    self.at(e.id),
+                )),
+            },
+            Ast::Select(select) => {
+                if let Some(path) = self.path(e) {
+                    return self.check_path(&path);
+                }
+                self.walk(&select.operand)
             }
-            _ => false,
+            Ast::Call(call) => {
+                if let Some(target) = &call.target {
+                    self.walk(target)?;
+                }
+                call.args.iter().try_for_each(|a| self.walk(a))
+            }
+            Ast::List(list) => list.elements.iter().try_for_each(|a| self.walk(a)),
+            Ast::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
+                EntryExpr::MapEntry(m) => {
+                    self.walk(&m.key)?;
+                    self.walk(&m.value)
+                }
+                EntryExpr::StructField(f) => self.walk(&f.value),
+            }),
+            Ast::Struct(s) => Err(err(
+                format!("message {} is not known here", s.type_name),
+                self.at(e.id),
+            )),
+            Ast::Comprehension(c) => {
+                self.walk(&c.iter_range)?;
+                self.walk(&c.accu_init)?;
+                let before = self.bound.len();
+                self.bound.push(c.iter_var.clone());
+                if let Some(v) = &c.iter_var2 {
+                    self.bound.push(v.clone());
+                }
+                self.bound.push(c.accu_var.clone());
+                let inner = [&c.loop_cond, &c.loop_step, &c.result]
+                    .into_iter()
+                    .try_for_each(|a| self.walk(a));
+                self.bound.truncate(before);
+                inner
+            }
         }
     }
 
-    fn expect(&mut self, punct: &str) -> Result<(), ParseError> {
-        if self.eat(punct) {
+    /// The dotted path `worker.a.b` an expression spells (a `has()` test included), each part
+    /// with the byte where its name starts, when its root is `worker` or `task` and not
+    /// shadowed by a macro variable.
+    fn path(&self, e: &cel::IdedExpr) -> Option<Vec<(String, usize)>> {
+        let mut parts = Vec::new();
+        let mut cur = e;
+        loop {
+            match &cur.expr {
+                Ast::Select(s) => {
+                    // The select's offset is the dot before the field (for a `has()` test,
+                    // the call); the field's name follows the dot.
+                    let dot = self.at(cur.id);
+                    let start = self.offsets.source.get(dot..).map_or(dot, |rest| {
+                        rest.find(s.field.as_str()).map_or(dot, |i| dot + i)
+                    });
+                    parts.push((s.field.clone(), start));
+                    cur = &s.operand;
+                }
+                Ast::Ident(name)
+                    if (name == "worker" || name == "task")
+                        && !self.bound.iter().any(|b| b == name) =>
+                {
+                    parts.push((name.clone(), self.at(cur.id)));
+                    parts.reverse();
+                    return Some(parts);
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    fn check_path(&mut self, parts: &[(String, usize)]) -> Result<(), ParseError> {
+        let path: Vec<&str> = parts.iter().map(|(p, _)| p.as_str()).collect();
+        let at = |i: usize| parts[i].1;
+        if path.len() < 2 {
             return Ok(());
         }
-        let at = self.peek().map_or(self.end_offset(), |(at, _)| at);
-        Err(ParseError {
-            message: format!("expected {punct:?}"),
-            at,
-        })
-    }
-
-    fn nest(&mut self) -> Result<(), ParseError> {
-        self.depth += 1;
-        if self.depth > EXPR_DEPTH_MAX {
-            let at = self.peek().map_or(self.end_offset(), |(at, _)| at);
-            return Err(ParseError {
-                message: format!("nested deeper than {EXPR_DEPTH_MAX}"),
-                at,
-            });
+        let known: &[&str] = match path[0] {
+            "worker" => &WORKER_FIELDS,
+            _ => &TASK_FIELDS,
+        };
+        if !known.contains(&path[1]) {
+            return Err(err(
+                format!(
+                    "unknown field {}.{}: use one of {}",
+                    path[0],
+                    path[1],
+                    known.join(", ")
+                ),
+                at(1),
+            ));
+        }
+        let is_map = path[1] == "skills" || path[1] == "attr";
+        if path.len() > 2 && !is_map {
+            return Err(err(
+                format!("{}.{} has no field {}", path[0], path[1], path[2]),
+                at(2),
+            ));
+        }
+        if path.len() > 3 {
+            return Err(err(format!("{} has no fields", path[..3].join(".")), at(3)));
+        }
+        if path[0] == "worker" && path[1] == "skills" && path.len() == 3 {
+            self.skills.push(path[2].to_string());
         }
         Ok(())
     }
+}
 
-    fn or(&mut self) -> Result<Expr, ParseError> {
-        self.nest()?;
-        let mut left = self.and()?;
-        while self.eat("||") {
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
-        }
-        self.depth -= 1;
-        Ok(left)
+thread_local! {
+    /// The standard environment, built once per thread; each evaluation binds its variables
+    /// in a child scope of it.
+    static ROOT: cel::Context<'static, 'static> = cel::Context::default();
+}
+
+fn text(s: &str) -> cel::Value {
+    cel::Value::String(Arc::new(s.to_string()))
+}
+
+fn map(entries: impl Iterator<Item = (String, cel::Value)>) -> cel::Value {
+    let map: HashMap<Key, cel::Value> = entries.map(|(k, v)| (Key::from(k), v)).collect();
+    cel::Value::Map(Map { map: Arc::new(map) })
+}
+
+fn attrs(attributes: &[(String, String)]) -> cel::Value {
+    map(attributes.iter().map(|(k, v)| (k.clone(), text(v))))
+}
+
+impl Expr {
+    /// The text as written.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
-    fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
-        while self.eat("&&") {
-            left = Expr::And(Box::new(left), Box::new(self.unary()?));
-        }
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<Expr, ParseError> {
-        if self.eat("!") {
-            self.nest()?;
-            let inner = self.unary()?;
-            self.depth -= 1;
-            return Ok(Expr::Not(Box::new(inner)));
-        }
-        self.comparison()
-    }
-
-    fn comparison(&mut self) -> Result<Expr, ParseError> {
-        let left = self.primary()?;
-        let op = match self.peek() {
-            Some((_, Token::Punct("=="))) => CompareOp::Eq,
-            Some((_, Token::Punct("!="))) => CompareOp::Ne,
-            Some((_, Token::Punct("<"))) => CompareOp::Lt,
-            Some((_, Token::Punct("<="))) => CompareOp::Le,
-            Some((_, Token::Punct(">"))) => CompareOp::Gt,
-            Some((_, Token::Punct(">="))) => CompareOp::Ge,
-            Some((_, Token::Ident(name))) if name == "in" => CompareOp::In,
-            _ => return Ok(left),
-        };
-        self.pos += 1;
-        let right = self.primary()?;
-        Ok(Expr::Compare(op, Box::new(left), Box::new(right)))
-    }
-
-    fn primary(&mut self) -> Result<Expr, ParseError> {
-        let Some((at, token)) = self.peek() else {
-            return Err(ParseError {
-                message: "unexpected end".into(),
-                at: self.end_offset(),
-            });
-        };
-        let token = token.clone();
-        self.pos += 1;
-        match token {
-            Token::Int(n) => Ok(Expr::Literal(Value::Int(n))),
-            Token::Str(s) => Ok(Expr::Literal(Value::Str(s))),
-            Token::Ident(name) if name == "true" => Ok(Expr::Literal(Value::Bool(true))),
-            Token::Ident(name) if name == "false" => Ok(Expr::Literal(Value::Bool(false))),
-            Token::Ident(name) if name == "worker" || name == "task" => {
-                let mut path = vec![name];
-                while self.eat(".") {
-                    match self.peek() {
-                        Some((_, Token::Ident(part))) => {
-                            path.push(part.clone());
-                            self.pos += 1;
-                        }
-                        _ => {
-                            return Err(ParseError {
-                                message: "expected a field name after '.'".into(),
-                                at: self.peek().map_or(self.end_offset(), |(at, _)| at),
-                            })
-                        }
-                    }
-                }
-                Ok(Expr::Field(path))
+    /// Evaluates the expression for a worker and a task.
+    pub fn eval(&self, worker: &WorkerFacts<'_>, task: &TaskFacts<'_>) -> Result<bool, EvalError> {
+        let skills = map(worker
+            .skills
+            .iter()
+            .map(|(name, level)| (name.to_string(), cel::Value::Int(i64::from(*level))))
+            .chain(
+                self.skills
+                    .iter()
+                    .filter(|name| !worker.skills.iter().any(|(s, _)| s == name))
+                    .map(|name| (name.clone(), cel::Value::Int(0))),
+            ));
+        let worker_value = map([
+            ("id".to_string(), text(worker.id)),
+            ("site".to_string(), text(worker.site)),
+            ("designation".to_string(), text(worker.designation)),
+            (
+                "languages".to_string(),
+                cel::Value::List(Arc::new(worker.languages.iter().map(|l| text(l)).collect())),
+            ),
+            (
+                "qualifications".to_string(),
+                cel::Value::List(Arc::new(
+                    worker.qualifications.iter().map(|q| text(q)).collect(),
+                )),
+            ),
+            ("skills".to_string(), skills),
+            ("attr".to_string(), attrs(worker.attributes)),
+        ]
+        .into_iter());
+        let task_value = map([
+            ("id".to_string(), text(task.id)),
+            ("client".to_string(), text(task.client)),
+            ("engagement".to_string(), text(task.engagement)),
+            ("priority".to_string(), text(task.priority)),
+            ("step".to_string(), text(task.step)),
+            ("service_line".to_string(), text(task.service_line)),
+            ("attr".to_string(), attrs(task.attributes)),
+        ]
+        .into_iter());
+        ROOT.with(|root| {
+            let mut scope = root.new_inner_scope();
+            scope.add_variable_from_value("worker", worker_value);
+            scope.add_variable_from_value("task", task_value);
+            match self.program.execute(&scope) {
+                Ok(cel::Value::Bool(b)) => Ok(b),
+                Ok(other) => Err(EvalError::NotBool(other.type_of().to_string())),
+                Err(e) => Err(EvalError::Execution(e.to_string())),
             }
-            Token::Ident(name) => Err(ParseError {
-                message: format!("unknown name {name}: fields start with worker. or task."),
-                at,
-            }),
-            Token::Punct("(") => {
-                let inner = self.or()?;
-                self.expect(")")?;
-                Ok(inner)
-            }
-            Token::Punct("[") => {
-                let mut items = Vec::new();
-                if !self.eat("]") {
-                    loop {
-                        items.push(self.or()?);
-                        if self.eat("]") {
-                            break;
-                        }
-                        self.expect(",")?;
-                    }
-                }
-                Ok(Expr::List(items))
-            }
-            other => Err(ParseError {
-                message: format!("unexpected {other}"),
-                at,
-            }),
-        }
+        })
     }
 }
 
@@ -471,74 +435,137 @@ impl Parser {
 mod tests {
     use super::*;
 
-    fn fields(path: &[String]) -> Option<Value> {
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        Some(match path.as_slice() {
-            ["worker", "skills", "tax"] => Value::Int(7),
-            ["worker", "designation"] => Value::Str("team_lead".into()),
-            ["worker", "languages"] => {
-                Value::List(vec![Value::Str("en".into()), Value::Str("hi".into())])
-            }
-            ["task", "attr", "lang"] => Value::Str("hi".into()),
-            ["task", "urgent"] => Value::Bool(true),
-            _ => return None,
-        })
+    fn worker_attrs() -> Vec<(String, String)> {
+        vec![("team".into(), "ip".into())]
     }
 
-    /// `(expression, expected result or error text)`.
-    fn check(text: &str, expect: &str) {
-        let got = match parse(text) {
-            Err(err) => err.to_string(),
-            Ok(expr) => match eval_bool(&expr, &fields) {
-                // Printing and parsing again gives the same expression.
-                _ if parse(&expr.to_string()).as_ref() != Ok(&expr) => {
-                    format!("does not round-trip: {expr}")
-                }
-                Ok(b) => b.to_string(),
-                Err(err) => err.to_string(),
-            },
+    fn task_attrs() -> Vec<(String, String)> {
+        vec![("lang".into(), "hi".into()), ("pages".into(), "12".into())]
+    }
+
+    /// `(expression, expected result or error text)`, over one worker and one task.
+    fn check(expression: &str, expect: &str) {
+        let languages = vec!["en".to_string(), "hi".to_string()];
+        let wattrs = worker_attrs();
+        let tattrs = task_attrs();
+        let worker = WorkerFacts {
+            id: "w1",
+            site: "s1",
+            designation: "team_lead",
+            languages: &languages,
+            qualifications: &["ca", "cpa"],
+            skills: &[("tax", 7), ("audit", 3)],
+            attributes: &wattrs,
         };
-        assert_eq!(got, expect, "{text}");
+        let task = TaskFacts {
+            id: "t1",
+            client: "c1",
+            engagement: "e1",
+            priority: "urgent",
+            step: "review",
+            service_line: "bookkeeping",
+            attributes: &tattrs,
+        };
+        let got = match parse(expression) {
+            Err(e) => e.to_string(),
+            Ok(compiled) => {
+                assert_eq!(compiled.to_string(), expression, "the text is kept");
+                match compiled.eval(&worker, &task) {
+                    Ok(b) => b.to_string(),
+                    Err(e) => e.to_string(),
+                }
+            }
+        };
+        assert_eq!(got, expect, "{expression}");
     }
 
     #[test]
-    fn expressions_evaluate_like_cel() {
+    fn expressions_read_the_worker_and_the_task() {
         check("worker.skills.tax >= 7", "true");
         check("worker.skills.tax > 7", "false");
         check("task.attr.lang in worker.languages", "true");
         check("'de' in worker.languages", "false");
         check(
-            "worker.designation in ['team_lead', 'manager'] && task.urgent",
+            "worker.designation in ['team_lead', 'manager'] && task.priority == 'urgent'",
             "true",
         );
         check("!(worker.skills.tax < 5) || false", "true");
-        check("task.urgent == true && worker.skills.tax != 7", "false");
+        check("worker.skills.tax != 7", "false");
         check("1 < 2 && \"a\" < \"b\"", "true");
-        check("false || false || true", "true");
         check("[1, 2] == [1, 2]", "true");
+        // A skill the worker lacks reads as 0.
+        check("worker.skills.law == 0", "true");
+        check(
+            "worker.skills.law >= 1 || worker.skills.audit + 4 >= 7",
+            "true",
+        );
+        check(
+            "'cpa' in worker.qualifications && size(worker.qualifications) == 2",
+            "true",
+        );
+        check("worker.attr.team == 'ip' && worker.site == 's1'", "true");
+        check("has(worker.attr.region)", "false");
+        check(
+            "has(worker.attr.region) && worker.attr.region == 'eu'",
+            "false",
+        );
+        check(
+            "task.step == 'review' && task.service_line == 'bookkeeping'",
+            "true",
+        );
+        check(
+            "task.client == 'c1' && task.engagement == 'e1' && task.id == 't1'",
+            "true",
+        );
+        check("int(task.attr.pages) > 10", "true");
+        check("worker.languages.exists(l, l.startsWith('h'))", "true");
+        check("worker.languages.all(l, size(l) == 2)", "true");
+        check(
+            "'tax' in worker.skills && !('law' in worker.skills)",
+            "true",
+        );
     }
 
     #[test]
-    fn errors_are_named() {
-        check("worker.skills.law >= 1", "unknown field worker.skills.law");
-        check("worker.skills.tax == 'x'", "cannot compare int with string");
+    fn evaluation_errors_are_named() {
+        check("worker.attr.region == 'eu'", "No such key: region");
+        check("worker.skills.tax == 'x'", "false");
         check("worker.skills.tax", "expression yields int, not bool");
+        check("worker.skills.tax / 0 == 1", "Division by zero of Int(7)");
+    }
+
+    #[test]
+    fn mistakes_are_refused_at_registration_with_their_position() {
         check(
             "worker.skills.tax >=",
-            "target expression: unexpected end at byte 19",
+            "target expression: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER} at byte 20",
         );
         check(
             "tax > 1",
             "target expression: unknown name tax: fields start with worker. or task. at byte 0",
         );
-        check("(1 < 2", "target expression: expected \")\" at byte 6");
-        check("'open", "target expression: unterminated string at byte 0");
-        check("1 < 2 )", "target expression: unexpected \")\" at byte 6");
         check(
-            "1 # 2",
-            "target expression: unexpected character '#' at byte 2",
+            "worker.skils.tax > 1",
+            "target expression: unknown field worker.skils: use one of id, site, designation, languages, qualifications, skills, attr at byte 7",
+        );
+        check(
+            "task.urgent",
+            "target expression: unknown field task.urgent: use one of id, client, engagement, priority, step, service_line, attr at byte 5",
+        );
+        check(
+            "worker.site.name == 'x'",
+            "target expression: worker.site has no field name at byte 12",
+        );
+        check(
+            "worker.languages.exists(l, l == other)",
+            "target expression: unknown name other: fields start with worker. or task. at byte 32",
         );
         let deep = format!("{}true{}", "(".repeat(40), ")".repeat(40));
         check(&deep, "target expression: nested deeper than 32 at byte 32");
+        let long = format!("true{}", " ".repeat(EXPR_BYTES_MAX));
+        check(
+            &long,
+            "target expression: longer than 2000 bytes at byte 2000",
+        );
     }
 }

@@ -10,14 +10,16 @@
 //!   of an engagement ([`RoutingWorkflow`]) and the tuning ([`RoutingConfig`]).
 //! - [`rules`]: eligibility (every reason a worker is not eligible is named) and scoring
 //!   (every term named), and the [`Explanation`] of a decision.
+//! - [`case`]: case affinity and the makers excluded from checking their own work.
 //! - [`engine`]: the [`Router`], its incremental indexes, offers, *Get next* and timers.
-//! - [`expr`]: target expressions, a CEL subset.
+//! - [`expr`]: target expressions in CEL, compiled once and checked at registration.
 //!
 //! # Invariants
 //! - A task is offered to or held by at most one worker at a time.
 //! - A worker never holds (offers included) more capacity units than their capacity allows.
 //! - No offer or assignment goes to a worker who is not eligible at that moment.
 
+pub mod case;
 pub mod engine;
 pub mod expr;
 pub mod rules;
@@ -31,12 +33,13 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::id::{ClientId, EngagementId, SiteId, TaskId, WorkerId};
 use crate::model::{Designation, Priority};
+use crate::service_line::ServiceLine;
 
 pub use engine::{Router, RoutingError, TaskStatus};
 pub use expr::Expr;
 pub use rules::{
-    eligibility, rank_for_worker, score, Candidate, Effect, Explanation, Fit, Ineligible, Path,
-    Rule, Score, Term, Waiting, WithdrawReason, WorkerLoad,
+    eligibility, eval_target, rank_for_worker, score, Candidate, Effect, Explanation, Fit,
+    Ineligible, Path, Rule, Score, Term, Waiting, WithdrawReason, WorkerLoad,
 };
 
 /// One skill a task needs, at a minimum level. An optional skill is dropped by a workflow step
@@ -62,7 +65,7 @@ pub struct Requirements {
     /// Where the work goes first; a workflow step that widens sites lifts this. Empty means no
     /// preference beyond `allowed_sites`.
     pub home_sites: Vec<SiteId>,
-    /// A CEL-subset expression over `worker.*` and `task.*` that must hold.
+    /// A CEL expression over `worker` and `task` that must hold.
     pub target: Option<Expr>,
     /// The capacity channel the task weighs on, e.g. `research` or `ticket`.
     pub channel: String,
@@ -106,6 +109,10 @@ pub struct OpenTask {
     pub excluded_workers: Vec<WorkerId>,
     /// Free attributes for target expressions (`task.attr.jurisdiction`).
     pub attributes: Vec<(String, String)>,
+    /// The pack step the task is for (`task.step`); empty when unknown.
+    pub step: String,
+    /// The engagement's service line (`task.service_line`).
+    pub service_line: Option<ServiceLine>,
 }
 
 /// One target of a routing workflow. Each step says how the task's requirements apply while it

@@ -7,7 +7,7 @@
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::expr::{self, Value};
+use super::expr::{self, Expr, TaskFacts, WorkerFacts};
 use super::{OpenTask, RoutingConfig, WorkflowStep};
 use crate::id::{TaskId, WorkerId};
 use crate::model::Priority;
@@ -221,8 +221,7 @@ pub fn eligibility(
         return Err(Ineligible::ContinuousWorkCap);
     }
     if let Some(target) = &req.target {
-        let field = |path: &[String]| target_field(worker, task, now, path);
-        match expr::eval_bool(target, &field) {
+        match eval_target(target, worker, task, now) {
             Ok(true) => {}
             Ok(false) => return Err(Ineligible::TargetNotMet),
             Err(_) => return Err(Ineligible::TargetError),
@@ -231,49 +230,54 @@ pub fn eligibility(
     Ok(Fit { growth })
 }
 
-/// The fields a target expression may read. A skill the worker does not have reads as 0.
-fn target_field(
+/// Evaluates a target expression for a worker and a task at `now` (qualifications count only
+/// while valid).
+pub fn eval_target(
+    target: &Expr,
     worker: &WorkerProfile,
     task: &OpenTask,
     now: Timestamp,
-    path: &[String],
-) -> Option<Value> {
-    let path: Vec<&str> = path.iter().map(String::as_str).collect();
-    let text = |s: &str| Some(Value::Str(s.to_string()));
-    let attr = |attrs: &[(String, String)], key: &str| {
-        attrs
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, v)| text(v))
-    };
-    match path.as_slice() {
-        ["worker", "id"] => text(&worker.id.to_string()),
-        ["worker", "site"] => text(&worker.site_id.map(|s| s.to_string()).unwrap_or_default()),
-        ["worker", "designation"] => text(worker.designation.code()),
-        ["worker", "languages"] => Some(Value::List(
-            worker
-                .languages
-                .iter()
-                .map(|l| Value::Str(l.clone()))
-                .collect(),
-        )),
-        ["worker", "qualifications"] => Some(Value::List(
-            worker
-                .qualifications
-                .iter()
-                .filter(|q| q.is_valid_at(now))
-                .map(|q| Value::Str(q.kind.clone()))
-                .collect(),
-        )),
-        ["worker", "skills", name] => Some(Value::Int(i64::from(worker.skill_level(name)))),
-        ["worker", "attr", key] => attr(&worker.attributes, key),
-        ["task", "id"] => text(&task.id.to_string()),
-        ["task", "client"] => text(&task.client_id.to_string()),
-        ["task", "engagement"] => text(&task.engagement_id.to_string()),
-        ["task", "priority"] => text(task.priority.code()),
-        ["task", "attr", key] => attr(&task.attributes, key),
-        _ => None,
-    }
+) -> Result<bool, expr::EvalError> {
+    let (worker_id, site) = (
+        worker.id.to_string(),
+        worker.site_id.map(|s| s.to_string()).unwrap_or_default(),
+    );
+    let qualifications: Vec<&str> = worker
+        .qualifications
+        .iter()
+        .filter(|q| q.is_valid_at(now))
+        .map(|q| q.kind.as_str())
+        .collect();
+    let skills: Vec<(&str, u8)> = worker
+        .skills
+        .iter()
+        .map(|s| (s.name.as_str(), s.level))
+        .collect();
+    let (task_id, client, engagement) = (
+        task.id.to_string(),
+        task.client_id.to_string(),
+        task.engagement_id.to_string(),
+    );
+    target.eval(
+        &WorkerFacts {
+            id: &worker_id,
+            site: &site,
+            designation: worker.designation.code(),
+            languages: &worker.languages,
+            qualifications: &qualifications,
+            skills: &skills,
+            attributes: &worker.attributes,
+        },
+        &TaskFacts {
+            id: &task_id,
+            client: &client,
+            engagement: &engagement,
+            priority: task.priority.code(),
+            step: &task.step,
+            service_line: task.service_line.map_or("", |l| l.code()),
+            attributes: &task.attributes,
+        },
+    )
 }
 
 /// A named term of a score.

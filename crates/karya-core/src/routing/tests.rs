@@ -100,6 +100,8 @@ fn task(n: u128, req: Requirements) -> OpenTask {
         preferred_worker: None,
         excluded_workers: Vec::new(),
         attributes: Vec::new(),
+        step: "research".into(),
+        service_line: None,
     }
 }
 
@@ -523,7 +525,20 @@ fn target_expressions_and_breaks_and_continuous_hours() {
     ip_en.attributes = vec![("team".into(), "ip".into())];
     let mut router = world(vec![ip_de, ip_en, worker(3)]);
     let line = render(&router.add_task(t1, at(0), 999).unwrap());
-    assert_eq!(line, "offer t1 w1 step=as_required rule=best_score eligible=1/3 rejected=target_not_met:1,target_error:1");
+    // w3 has no team: the first comparison is an error, but CEL's `&&` is false when either
+    // side is false, so w3 does not meet the target rather than failing it.
+    assert_eq!(
+        line,
+        "offer t1 w1 step=as_required rule=best_score eligible=1/3 rejected=target_not_met:2"
+    );
+    // Alone, the missing attribute is an error, named as such.
+    let mut req = requirements();
+    req.target = Some(expr::parse("worker.attr.team == 'ip'").unwrap());
+    let line = render(&router.add_task(task(9, req), at(0), 999).unwrap());
+    assert_eq!(
+        line,
+        "offer t9 w2 step=as_required rule=best_score eligible=2/3 rejected=target_error:1"
+    );
 
     // w3 is on a break: not a candidate. w1 has worked since minute 0: a 1-hour task from
     // minute 212 would pass the 4-hour cap. w2 took a break and is back since minute 100.
@@ -587,6 +602,8 @@ enum Op {
         handling_mins: u8,
         client: bool,
         preferred: Option<u8>,
+        excluded: Option<u8>,
+        ticket: bool,
     },
     Accept(u8),
     Decline(u8),
@@ -598,8 +615,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..4, 0u8..4, 1u8..8, 1u8..120, any::<bool>(), proptest::option::of(0u8..6)).prop_map(
-            |(quals, sites, weight, handling_mins, client, preferred)| Op::Add { quals, sites, weight, handling_mins, client, preferred }
+        4 => ((0u8..4, 0u8..4, 1u8..8, 1u8..120), (any::<bool>(), proptest::option::of(0u8..6), proptest::option::of(0u8..6), any::<bool>())).prop_map(
+            |((quals, sites, weight, handling_mins), (client, preferred, excluded, ticket))| Op::Add { quals, sites, weight, handling_mins, client, preferred, excluded, ticket }
         ),
         2 => (0u8..40).prop_map(Op::Accept),
         1 => (0u8..40).prop_map(Op::Decline),
@@ -629,6 +646,12 @@ fn property_workers() -> Vec<WorkerProfile> {
             if n == 4 {
                 w.excluded_clients = vec![RIVAL];
             }
+            if n % 2 == 0 {
+                w.capacity.channels = vec![ChannelCap {
+                    channel: "ticket".into(),
+                    units_max: 3,
+                }];
+            }
             if n == 5 {
                 w.shift = ShiftPattern::daily(
                     TimeZone::UTC,
@@ -646,6 +669,7 @@ fn violates_hard_rules(
     w: &WorkerProfile,
     presence: Presence,
     units: u32,
+    channel_units: u32,
     t: &OpenTask,
     now: Timestamp,
 ) -> Option<&'static str> {
@@ -655,6 +679,18 @@ fn violates_hard_rules(
     }
     if units + req.weight > w.capacity.units_max {
         return Some("over capacity");
+    }
+    let cap = w
+        .capacity
+        .channels
+        .iter()
+        .find(|c| c.channel == req.channel)
+        .map_or(w.capacity.units_max, |c| c.units_max);
+    if channel_units + req.weight > cap {
+        return Some("over the channel's cap");
+    }
+    if t.excluded_workers.contains(&w.id) {
+        return Some("excluded from the task");
     }
     if w.excluded_clients.contains(&t.client_id) {
         return Some("conflict of interest");
@@ -689,6 +725,7 @@ proptest! {
         let mut router = world(workers);
         let mut presence: HashMap<WorkerId, Presence> = profiles.keys().map(|id| (*id, Presence::Available)).collect();
         let mut units: HashMap<WorkerId, u32> = profiles.keys().map(|id| (*id, 0)).collect();
+        let mut channel_units: HashMap<(WorkerId, String), u32> = HashMap::new();
         // task -> (worker, offered or assigned)
         let mut holder: HashMap<TaskId, (WorkerId, bool)> = HashMap::new();
         let mut open: Vec<OpenTask> = Vec::new();
@@ -698,14 +735,16 @@ proptest! {
             let roll = rolls[i % rolls.len()];
             let now = at(minute);
             let effects: Vec<Effect> = match op {
-                Op::Add { quals, sites, weight, handling_mins, client, preferred } => {
-                    let mut req = Requirements::any("research", u32::from(weight), SignedDuration::from_mins(i64::from(handling_mins)));
+                Op::Add { quals, sites, weight, handling_mins, client, preferred, excluded, ticket } => {
+                    let channel = if ticket { "ticket" } else { "research" };
+                    let mut req = Requirements::any(channel, u32::from(weight), SignedDuration::from_mins(i64::from(handling_mins)));
                     req.qualifications = match quals { 0 => vec![], 1 => vec!["cpa".into()], 2 => vec!["llb".into()], _ => vec!["cpa".into(), "llb".into()] };
                     req.allowed_sites = match sites { 0 => None, 1 => Some(vec![site(0)]), 2 => Some(vec![site(1)]), _ => Some(vec![site(0), site(1)]) };
                     n_tasks += 1;
                     let mut t = task(n_tasks, req);
                     t.client_id = if client { CLIENT } else { RIVAL };
                     t.preferred_worker = preferred.map(|p| wid(u128::from(p)));
+                    t.excluded_workers = excluded.map(|e| wid(u128::from(e))).into_iter().collect();
                     t.created_at = now;
                     open.push(t.clone());
                     vec![router.add_task(t, now, roll).unwrap()]
@@ -731,6 +770,7 @@ proptest! {
                         router.close_task(t.id).unwrap();
                         if let Some((w, _)) = holder.remove(&t.id) {
                             *units.get_mut(&w).unwrap() -= t.requirements.weight;
+                            *channel_units.get_mut(&(w, t.requirements.channel.clone())).unwrap() -= t.requirements.weight;
                         }
                     }
                     vec![]
@@ -755,26 +795,35 @@ proptest! {
                             None => {}
                         }
                         let w = &profiles[&worker_id];
-                        if let Some(why) = violates_hard_rules(w, presence[&worker_id], units[&worker_id], t, now) {
+                        let key = (worker_id, t.requirements.channel.clone());
+                        let in_channel = channel_units.get(&key).copied().unwrap_or(0);
+                        if let Some(why) = violates_hard_rules(w, presence[&worker_id], units[&worker_id], in_channel, t, now) {
                             prop_assert!(false, "task {task_id} went to ineligible {worker_id}: {why}");
                         }
                         let assigned = matches!(effect, Effect::Assign { .. });
                         holder.insert(task_id, (worker_id, assigned));
                         *units.get_mut(&worker_id).unwrap() += t.requirements.weight;
+                        *channel_units.entry(key).or_default() += t.requirements.weight;
                     }
                     Effect::Withdraw { task_id, worker_id, .. } | Effect::Release { task_id, worker_id, .. } => {
                         let (w, _) = holder.remove(&task_id).unwrap();
                         prop_assert_eq!(w, worker_id);
                         let t = open.iter().find(|t| t.id == task_id).unwrap();
                         *units.get_mut(&worker_id).unwrap() -= t.requirements.weight;
+                        *channel_units.get_mut(&(worker_id, t.requirements.channel.clone())).unwrap() -= t.requirements.weight;
                     }
                     Effect::Escalate { .. } | Effect::Wait { .. } => {}
                 }
             }
             for (id, w) in &profiles {
-                let used = router.worker_load(*id).unwrap().units_used;
-                prop_assert_eq!(used, units[id]);
-                prop_assert!(used <= w.capacity.units_max);
+                let load = router.worker_load(*id).unwrap();
+                prop_assert_eq!(load.units_used, units[id]);
+                prop_assert!(load.units_used <= w.capacity.units_max);
+                for cap in &w.capacity.channels {
+                    let used = load.channel_used(&cap.channel);
+                    prop_assert_eq!(used, channel_units.get(&(*id, cap.channel.clone())).copied().unwrap_or(0));
+                    prop_assert!(used <= cap.units_max);
+                }
             }
         }
     }

@@ -206,6 +206,33 @@ pub fn bar_chart(title: &str, labels: &[String], values: &[u32]) -> String {
     svg
 }
 
+/// Bars of shares (0 to 1) on a fixed 0-100 % axis; a group without a share has no bar.
+pub fn share_bars(title: &str, labels: &[String], shares: &[Option<f64>]) -> String {
+    let mut svg = String::new();
+    open(&mut svg, title);
+    frame(&mut svg, labels, 100.0, "%");
+    let plot_h = HEIGHT - TOP - BOTTOM;
+    let slot = (WIDTH - LEFT - RIGHT) / labels.len().max(1) as f64;
+    for (idx, share) in shares.iter().enumerate() {
+        let Some(share) = share.filter(|s| s.is_finite()) else {
+            continue;
+        };
+        let h = plot_h * share.clamp(0.0, 1.0);
+        let x = LEFT + slot * idx as f64 + slot * 0.15;
+        let label = labels.get(idx).map(String::as_str).unwrap_or("");
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" class="bar"><title>{}: {:.1}%</title></rect>"#,
+            TOP + plot_h - h,
+            slot * 0.7,
+            escape(label),
+            share * 100.0
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +297,9 @@ mod tests {
         assert_eq!(svg.matches('M').count(), 2, "{svg}");
         let bars = bar_chart("t", &labels, &[1, 0, 3]);
         assert_eq!(bars.matches("<rect").count(), 3);
+        // Shares: no bar without a figure, over-full shares held at the top.
+        let shares = share_bars("t", &labels, &[Some(0.5), None, Some(1.7)]);
+        assert_eq!(shares.matches("<rect").count(), 2, "{shares}");
+        assert!(shares.contains("&lt;a&gt;: 50.0%"), "{shares}");
     }
 }

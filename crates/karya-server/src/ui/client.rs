@@ -410,14 +410,17 @@ async fn create_item(
         priority,
         input: input.to_string(),
     };
-    let item = match tenant.create_work_item(&new, state.now()).await {
+    // Taken in and started in one transaction: its first step's task or job exists at once.
+    let item = match tenant
+        .create_and_start_work_item(&new, state.new_id(), state.now())
+        .await
+    {
         Ok(item) => item,
         Err(karya_store::StoreError::Conflict { message }) => {
             return refuse(&BTreeMap::new(), message)
         }
         Err(err) => return Err(err.into()),
     };
-    progress::start_item(&state, &tenant, &item).await?;
     Ok(htmx_redirect(&format!(
         "/ui/clients/{client_id}/items/{}",
         item.id

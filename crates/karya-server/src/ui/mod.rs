@@ -17,6 +17,7 @@
 //! - `ops`: the live board (server-sent events), SLA risk, workforce, QA board, routing
 //!   explanations.
 //! - `client`: a client's items, intake, item detail, SLA report, invoices and policies.
+//! - `reports`: the firm's SLA report per service line, site, team and worker.
 //! - `admin`: clients, engagements, workers, users and API tokens.
 //! - `audit`: a client's event trail with the chain's verify result.
 //! - `forms`: forms generated from a pack's JSON Schema; `charts`: SVG charts.
@@ -27,6 +28,7 @@ pub(crate) mod charts;
 mod client;
 pub(crate) mod forms;
 mod ops;
+mod reports;
 mod review;
 mod session;
 mod work;
@@ -55,6 +57,7 @@ pub fn api() -> Api {
         .merge(work::api())
         .merge(review::api())
         .merge(ops::api())
+        .merge(reports::api())
         .merge(client::api())
         .merge(admin::api())
         .merge(audit::api())
@@ -375,12 +378,14 @@ pub fn nav_for(principal: &Principal) -> Vec<(String, &'static str)> {
         }
         (Role::Auditor, _) => {
             links.push(("/ui/clients".into(), "Clients"));
+            links.push(("/ui/reports/sla".into(), "SLA reports"));
         }
         (Role::Admin | Role::Manager | Role::Lead, _) => {
             links.push(("/ui/board".into(), "Live board"));
             links.push(("/ui/sla-risk".into(), "SLA risk"));
             links.push(("/ui/workforce".into(), "Workforce"));
             links.push(("/ui/qa".into(), "QA board"));
+            links.push(("/ui/reports/sla".into(), "SLA reports"));
             links.push(("/ui/reviews".into(), "Review queue"));
             links.push(("/ui/clients".into(), "Clients"));
             if matches!(principal.role(), Role::Admin | Role::Manager) {

@@ -314,13 +314,12 @@ async fn record(
         verdict,
         defects,
     };
-    match tenant.record_review(task_id, &new, state.now()).await {
-        Ok(outcome) => {
-            if outcome.task.state == TaskState::Done {
-                progress::task_done(&state, &tenant, &outcome.task).await?;
-            }
-            Ok(htmx_redirect("/ui/reviews"))
-        }
+    // A pass moves the item on to its next step in the same transaction.
+    match tenant
+        .record_review_then(task_id, &new, state.new_id(), state.now())
+        .await
+    {
+        Ok(_) => Ok(htmx_redirect("/ui/reviews")),
         Err(karya_store::StoreError::Rejected { message }) => refuse(message),
         Err(err) => Err(err.into()),
     }

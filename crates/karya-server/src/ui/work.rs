@@ -415,19 +415,28 @@ async fn submit(
             return Ok(super::form_with_errors(form));
         }
     }
-    let task = progress::begin_work(&state, &tenant, &view.task).await?;
     let now = state.now();
-    tenant.record_output(task.id, &output, now).await?;
-    let outcome = tenant
-        .submit_task(task.id, &forms::fields_text(&output), now)
-        .await?;
-    let task = match outcome {
-        karya_store::SubmitOutcome::Sampled { task, .. } => task,
-        karya_store::SubmitOutcome::Gold { task, .. } => task,
+    // A held task is started on submission: the form is the work.
+    let task = match view.task.state {
+        TaskState::Assigned | TaskState::Rework => {
+            tenant
+                .transition_task(view.task.id, TaskState::InProgress, now)
+                .await?
+        }
+        _ => view.task.clone(),
     };
-    if task.state == TaskState::Done {
-        progress::task_done(&state, &tenant, &task).await?;
-    }
+    // The output is stored with the submission, and a finished task moves the item on to its
+    // next step in the same transaction.
+    let fields = forms::fields_text(&output);
+    let document = output.to_string();
+    let submission = karya_store::Submission {
+        fields: &fields,
+        document: Some(&document),
+        next_id: state.new_id(),
+    };
+    tenant
+        .submit_task_with_output(task.id, &submission, now)
+        .await?;
     Ok(htmx_redirect("/ui/inbox"))
 }
 

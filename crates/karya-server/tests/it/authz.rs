@@ -99,6 +99,16 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/deliverables",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/deliverables/{deliverable_id}",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/events",
         "admin manager lead auditor client_admin",
     ),
@@ -449,6 +459,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ("POST", "/ui/admin/workers", "admin manager"),
     ("GET", "/ui/admin/users", "admin"),
     ("POST", "/ui/admin/users", "admin"),
+    ("GET", "/ui/reports/sla", "admin manager lead auditor"),
+    ("GET", "/api/v1/sites/{site_id}/calendar", "admin manager lead auditor"),
+    ("PUT", "/api/v1/sites/{site_id}/calendar", "admin manager"),
+    ("GET", "/api/v1/metrics/sla", "admin manager lead auditor"),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/metrics/sla",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead auditor self",
+    ),
+    ("POST", "/api/v1/workers/{worker_id}/leave", "admin manager"),
     ("GET", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens/{token_id}/revoke", "signed_in"),
@@ -480,6 +505,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{task_id}", &ids.task)
         .replace("{decision_id}", &ids.decision)
         .replace("{worker_id}", &ids.worker)
+        .replace("{deliverable_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{calendar_id}", "office")
         .replace("{period}", "2026-11")
         .replace("{skill}", "tax")
@@ -489,6 +515,7 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{token_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{site_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{file}", "app.css")
 }
 

@@ -420,7 +420,7 @@ async fn another_clients_id_reads_exactly_like_a_missing_one() {
 async fn external_ref_makes_retries_safe() {
     let app = TestApp::new().await;
     let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
-    let body = json!({"engagement_id": engagement_id, "title": "claim", "external_ref": "CLM-2026-0042", "input": {}});
+    let body = json!({"engagement_id": engagement_id, "title": "claim", "external_ref": "CLM-2026-0042", "input": crate::ip_research_input()});
     let first = app
         .post(&format!("/api/v1/clients/{client_id}/work-items"), &body)
         .await;

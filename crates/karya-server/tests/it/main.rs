@@ -4,6 +4,7 @@ mod authz;
 mod bad_input;
 mod consensus;
 mod decisions;
+mod flow;
 mod intake;
 mod routing;
 mod sessions;
@@ -130,7 +131,7 @@ impl TestApp {
             .post(
                 &format!("/api/v1/clients/{client_id}/work-items"),
                 &json!({"engagement_id": engagement_id, "title": title, "priority": "high",
-                        "input": {"invention": "washer cleaning laundry with bubbles", "jurisdictions": ["US", "EP"]}}),
+                        "input": ip_research_input()}),
             )
             .await;
         assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
@@ -199,10 +200,15 @@ async fn work_item_round_trip_and_pagination() {
             ids[0]
         ))
         .await;
-    assert_eq!(item.body["input"]["jurisdictions"], json!(["US", "EP"]));
+    assert_eq!(item.body["input"], ip_research_input());
+    // The engagement runs on its pack, so intake starts the item with its first step.
     assert_eq!(
-        (item.body["state"].as_str(), item.body["priority"].as_str()),
-        (Some("received"), Some("high"))
+        (
+            item.body["state"].as_str(),
+            item.body["priority"].as_str(),
+            item.body["version"].as_u64()
+        ),
+        (Some("in_progress"), Some("high"), Some(2))
     );
 
     let first = app
@@ -224,19 +230,19 @@ async fn work_item_round_trip_and_pagination() {
                 "/api/v1/clients/{client_id}/work-items/{}/transitions",
                 ids[0]
             ),
-            &json!({"to": "in_progress", "expected_version": 1}),
+            &json!({"to": "on_hold", "expected_version": 2}),
         )
         .await;
     assert_eq!(
         (moved.status, moved.body["version"].as_u64()),
-        (StatusCode::OK, Some(2))
+        (StatusCode::OK, Some(3))
     );
-    let in_progress = app
+    let on_hold = app
         .get(&format!(
-            "/api/v1/clients/{client_id}/work-items?state=in_progress"
+            "/api/v1/clients/{client_id}/work-items?state=on_hold"
         ))
         .await;
-    assert_eq!(in_progress.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(on_hold.body["items"].as_array().unwrap().len(), 1);
 
     let trail = app
         .get(&format!(
@@ -250,14 +256,40 @@ async fn work_item_round_trip_and_pagination() {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["work_item.created", "work_item.transitioned"]);
+    assert_eq!(
+        kinds,
+        [
+            "work_item.created",
+            "work_item.transitioned",
+            "task.created",
+            "work_item.transitioned"
+        ]
+    );
+    // The client; the engagement, its pack, QA policy and decision types; five items, each
+    // created, started and given its first task; one hold.
+    let n_decision_types = karya_server::builtin_packs()
+        .for_line("ip_research".parse().unwrap())
+        .next()
+        .unwrap()
+        .pack
+        .decisions
+        .len() as u64;
+    let events_expected = 1 + 3 + n_decision_types + 5 * 3 + 1;
     let audit = app.get(&format!("/api/v1/clients/{client_id}/audit")).await;
     assert_eq!(
         (
             audit.body["intact"].as_bool(),
             audit.body["events_verified"].as_u64()
         ),
-        (Some(true), Some(8))
+        (Some(true), Some(events_expected))
     );
     app.finish().await;
+}
+
+/// The IP research pack's first example input: what the engagements of these tests take in.
+pub fn ip_research_input() -> Value {
+    let catalog = karya_server::builtin_packs();
+    let line = "ip_research".parse().unwrap();
+    let pack = &catalog.for_line(line).next().unwrap().pack;
+    serde_json::from_str(&pack.examples[0].input).unwrap()
 }

@@ -151,7 +151,9 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         .call(
             Method::POST,
             &format!("/api/v1/clients/{client_id}/work-items"),
-            Some(json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": {}})),
+            Some(
+                json!({"engagement_id": engagement_id, "title": "1040 for J. Doe", "input": crate::ip_research_input()}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{item}");
@@ -240,6 +242,22 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
         )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
+    // Intake started the item with its pack's first step; that task keeps the step's own
+    // requirements (a technical degree and patent search), which the tax preparer lacks.
+    let (_, tasks) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}/work-items/{item_id}/tasks"),
+            None,
+        )
+        .await;
+    let states: Vec<(&str, &str)> = tasks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["step"].as_str().unwrap(), t["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("intake_check", "ready"), ("prepare", "assigned")]);
     let (_, profile) = app
         .call(Method::GET, &format!("/api/v1/workers/{qualified}"), None)
         .await;
@@ -301,16 +319,23 @@ async fn ready_tasks(app: &App, n: usize) -> (karya_core::id::ClientId, Vec<Task
             Some(json!({"name": format!("Offers {}", uuid::Uuid::now_v7()), "currency": "USD"})),
         )
         .await;
-    let client_id = client["id"].as_str().unwrap().to_string();
-    let (_, engagement) = app
-        .call(
-            Method::POST,
-            &format!("/api/v1/clients/{client_id}/engagements"),
-            Some(json!({"name": "returns", "service_line": "ip_research"})),
+    let client_id: karya_core::id::ClientId = client["id"].as_str().unwrap().parse().unwrap();
+    // Set up by hand, not from a pack: its items get only the tasks made here.
+    let engagement_id = karya_core::id::EngagementId::from_uuid(uuid::Uuid::now_v7());
+    app.state
+        .store
+        .tenant(client_id)
+        .create_engagement(
+            &karya_store::NewEngagement {
+                id: engagement_id,
+                name: "returns".into(),
+                service_line: "ip_research".parse().unwrap(),
+            },
+            jiff::Timestamp::now(),
         )
-        .await;
-    let engagement_id = engagement["id"].as_str().unwrap().to_string();
-    let client_id: karya_core::id::ClientId = client_id.parse().unwrap();
+        .await
+        .unwrap();
+    let engagement_id = engagement_id.to_string();
     let mut tasks = Vec::new();
     for idx in 0..n {
         let (status, item) = app
@@ -565,5 +590,206 @@ async fn get_next_takes_the_workers_open_offer_first() {
         .call(Method::GET, &format!("/api/v1/workers/{asha}/offers"), None)
         .await;
     assert_eq!(offers["items"], json!([]), "the offer is no longer open");
+    app.finish().await;
+}
+
+/// Profiles carry channel caps, attributes and breaks; *Get next* keeps the maker off the
+/// item's review, prefers the item's analyst for its other steps, and holds the channel cap;
+/// a target expression with a mistake is refused with its position.
+#[tokio::test]
+async fn get_next_follows_the_case_and_channel_caps() {
+    let app = App::new().await;
+    let (_, client) = app
+        .call(
+            Method::POST,
+            "/api/v1/clients",
+            Some(json!({"name": "Case Law", "currency": "USD"})),
+        )
+        .await;
+    let client_id = client["id"].as_str().unwrap().to_string();
+    let (_, engagement) = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/clients/{client_id}/engagements"),
+            Some(json!({"name": "searches", "service_line": "ip_research"})),
+        )
+        .await;
+    let engagement_id = engagement["id"].as_str().unwrap().to_string();
+    let routing_uri = format!("/api/v1/clients/{client_id}/engagements/{engagement_id}/routing");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &routing_uri,
+            Some(json!({"requirements": {
+                "channel": "research", "weight": 1, "expected_handling_s": 60,
+                "target": "worker.skils.tax > 1"
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.to_string().contains("unknown field worker.skils"),
+        "{body}"
+    );
+    assert!(body.to_string().contains("at byte 7"), "{body}");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &routing_uri,
+            Some(json!({"requirements": {
+                "channel": "research", "weight": 1, "expected_handling_s": 60,
+                "target": "task.service_line == 'ip_research' && worker.attr.team == 'ip'"
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+
+    let asha = worker(&app, "Asha").await;
+    let ben = worker(&app, "Ben").await;
+    let shifts: Vec<Value> = (1..=7)
+        .map(|d| json!({"weekday": d, "start": "00:00", "minutes": 1440}))
+        .collect();
+    let profile_uri = |w: &str| format!("/api/v1/workers/{w}/profile");
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &profile_uri(&asha),
+            Some(json!({"languages": ["en"], "time_zone": "UTC", "shifts": shifts, "capacity_units": 10,
+                        "breaks": [{"after_minutes": 0, "minutes": 0}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for (w, caps) in [
+        (&asha, json!([{"channel": "research", "units_max": 1}])),
+        (&ben, json!([])),
+    ] {
+        let (status, body) = app
+            .call(
+                Method::PUT,
+                &profile_uri(w),
+                Some(json!({"languages": ["en"], "time_zone": "UTC", "shifts": shifts, "capacity_units": 10,
+                            "channel_caps": caps, "attributes": {"team": "ip"},
+                            "breaks": [{"after_minutes": 240, "minutes": 30}]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+    let (_, profile) = app
+        .call(Method::GET, &format!("/api/v1/workers/{asha}"), None)
+        .await;
+    assert_eq!(
+        profile["routing"]["channel_caps"],
+        json!([{"channel": "research", "units_max": 1}])
+    );
+    assert_eq!(profile["routing"]["attributes"], json!({"team": "ip"}));
+    assert_eq!(
+        profile["routing"]["breaks"],
+        json!([{"after_minutes": 240, "minutes": 30}])
+    );
+    assert_eq!(profile["routing"]["presence_by"], json!("worker"));
+
+    let tenant = app.state.store.tenant(client_id.parse().unwrap());
+    let new_item = || async {
+        let (status, item) = app
+            .call(
+                Method::POST,
+                &format!("/api/v1/clients/{client_id}/work-items"),
+                Some(json!({"engagement_id": engagement_id, "title": "search", "input": {}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{item}");
+        item["id"].as_str().unwrap().parse::<WorkItemId>().unwrap()
+    };
+    let new_task = |item_id: WorkItemId, step: &str| {
+        let tenant = tenant.clone();
+        let step = step.to_string();
+        async move {
+            let task_id = TaskId::from_uuid(uuid::Uuid::now_v7());
+            tenant
+                .create_task(
+                    &NewTask {
+                        id: task_id,
+                        work_item_id: item_id,
+                        step,
+                    },
+                    jiff::Timestamp::now(),
+                )
+                .await
+                .unwrap();
+            task_id
+        }
+    };
+    let next = |w: String| {
+        let app = &app;
+        async move {
+            app.call(Method::POST, &format!("/api/v1/workers/{w}/next"), None)
+                .await
+        }
+    };
+    let first = new_item().await;
+    let analysis = new_task(first, "analysis").await;
+    let (status, got) = next(asha.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["task_id"], json!(analysis.to_string()));
+    // Asha's research channel is capped at one task.
+    let other = new_task(new_item().await, "analysis").await;
+    assert_eq!(next(asha.clone()).await.0, StatusCode::NO_CONTENT);
+    for to in [
+        karya_core::lifecycle::TaskState::InProgress,
+        karya_core::lifecycle::TaskState::Submitted,
+        karya_core::lifecycle::TaskState::Done,
+    ] {
+        tenant
+            .transition_task(analysis, to, jiff::Timestamp::now())
+            .await
+            .unwrap();
+    }
+    // The review of Asha's analysis is not hers; the other item's analysis is.
+    let review = new_task(first, "review").await;
+    let (status, got) = next(asha.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["task_id"], json!(other.to_string()));
+    assert_eq!(
+        got["explanation"]["rejected"],
+        json!([{"reason": "worker_excluded", "count": 1}])
+    );
+    let (status, got) = next(ben.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["task_id"], json!(review.to_string()));
+    // Affinity is a preference, not a reservation: Ben takes the oldest work he may take,
+    // and the first item's report then goes to Asha, its analyst, as affinity.
+    let third = new_task(new_item().await, "analysis").await;
+    let drafting = new_task(first, "report_drafting").await;
+    let (status, got) = next(ben.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["task_id"], json!(third.to_string()));
+    tenant
+        .transition_task(
+            other,
+            karya_core::lifecycle::TaskState::InProgress,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    tenant
+        .transition_task(
+            other,
+            karya_core::lifecycle::TaskState::Submitted,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    tenant
+        .transition_task(
+            other,
+            karya_core::lifecycle::TaskState::Done,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let (status, got) = next(asha.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{got}");
+    assert_eq!(got["task_id"], json!(drafting.to_string()));
+    assert_eq!(got["explanation"]["rule"], json!("affinity"));
     app.finish().await;
 }

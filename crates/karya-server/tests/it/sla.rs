@@ -408,3 +408,297 @@ async fn sla_state_performance_and_metrics() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     app.finish().await;
 }
+
+/// A site's calendar over HTTP, an engagement clocked on it, the firm's and a client's
+/// breakdowns (JSON and CSV), worker leave, the report page, and the refusals.
+#[tokio::test]
+async fn site_calendars_breakdowns_and_leave() {
+    use karya_core::id::{AssignmentId, SiteId, TaskId, WorkerId};
+    use karya_core::lifecycle::TaskState;
+    use karya_core::model::{Designation, Site};
+    use karya_store::NewTask;
+
+    let app = App::new().await;
+    let site_id = SiteId::from_uuid(uuid::Uuid::now_v7());
+    app.store
+        .create_site(
+            &Site {
+                id: site_id,
+                name: "Pune".into(),
+                time_zone: "Asia/Kolkata".into(),
+                country: "IN".into(),
+            },
+            at("01T00:00"),
+        )
+        .await
+        .unwrap();
+    let calendar_uri = format!("/api/v1/sites/{site_id}/calendar");
+    let (status, _) = app.json(Method::GET, &calendar_uri, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let shifts = json!([["09:00", "18:00"]]);
+    let (status, calendar) = app
+        .json(
+            Method::PUT,
+            &calendar_uri,
+            Some(json!({
+                "name": "Pune delivery centre",
+                "time_zone": "Asia/Kolkata",
+                "week": [shifts, shifts, shifts, shifts, shifts, [], []],
+                "holidays": ["2026-11-24"],
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{calendar}");
+    assert_eq!(calendar["site_id"], site_id.to_string());
+    let (_, calendar) = app.json(Method::GET, &calendar_uri, None).await;
+    assert_eq!(calendar["holidays"], json!(["2026-11-24"]));
+
+    let (client_id, engagement_id) = client_with_sla(&app, "Acme Insurance").await;
+    let sla_uri = format!("/api/v1/clients/{client_id}/engagements/{engagement_id}/sla");
+    let body = |calendar: Value, extra: Value| {
+        let mut body = json!({
+            "terms": [{"priority": "normal", "first_response_minutes": 120,
+                       "resolution_minutes": 480, "on_time_target_bp": 9500,
+                       "accuracy_target_bp": 9800}],
+            "pricing": {"kind": "per_item", "rates": [{"priority": "normal", "price_minor": 40000}]},
+        });
+        for (key, value) in calendar
+            .as_object()
+            .unwrap()
+            .iter()
+            .chain(extra.as_object().unwrap())
+        {
+            body[key] = value.clone();
+        }
+        body
+    };
+    // Exactly one calendar; credits never beyond the whole fee. Nothing changes on refusal.
+    for (calendar, extra) in [
+        (json!({}), json!({})),
+        (
+            json!({"site_id": site_id.to_string(), "calendar_id": uuid::Uuid::now_v7().to_string()}),
+            json!({}),
+        ),
+        (
+            json!({"site_id": site_id.to_string()}),
+            json!({"accuracy_credit": {"per_point_bp": 100, "cap_bp": 20000}}),
+        ),
+        (
+            json!({"site_id": site_id.to_string()}),
+            json!({"credit": {"per_point_bp": 10001, "cap_bp": 100}}),
+        ),
+    ] {
+        let (status, err) = app
+            .json(Method::PUT, &sla_uri, Some(body(calendar, extra)))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{err}");
+    }
+    let (_, unchanged) = app.json(Method::GET, &sla_uri, None).await;
+    assert_eq!(unchanged["site_id"], Value::Null);
+    let (status, sla) = app
+        .json(
+            Method::PUT,
+            &sla_uri,
+            Some(body(
+                json!({"site_id": site_id.to_string()}),
+                json!({"accuracy_credit": {"per_point_bp": 200, "cap_bp": 1500}}),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sla}");
+    assert_eq!(
+        (&sla["site_id"], &sla["calendar_id"]),
+        (&json!(site_id.to_string()), &Value::Null)
+    );
+    assert_eq!(
+        sla["accuracy_credit"],
+        json!({"per_point_bp": 200, "cap_bp": 1500})
+    );
+    // An unknown site has no calendar to run on.
+    let (status, _) = app
+        .json(
+            Method::PUT,
+            &sla_uri,
+            Some(body(
+                json!({"site_id": uuid::Uuid::now_v7().to_string()}),
+                json!({}),
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // One worker at the site holds one task of a delivered item for two hours.
+    let ids = seed(&app, &client_id, &engagement_id, 2, &[]).await;
+    let worker_id = WorkerId::from_uuid(uuid::Uuid::now_v7());
+    app.store
+        .create_worker(
+            worker_id,
+            "Asha Rao",
+            Some(site_id),
+            Designation::Analyst,
+            at("01T00:00"),
+        )
+        .await
+        .unwrap();
+    let tenant = app.store.tenant(client_id.parse::<ClientId>().unwrap());
+    let task_id = TaskId::from_uuid(uuid::Uuid::now_v7());
+    tenant
+        .create_task(
+            &NewTask {
+                id: task_id,
+                work_item_id: ids[0],
+                step: "assess".into(),
+            },
+            at("02T09:30"),
+        )
+        .await
+        .unwrap();
+    tenant
+        .assign_task(
+            task_id,
+            worker_id,
+            AssignmentId::from_uuid(uuid::Uuid::now_v7()),
+            at("02T10:00"),
+        )
+        .await
+        .unwrap();
+    for (state, when) in [
+        (TaskState::InProgress, "02T10:00"),
+        (TaskState::Submitted, "02T12:00"),
+    ] {
+        tenant
+            .transition_task(task_id, state, at(when))
+            .await
+            .unwrap();
+    }
+
+    let range = "from=2026-11-01T00:00:00Z&to=2026-12-01T00:00:00Z";
+    let (status, by_site) = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/metrics/sla?by=site&{range}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{by_site}");
+    assert_eq!(by_site["by"], "site");
+    let groups = by_site["groups"].as_array().unwrap();
+    let pune = groups
+        .iter()
+        .find(|g| g["group"]["name"] == "Pune")
+        .unwrap();
+    assert_eq!(pune["delivered"], 1);
+    assert_eq!(pune["aht_seconds"], 7200);
+    // The item nobody held is the unassigned group's.
+    let unassigned = groups
+        .iter()
+        .find(|g| g["group"]["kind"] == "unassigned")
+        .unwrap();
+    assert_eq!(unassigned["delivered"], 1);
+    assert_eq!(by_site["total"]["delivered"], 2);
+    let (_, content_type, csv) = app
+        .call(
+            Method::GET,
+            &format!("/api/v1/metrics/sla?by=worker&{range}&format=csv"),
+            None,
+        )
+        .await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    assert!(
+        csv.contains(&format!("worker,{worker_id},Asha Rao,1,1,10000,")),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .last()
+            .unwrap()
+            .starts_with("total,,all,2,2,10000,"),
+        "{csv}"
+    );
+
+    // The client's own report: per service line or site only, its own items only.
+    let (status, own) = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}/metrics/sla?by=service_line&{range}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{own}");
+    assert_eq!(own["groups"][0]["group"]["id"], "insurance_processing");
+    assert_eq!(own["groups"][0]["utilisation_bp"], Value::Null);
+    let (other, _) = client_with_sla(&app, "Globex").await;
+    let (_, theirs) = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/clients/{other}/metrics/sla?{range}"),
+            None,
+        )
+        .await;
+    assert_eq!(theirs["groups"], json!([]));
+    for bad in [
+        format!("/api/v1/clients/{client_id}/metrics/sla?by=worker"),
+        "/api/v1/metrics/sla?by=planet".to_string(),
+        "/api/v1/metrics/sla?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z".to_string(),
+        "/api/v1/metrics/sla?from=2020-01-01T00:00:00Z&to=2026-11-01T00:00:00Z".to_string(),
+        "/api/v1/metrics/sla?format=pdf".to_string(),
+        "/api/v1/metrics/sla?from=yesterday".to_string(),
+    ] {
+        let (status, err) = app.json(Method::GET, &bad, None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {err}");
+    }
+
+    // Leave: recorded, listed; refused when backwards or for nobody.
+    let leave_uri = format!("/api/v1/workers/{worker_id}/leave");
+    let (status, leave) = app
+        .json(
+            Method::POST,
+            &leave_uri,
+            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "reason": "Diwali"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{leave}");
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &leave_uri,
+            Some(json!({"from": "2026-11-04T00:00:00Z", "until": "2026-11-03T00:00:00Z", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &format!("/api/v1/workers/{}/leave", uuid::Uuid::now_v7()),
+            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "reason": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, listed) = app.json(Method::GET, &leave_uri, None).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+
+    // The page: every breakdown, with its charts.
+    let (status, content_type, html) = app.call(Method::GET, "/ui/reports/sla?days=90", None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(content_type.starts_with("text/html"));
+    for section in [
+        "Per service line",
+        "Per site",
+        "Per team",
+        "Per worker",
+        "<svg",
+    ] {
+        assert!(html.contains(section), "{section} missing");
+    }
+
+    // The invoice says what accuracy evidence there was: none this month, so no credit.
+    let (_, invoice) = app
+        .json(
+            Method::GET,
+            &format!("/api/v1/clients/{client_id}/invoices/2026-11"),
+            None,
+        )
+        .await;
+    assert_eq!(invoice["accuracy_credits"], json!([]));
+    app.finish().await;
+}

@@ -140,6 +140,35 @@ async fn world() -> World {
         )
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{reply:?}");
+    // What the pack's L1 step asks of the person doing it.
+    app.store
+        .add_qualification(
+            worker,
+            uuid::Uuid::now_v7(),
+            &karya_core::workforce::Qualification {
+                kind: "itil".into(),
+                field: None,
+                issuer: "axelos".into(),
+                valid_from: "2020-01-01T00:00:00Z".parse().unwrap(),
+                valid_until: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    for (skill, level) in [("windows_support", 5), ("m365_administration", 4)] {
+        let reply = app
+            .send(
+                Request::builder()
+                    .method("PUT")
+                    .uri(format!("/api/v1/workers/{worker}/skills/{skill}"))
+                    .header("content-type", "application/json")
+                    .body(Body::from(json!({ "level": level }).to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{reply:?}");
+    }
     let reviewer = WorkerId::from_uuid(uuid::Uuid::now_v7());
     let lead = WorkerId::from_uuid(uuid::Uuid::now_v7());
     for (id, name, designation) in [
@@ -241,6 +270,30 @@ async fn intake_form_validates_by_the_pack_and_opens_the_first_step() {
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
     let item_page = created.redirect.expect("htmx is sent to the new item");
     let item_id = item_page.rsplit('/').next().unwrap().to_string();
+    // The pack's first step, triage, is a processor's: its job waits. A processor runs it
+    // here, and the item moves on to the first person's step.
+    let job = w
+        .app
+        .store
+        .claim_job("test-processor", jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .expect("the triage job waits");
+    assert_eq!(
+        (job.step.as_str(), job.work_item_id.to_string()),
+        ("triage", item_id.clone())
+    );
+    w.app
+        .store
+        .complete_job(
+            job.id,
+            "test-processor",
+            r#"{"category": "network"}"#,
+            uuid::Uuid::now_v7(),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
     let tasks = w
         .app
         .get(&format!(

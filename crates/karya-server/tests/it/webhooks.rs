@@ -143,7 +143,7 @@ impl Api {
                 "POST",
                 &format!("/api/v1/clients/{client_id}/work-items"),
                 Some(json!({"engagement_id": engagement_id, "title": title,
-                            "input": {"invention": "a washer with bubbles", "jurisdictions": ["EP"]}})),
+                            "input": crate::ip_research_input()})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{item}");
@@ -314,7 +314,9 @@ async fn events_arrive_signed_in_order_with_retries_and_survive_a_restart() {
     let now = deliver_all(&store, &client, alpha_id, webhook_id, start, &mut rng).await;
 
     let expected = work_item_seqs(&store, alpha_id, registered_at).await;
-    assert_eq!(expected.len(), 3);
+    // Three items, each taken in and started on its pack's first step: created, then
+    // received → in_progress.
+    assert_eq!(expected.len(), 6);
     let received = receiver.received();
     assert_eq!(received.len(), expected.len() + REFUSALS, "{received:?}");
     check_deliveries(&received, &secret, webhook_id, &alpha, &beta, &expected);
@@ -394,7 +396,8 @@ async fn events_arrive_signed_in_order_with_retries_and_survive_a_restart() {
     deliver_all(&store, &client, alpha_id, webhook_id, after_lease, &mut rng).await;
 
     let expected = work_item_seqs(&store, alpha_id, registered_at).await;
-    assert_eq!(expected.len(), 5);
+    // Five items, two events each (created; received → in_progress).
+    assert_eq!(expected.len(), 10);
     let received = receiver.received();
     assert_eq!(
         received.len(),

@@ -252,6 +252,7 @@ pub async fn capacity_claims_race_is_exactly_once(db: &TestDb) {
                 full += 1
             }
             Claim::Taken => panic!("nobody else claims these tasks"),
+            Claim::Excluded => panic!("nobody is excluded from these tasks"),
         }
     }
     assert_eq!((assigned, full), (3, 9));

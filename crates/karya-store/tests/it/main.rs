@@ -5,11 +5,14 @@
 //! afterwards. They fail, rather than skip, when the server cannot be reached, unless
 //! `KARYA_TEST_SKIP_POSTGRES=1` is set.
 
+mod case_suite;
 mod consensus_suite;
 mod decisions;
+mod flow_suite;
 mod harness;
 mod intake_suite;
 mod loops_suite;
+mod metrics_suite;
 mod qa_suite;
 mod sla_suite;
 mod suite;
@@ -77,4 +80,13 @@ conformance!(
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
     views_read_queues_outputs_and_history,
+    exclusions_affinity_and_channel_caps_are_honoured,
+    lapsed_qualifications_send_work_back_to_routing,
+    shifts_drive_presence,
+    site_calendar_clocks_engagements_of_several_clients,
+    bulk_import_starts_sla_clocks_as_single_intake_does,
+    period_report_gives_utilisation_accuracy_and_accuracy_credits,
+    jobs_are_held_by_one_claim_and_taken_over_after_their_lease,
+    concurrent_job_claims_are_exactly_once,
+    the_deliverable_is_assembled_from_the_steps_outputs,
 );

@@ -66,7 +66,7 @@ fn terms(resolution_h: i64) -> SlaTerms {
 
 fn sla(calendar_id: CalendarId, resolution_h: i64) -> EngagementSla {
     EngagementSla {
-        calendar_id,
+        calendar: calendar_id.into(),
         terms: vec![(Priority::Normal, terms(resolution_h))],
         pricing: Pricing::PerItem {
             rates: vec![ItemRate {
@@ -79,6 +79,7 @@ fn sla(calendar_id: CalendarId, resolution_h: i64) -> EngagementSla {
             per_point_bp: 500,
             cap_bp: 2_000,
         }),
+        accuracy_credit_rule: None,
     }
 }
 

@@ -19,13 +19,16 @@ use karya_store::{
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
+pub use crate::case_suite::*;
 use crate::harness::TestDb;
 pub use crate::sla_suite::*;
 
 pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
+pub use crate::flow_suite::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
+pub use crate::metrics_suite::*;
 pub use crate::qa_suite::*;
 pub use crate::views_suite::*;
 pub use crate::webhooks_suite::*;

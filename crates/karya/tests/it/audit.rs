@@ -6,7 +6,7 @@ use std::process::Output;
 use serde_json::json;
 
 use crate::http::request;
-use crate::{karya, Scratch, Server};
+use crate::{example_input, karya, Scratch, Server};
 
 /// Builds a database with one client and a few moves of a work item (10 events).
 fn populated(scratch: &Scratch) -> (String, String) {
@@ -32,12 +32,16 @@ fn populated(scratch: &Scratch) -> (String, String) {
         &server.addr,
         "POST",
         &format!("/api/v1/clients/{client_id}/work-items"),
-        Some(&json!({"engagement_id": engagement_id, "title": "November close", "input": {"month": "2026-11"}})),
+        Some(
+            &json!({"engagement_id": engagement_id, "title": "November close",
+                     "input": example_input("bookkeeping")}),
+        ),
     )
     .unwrap();
     let item_id = item.body["id"].as_str().unwrap();
+    // Intake started the item with its pack's first step.
+    assert_eq!(item.body["state"], "in_progress", "{item:?}");
     for to in [
-        "in_progress",
         "on_hold",
         "in_progress",
         "on_hold",
@@ -88,14 +92,17 @@ fn tamper(url: &str, sql: &str) {
 
 #[test]
 fn audit_verify_names_the_first_broken_event() {
+    // The client's chain: the client (1); the engagement with its pack's QA policy, two decision
+    // types and the pack itself (2-6); the item taken in, started and given its first task (7-9);
+    // six transitions (10-15).
     let cases = [
-        ("flipped byte", "UPDATE events SET payload = replace(payload, 'in_progress', 'in_progresz') WHERE seq = 6", "event 6", "altered"),
-        ("deleted event", "DELETE FROM events WHERE seq = 4", "event 5", "missing or out of order"),
+        ("flipped byte", "UPDATE events SET payload = replace(payload, 'in_progress', 'in_progresz') WHERE seq = 11", "event 11", "altered"),
+        ("deleted event", "DELETE FROM events WHERE seq = 9", "event 10", "missing or out of order"),
         (
             "reordered events",
-            "UPDATE events SET seq = -1 WHERE seq = 5; UPDATE events SET seq = 5 WHERE seq = 7; \
-             UPDATE events SET seq = 7 WHERE seq = -1",
-            "event 5",
+            "UPDATE events SET seq = -1 WHERE seq = 10; UPDATE events SET seq = 10 WHERE seq = 12; \
+             UPDATE events SET seq = 12 WHERE seq = -1",
+            "event 10",
             "does not match",
         ),
     ];
@@ -108,7 +115,7 @@ fn audit_verify_names_the_first_broken_event() {
             intact.status.success(),
             "{name}: fresh database fails audit: {stdout}"
         );
-        assert!(stdout.contains("10 events intact"), "{stdout}");
+        assert!(stdout.contains("15 events intact"), "{stdout}");
 
         tamper(&url, sql);
         let broken = verify(&url);

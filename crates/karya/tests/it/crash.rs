@@ -13,7 +13,7 @@ use karya_core::lifecycle::WorkItemState;
 use serde_json::json;
 
 use crate::http::request;
-use crate::{karya, Scratch, Server};
+use crate::{example_input, karya, Scratch, Server};
 
 /// A small deterministic generator (xorshift64*), so a failing run replays from its seed.
 struct Rng(u64);
@@ -158,6 +158,7 @@ fn write_until_killed(
     mut next_ref: u64,
 ) -> (u64, u64) {
     let mut writes = 0;
+    let input = example_input("insurance_processing");
     loop {
         let existing: Vec<(String, (String, u64))> = {
             let acked = acked.lock().unwrap();
@@ -169,7 +170,7 @@ fn write_until_killed(
                 "engagement_id": engagement_id,
                 "title": format!("claim {next_ref}"),
                 "external_ref": format!("CLM-{next_ref}"),
-                "input": {"amount": next_ref * 100},
+                "input": input,
             });
             next_ref += 1;
             let Ok(reply) = request(
@@ -182,7 +183,10 @@ fn write_until_killed(
             };
             assert_eq!(reply.status, 201, "{reply:?}");
             let id = reply.body["id"].as_str().unwrap().to_string();
-            acked.lock().unwrap().insert(id, ("received".into(), 1));
+            // Intake starts the item with its pack's first step.
+            let state = reply.body["state"].as_str().unwrap().to_string();
+            let version = reply.body["version"].as_u64().unwrap();
+            acked.lock().unwrap().insert(id, (state, version));
             writes += 1;
             continue;
         }

@@ -43,6 +43,16 @@ fn nanos() -> u128 {
         .as_nanos()
 }
 
+/// The first example input of a service line's built-in pack: valid at intake.
+pub fn example_input(service_line: &str) -> serde_json::Value {
+    let catalog = karya_server::builtin_packs();
+    let loaded = catalog
+        .for_line(service_line.parse().unwrap())
+        .next()
+        .unwrap();
+    serde_json::from_str(&loaded.pack.examples[0].input).unwrap()
+}
+
 pub fn karya() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_karya"));
     command

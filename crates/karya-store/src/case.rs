@@ -1,0 +1,268 @@
+//! The case side of routing: each task's preferred worker and excluded workers, from the work
+//! item's assignment records and the exclusions stored for the task.
+//!
+//! Exclusions are stored when a worker declines a task's offer (and may be stored for a named
+//! conflict); the makers excluded from a checking step are read from the item's assignments,
+//! which are the record of who did what. The rule that combines them is `karya-core`'s
+//! [`case_routing`]. The router loop and *Get next* read it for a page of tasks at once; the
+//! claim paths (an offer, a *Get next* claim) check it again for their one task inside their
+//! transaction, so an excluded worker never gets the task whichever path runs first.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use karya_core::id::{ClientId, EngagementId, TaskId, WorkItemId, WorkerId};
+use karya_core::lifecycle::TaskState;
+use karya_core::routing::case::{case_routing, CaseRouting, ExclusionReason, PriorWork};
+use karya_core::service_line::ServiceLine;
+use sqlx::AnyConnection;
+
+use crate::rows::{get, parse, timestamp, us};
+use crate::{Result, Store, StoreError};
+
+/// Ids bound in one `IN (...)` list: well below both engines' parameter limits.
+const IN_BATCH_MAX: usize = 200;
+
+/// One task whose case is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseQuery {
+    pub task_id: TaskId,
+    pub work_item_id: WorkItemId,
+    pub step: String,
+}
+
+/// Whether the worker of a task's latest assignment did (or is doing) it.
+fn made(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::Assigned
+            | TaskState::InProgress
+            | TaskState::Submitted
+            | TaskState::InReview
+            | TaskState::Accepted
+            | TaskState::Rework
+            | TaskState::Done
+    )
+}
+
+/// One assignment row of an item, as read.
+struct AssignmentRow {
+    task_id: TaskId,
+    work_item_id: WorkItemId,
+    step: String,
+    state: TaskState,
+    worker_id: WorkerId,
+    assigned_at: Timestamp,
+}
+
+fn assignment_row(row: &sqlx::any::AnyRow) -> Result<AssignmentRow> {
+    Ok(AssignmentRow {
+        task_id: parse(row, "task_id")?,
+        work_item_id: parse(row, "work_item_id")?,
+        step: get(row, "step")?,
+        state: parse(row, "state")?,
+        worker_id: parse(row, "worker_id")?,
+        assigned_at: timestamp(row, "assigned_at_us")?,
+    })
+}
+
+const HISTORY_SQL: &str =
+    "SELECT t.id AS task_id, t.work_item_id, t.step, t.state, a.worker_id, a.assigned_at_us
+     FROM assignments a JOIN tasks t ON t.id = a.task_id";
+
+/// The item's earlier work as the case rule reads it: per other task, its latest assignment.
+fn history_for(rows: &[AssignmentRow], query: &CaseQuery) -> Vec<PriorWork> {
+    let mut latest: HashMap<TaskId, &AssignmentRow> = HashMap::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.work_item_id == query.work_item_id && r.task_id != query.task_id)
+    {
+        match latest.get(&row.task_id) {
+            Some(seen) if seen.assigned_at > row.assigned_at => {}
+            _ => {
+                latest.insert(row.task_id, row);
+            }
+        }
+    }
+    let mut history: Vec<PriorWork> = latest
+        .values()
+        .map(|r| PriorWork {
+            step: r.step.clone(),
+            worker_id: r.worker_id,
+            assigned_at: r.assigned_at,
+            made: made(r.state),
+        })
+        .collect();
+    history.sort_by_key(|w| (w.assigned_at, w.worker_id));
+    history
+}
+
+fn placeholders(from: usize, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("${}", from + i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl Store {
+    /// The case of each task: preferred worker and excluded workers.
+    pub async fn task_cases(&self, queries: &[CaseQuery]) -> Result<HashMap<TaskId, CaseRouting>> {
+        let mut items: Vec<WorkItemId> = queries.iter().map(|q| q.work_item_id).collect();
+        items.sort();
+        items.dedup();
+        let mut rows = Vec::new();
+        for chunk in items.chunks(IN_BATCH_MAX) {
+            let sql = format!(
+                "{HISTORY_SQL} WHERE t.work_item_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                rows.push(assignment_row(&row)?);
+            }
+        }
+        let mut stored: HashMap<TaskId, Vec<WorkerId>> = HashMap::new();
+        let task_ids: Vec<TaskId> = queries.iter().map(|q| q.task_id).collect();
+        for chunk in task_ids.chunks(IN_BATCH_MAX) {
+            let sql = format!(
+                "SELECT task_id, worker_id FROM task_exclusions WHERE task_id IN ({})
+                 ORDER BY created_at_us, worker_id",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                stored
+                    .entry(parse(&row, "task_id")?)
+                    .or_default()
+                    .push(parse(&row, "worker_id")?);
+            }
+        }
+        Ok(queries
+            .iter()
+            .map(|q| {
+                let history = history_for(&rows, q);
+                let stored = stored.get(&q.task_id).map_or(&[][..], Vec::as_slice);
+                (q.task_id, case_routing(&q.step, &history, stored))
+            })
+            .collect())
+    }
+
+    /// The service line of each engagement named.
+    pub async fn engagement_lines(
+        &self,
+        engagement_ids: &[EngagementId],
+    ) -> Result<HashMap<EngagementId, ServiceLine>> {
+        let mut ids = engagement_ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        let mut lines = HashMap::new();
+        for chunk in ids.chunks(IN_BATCH_MAX) {
+            let sql = format!(
+                "SELECT id, service_line FROM engagements WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            for row in query.fetch_all(&self.reader).await? {
+                lines.insert(parse(&row, "id")?, parse(&row, "service_line")?);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// The workers stored as excluded from a task, with why, oldest first.
+    pub async fn task_exclusions(
+        &self,
+        task_id: TaskId,
+    ) -> Result<Vec<(WorkerId, ExclusionReason)>> {
+        let rows = sqlx::query(
+            "SELECT worker_id, reason FROM task_exclusions WHERE task_id = $1
+             ORDER BY created_at_us, worker_id",
+        )
+        .bind(task_id.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let reason: String = get(row, "reason")?;
+                Ok((
+                    parse(row, "worker_id")?,
+                    ExclusionReason::parse(&reason).ok_or_else(|| {
+                        StoreError::from(anyhow::anyhow!("stored exclusion reason {reason:?}"))
+                    })?,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Whether the case rules exclude `worker_id` from `task_id`, read inside the caller's
+/// transaction.
+pub(crate) async fn is_excluded(
+    conn: &mut AnyConnection,
+    task_id: TaskId,
+    worker_id: WorkerId,
+) -> Result<bool> {
+    let stored =
+        sqlx::query("SELECT 1 AS x FROM task_exclusions WHERE task_id = $1 AND worker_id = $2")
+            .bind(task_id.to_string())
+            .bind(worker_id.to_string())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if stored.is_some() {
+        return Ok(true);
+    }
+    let Some(task) = sqlx::query("SELECT work_item_id, step FROM tasks WHERE id = $1")
+        .bind(task_id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let query = CaseQuery {
+        task_id,
+        work_item_id: parse(&task, "work_item_id")?,
+        step: get(&task, "step")?,
+    };
+    let rows = sqlx::query(&format!("{HISTORY_SQL} WHERE t.work_item_id = $1"))
+        .bind(query.work_item_id.to_string())
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(assignment_row)
+        .collect::<Result<Vec<_>>>()?;
+    let case = case_routing(&query.step, &history_for(&rows, &query), &[]);
+    Ok(case.excluded_workers.contains(&worker_id))
+}
+
+/// Stores an exclusion of a worker from a task in the caller's transaction (once; a repeat
+/// keeps the first reason). The caller writes the event of the change that caused it.
+pub(crate) async fn store_exclusion(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    task_id: TaskId,
+    worker_id: WorkerId,
+    reason: ExclusionReason,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO task_exclusions (task_id, client_id, worker_id, reason, created_at_us)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (task_id, worker_id) DO NOTHING",
+    )
+    .bind(task_id.to_string())
+    .bind(client_id.to_string())
+    .bind(worker_id.to_string())
+    .bind(reason.code())
+    .bind(us(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Qualification expiry: work that needed a qualification that has lapsed goes back to routing.
+//!
+//! A qualification stops counting at its `valid_until`. Each round of the router loop asks
+//! [`Store::withdraw_lapsed`] for the open offers and the not-yet-started assignments whose
+//! worker no longer holds a qualification the task requires, and whose lapsed record is the
+//! reason: the offer is withdrawn, or the assignment released, and the task is `ready` again.
+//! Each change writes its task event (reason `qualification_expired`, naming the qualification)
+//! in the same transaction. Started work is left with the worker: taking it away midway would
+//! waste it, and a lead decides.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use karya_core::event::EventKind;
+use karya_core::id::{ClientId, OfferId, TaskId, WorkerId};
+use karya_core::lifecycle::TaskState;
+use karya_core::workforce::Qualification;
+use serde_json::json;
+
+use crate::events::append;
+use crate::offers::move_task;
+use crate::routing::requirements_of;
+use crate::rows::{get, parse, timestamp, us};
+use crate::{Result, Store};
+
+/// Most offers and most assignments one call withdraws: one transaction stays short, and the
+/// next round takes the rest.
+pub const LAPSE_BATCH_MAX: i64 = 200;
+
+/// What was taken back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LapsedWork {
+    Offer(OfferId),
+    Assignment,
+}
+
+/// A task taken back from a worker whose qualification lapsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lapsed {
+    pub client_id: ClientId,
+    pub task_id: TaskId,
+    pub worker_id: WorkerId,
+    pub work: LapsedWork,
+    /// The kind of the lapsed qualification the task required.
+    pub qualification: String,
+}
+
+/// Workers with a lapsed qualification, as a condition on a worker id column.
+const LAPSED_WORKERS: &str = "SELECT worker_id FROM worker_qualifications
+     WHERE valid_until_us IS NOT NULL AND valid_until_us <= $1";
+
+/// The required kind a worker no longer holds because its record lapsed, if any.
+fn lapsed_kind(held: &[Qualification], required: &[String], now: Timestamp) -> Option<String> {
+    required
+        .iter()
+        .find(|kind| {
+            let of_kind = || held.iter().filter(|q| &q.kind == *kind);
+            !of_kind().any(|q| q.is_valid_at(now))
+                && of_kind().any(|q| q.valid_until.is_some_and(|until| until <= now))
+        })
+        .cloned()
+}
+
+impl Store {
+    /// Withdraws the offers and releases the not-yet-started assignments that needed a
+    /// qualification which has lapsed by `now` (at most [`LAPSE_BATCH_MAX`] of each), sending
+    /// their tasks back to routing. Returns what was taken back.
+    pub async fn withdraw_lapsed(&self, now: Timestamp) -> Result<Vec<Lapsed>> {
+        let mut tx = self.writer.begin().await?;
+        let offers = sqlx::query(&format!(
+            "SELECT o.id, o.client_id, o.task_id, o.worker_id, er.requirements FROM offers o
+             JOIN tasks t ON t.id = o.task_id
+             JOIN work_items w ON w.id = t.work_item_id
+             JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             WHERE o.outcome IS NULL AND o.worker_id IN ({LAPSED_WORKERS})
+             ORDER BY o.offered_at_us, o.id LIMIT $2"
+        ))
+        .bind(us(now))
+        .bind(LAPSE_BATCH_MAX)
+        .fetch_all(&mut *tx)
+        .await?;
+        let held = sqlx::query(&format!(
+            "SELECT a.client_id, a.task_id, a.worker_id, er.requirements FROM assignments a
+             JOIN tasks t ON t.id = a.task_id
+             JOIN work_items w ON w.id = t.work_item_id
+             JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             WHERE a.released_at_us IS NULL AND t.state = 'assigned'
+               AND a.worker_id IN ({LAPSED_WORKERS})
+             ORDER BY a.assigned_at_us, a.id LIMIT $2"
+        ))
+        .bind(us(now))
+        .bind(LAPSE_BATCH_MAX)
+        .fetch_all(&mut *tx)
+        .await?;
+        if offers.is_empty() && held.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let mut qualifications: HashMap<WorkerId, Vec<Qualification>> = HashMap::new();
+        for row in offers.iter().chain(held.iter()) {
+            let worker_id: WorkerId = parse(row, "worker_id")?;
+            if qualifications.contains_key(&worker_id) {
+                continue;
+            }
+            let rows = sqlx::query(
+                "SELECT kind, field, issuer, valid_from_us, valid_until_us FROM worker_qualifications
+                 WHERE worker_id = $1",
+            )
+            .bind(worker_id.to_string())
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut list = Vec::with_capacity(rows.len());
+            for q in &rows {
+                let until: Option<i64> = get(q, "valid_until_us")?;
+                list.push(Qualification {
+                    kind: get(q, "kind")?,
+                    field: get(q, "field")?,
+                    issuer: get(q, "issuer")?,
+                    valid_from: timestamp(q, "valid_from_us")?,
+                    valid_until: until.and_then(|u| Timestamp::from_microsecond(u).ok()),
+                });
+            }
+            qualifications.insert(worker_id, list);
+        }
+        let lapsed_of = |row: &sqlx::any::AnyRow| -> Result<Option<String>> {
+            let worker_id: WorkerId = parse(row, "worker_id")?;
+            let text: String = get(row, "requirements")?;
+            let required = requirements_of(&text)?.qualifications;
+            Ok(lapsed_kind(&qualifications[&worker_id], &required, now))
+        };
+        let mut taken = Vec::new();
+        for row in &offers {
+            let Some(kind) = lapsed_of(row)? else {
+                continue;
+            };
+            let offer_id: OfferId = parse(row, "id")?;
+            let (client_id, task_id, worker_id) = (
+                parse::<ClientId>(row, "client_id")?,
+                parse::<TaskId>(row, "task_id")?,
+                parse::<WorkerId>(row, "worker_id")?,
+            );
+            let ended = sqlx::query(
+                "UPDATE offers SET outcome = 'withdrawn', ended_at_us = $1 WHERE id = $2 AND outcome IS NULL",
+            )
+            .bind(us(now))
+            .bind(offer_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if ended.rows_affected() != 1 {
+                continue;
+            }
+            let moved = move_task(
+                &mut tx,
+                client_id,
+                task_id,
+                TaskState::Offered,
+                TaskState::Ready,
+                json!({"offer_id": offer_id.to_string(), "worker_id": worker_id.to_string(),
+                       "reason": "qualification_expired", "qualification": kind}),
+                now,
+            )
+            .await?;
+            debug_assert!(moved, "an open offer's task is offered");
+            taken.push(Lapsed {
+                client_id,
+                task_id,
+                worker_id,
+                work: LapsedWork::Offer(offer_id),
+                qualification: kind,
+            });
+        }
+        for row in &held {
+            let Some(kind) = lapsed_of(row)? else {
+                continue;
+            };
+            let (client_id, task_id, worker_id) = (
+                parse::<ClientId>(row, "client_id")?,
+                parse::<TaskId>(row, "task_id")?,
+                parse::<WorkerId>(row, "worker_id")?,
+            );
+            let detail = json!({"worker_id": worker_id.to_string(),
+                                "reason": "qualification_expired", "qualification": kind});
+            let moved = move_task(
+                &mut tx,
+                client_id,
+                task_id,
+                TaskState::Assigned,
+                TaskState::Ready,
+                detail.clone(),
+                now,
+            )
+            .await?;
+            if !moved {
+                continue;
+            }
+            sqlx::query(
+                "UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL",
+            )
+            .bind(us(now))
+            .bind(task_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            append(
+                &mut tx,
+                client_id,
+                EventKind::TaskReleased,
+                &task_id.to_string(),
+                &detail,
+                now,
+            )
+            .await?;
+            taken.push(Lapsed {
+                client_id,
+                task_id,
+                worker_id,
+                work: LapsedWork::Assignment,
+                qualification: kind,
+            });
+        }
+        tx.commit().await?;
+        Ok(taken)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(kind: &str, until: Option<&str>) -> Qualification {
+        Qualification {
+            kind: kind.into(),
+            field: None,
+            issuer: "board".into(),
+            valid_from: "2020-01-01T00:00:00Z".parse().unwrap(),
+            valid_until: until.map(|u| u.parse().unwrap()),
+        }
+    }
+
+    /// `(held, required, expected lapsed kind)` at 2026-06-01.
+    fn check(held: &[Qualification], required: &[&str], expect: Option<&str>) {
+        let now: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let required: Vec<String> = required.iter().map(|s| s.to_string()).collect();
+        assert_eq!(lapsed_kind(held, &required, now).as_deref(), expect);
+    }
+
+    #[test]
+    fn only_a_lapsed_record_of_a_required_kind_takes_work_back() {
+        let lapsed = q("cpa", Some("2026-05-01T00:00:00Z"));
+        let renewed = q("cpa", Some("2027-05-01T00:00:00Z"));
+        check(&[lapsed.clone()], &["cpa"], Some("cpa"));
+        check(&[lapsed.clone(), renewed], &["cpa"], None);
+        check(&[lapsed.clone()], &["llb"], None);
+        check(&[lapsed, q("llb", None)], &["llb", "cpa"], Some("cpa"));
+        check(
+            &[q("cpa", Some("2026-06-01T00:00:00Z"))],
+            &["cpa"],
+            Some("cpa"),
+        );
+    }
+}
