@@ -131,6 +131,11 @@ enum Event {
     Resume {
         task: TaskId,
     },
+    /// A worker does not come in for a shift (leave, a holiday): recorded as leave.
+    Absent {
+        worker: usize,
+        until: Timestamp,
+    },
     Jobs,
     JobDone {
         job: uuid::Uuid,
@@ -252,6 +257,12 @@ pub async fn run(
     for (idx, _) in arrivals.iter().enumerate() {
         sim.schedule(arrivals[idx].at, Event::Arrival(idx));
     }
+    for (idx, worker) in firm.workers.iter().enumerate() {
+        let zone = &built.workers[idx].profile.shift.time_zone;
+        for (from, until) in absences(worker, zone, start, end) {
+            sim.schedule(from, Event::Absent { worker: idx, until });
+        }
+    }
     for idx in 0..sim.workers.len() {
         let shifts: Vec<(Timestamp, Timestamp)> = sim.workers[idx]
             .intervals
@@ -330,6 +341,24 @@ fn roster(
         out.push((s, s + length));
     }
     out
+}
+
+/// The shift blocks a worker misses in `[start, end)`: leave and site holidays.
+fn absences(
+    worker: &karya_sim::demo::DemoWorker,
+    zone: &jiff::tz::TimeZone,
+    start: Timestamp,
+    end: Timestamp,
+) -> Vec<(Timestamp, Timestamp)> {
+    let (block_start, length) = worker.shift.block();
+    worker
+        .days_off
+        .iter()
+        .filter(|date| worker.weekdays.contains(&date.weekday()))
+        .filter_map(|date| date.to_datetime(block_start).to_zoned(zone.clone()).ok())
+        .map(|zoned| (zoned.timestamp(), zoned.timestamp() + length))
+        .filter(|(s, _)| *s >= start && *s < end)
+        .collect()
 }
 
 /// When `minutes` of work started at `from` are done, working only inside the shift blocks.
@@ -465,6 +494,30 @@ impl Sim<'_> {
                 Ok(())
             }
             Event::PolicyChange => self.policy_change().await,
+            Event::Absent { worker, until } => {
+                let date = self
+                    .now
+                    .to_zoned(self.built.workers[worker].profile.shift.time_zone.clone());
+                let site = &self.firm.sites[self.firm.workers[worker].site];
+                let reason = match site.holidays.contains(&date.date()) {
+                    true => "public holiday",
+                    false => "unplanned leave",
+                };
+                let id = self.id();
+                let recorded = self
+                    .store
+                    .record_leave(
+                        id,
+                        self.workers[worker].id,
+                        self.now,
+                        until,
+                        reason,
+                        self.now,
+                    )
+                    .await;
+                self.refused(recorded)?;
+                Ok(())
+            }
             Event::Jobs => {
                 self.run_jobs().await?;
                 self.schedule(self.now + JOBS_EVERY, Event::Jobs);
