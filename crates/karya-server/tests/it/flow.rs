@@ -648,3 +648,65 @@ async fn intake_checks_the_pack_form_and_delivery_is_downloadable() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn a_pack_decision_is_checked_against_its_payload_form_and_registered_with_its_limits() {
+    let app = TestApp::new().await;
+    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    // The engagement's decision types are the pack's, with their authority.
+    let types = app
+        .get(&format!(
+            "/api/v1/clients/{client_id}/engagements/{engagement_id}/decision-types"
+        ))
+        .await;
+    assert_eq!(types.status, StatusCode::OK, "{types:?}");
+    let names: Vec<&str> = types.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["accept_scope", "classify_reference", "release_report"]
+    );
+    assert_eq!(
+        types.body["items"][0]["limits"],
+        json!({"senior_analyst": i64::MAX})
+    );
+
+    let item = app.work_item(&client_id, &engagement_id, "search").await;
+    let worker_id = WorkerId::from_uuid(uuid::Uuid::now_v7());
+    app.store
+        .create_worker(
+            worker_id,
+            "Asha Rao",
+            None,
+            Designation::Manager,
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let decisions = format!("/api/v1/clients/{client_id}/decisions");
+    let decide = |payload: Value| {
+        json!({"work_item_id": item["id"], "decision_type": "accept_scope",
+               "payload": payload, "decided_by": worker_id.to_string()})
+    };
+    // A payload the form refuses: 400 naming the field, and nothing stored.
+    let refused = app
+        .post(&decisions, &decide(json!({"accepted": "yes"})))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.body["error"]["fields"][0]["path"], "/accepted");
+    let listed = app.get(&decisions).await;
+    assert_eq!(listed.body["items"], json!([]), "{listed:?}");
+    // A valid one is taken.
+    let taken = app
+        .post(
+            &decisions,
+            &decide(json!({"accepted": true, "estimated_hours": 6})),
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CREATED, "{taken:?}");
+    assert_eq!(taken.body["status"], "in_force");
+}

@@ -441,7 +441,6 @@ pub async fn period_report_gives_utilisation_accuracy_and_accuracy_credits(db: &
     // Four items; each task held from 10:00, started, submitted at 12:00 (two hours), reviewed
     // by Chitra: Asha passes two and fails one (reviewed Friday 23:00, rework until the
     // period's end), Ben passes one.
-    let mut items = Vec::new();
     for (maker, verdict, reviewed_at) in [
         (asha, Verdict::Pass, "02T13:00"),
         (asha, Verdict::Pass, "02T13:00"),
@@ -495,7 +494,6 @@ pub async fn period_report_gives_utilisation_accuracy_and_accuracy_credits(db: &
                 .await
                 .unwrap();
         }
-        items.push(item);
     }
 
     let (from, to, now) = (at("02T00:00"), at("07T00:00"), at("07T00:00"));
