@@ -12,9 +12,11 @@
 //!   the core's router), and what it measured.
 //! - [`bound`]: the offline upper bound on SLA attainment for a trace, a linear program.
 //! - [`chart`]: an SVG chart of attainment against load.
+//! - [`demo`]: the firm `karya demo` builds (sites, clients, workers, arrivals), from a seed.
 
 pub mod bound;
 pub mod chart;
+pub mod demo;
 pub mod firm;
 pub mod qa;
 pub mod rng;
