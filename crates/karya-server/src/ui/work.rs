@@ -269,6 +269,10 @@ async fn task_page(
         Block::Facts(facts),
         Block::Section("Input".into()),
         Block::Pre(pretty(&view.item.input)),
+        Block::Section("Documents".into()),
+        Block::Table(
+            super::documents::documents_table(&state, view.task.client_id, view.item.id).await?,
+        ),
     ];
     // Decisions taken on this item, with their ruling.
     let decisions = tenant

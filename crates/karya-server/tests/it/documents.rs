@@ -451,6 +451,27 @@ async fn a_worker_reads_documents_only_of_an_item_they_hold() {
         get(&app, &token, other_href).await.status,
         StatusCode::NOT_FOUND
     );
+    // The task page shows the held item's documents, linked to the viewer, which opens.
+    let page = get(
+        &app,
+        &token,
+        &format!("/ui/clients/{client}/tasks/{}", task.id),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = String::from_utf8_lossy(&page.body).to_string();
+    assert!(
+        html.contains("scan.pdf"),
+        "the task page lists the document"
+    );
+    let viewer = html
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.contains("/documents/"))
+        .expect("a link to the document viewer")
+        .replace("&amp;", "&");
+    assert_eq!(get(&app, &token, &viewer).await.status, StatusCode::OK);
     // A worker does not upload into the client's item.
     let refused = upload(
         &app,

@@ -674,8 +674,19 @@ async fn site_calendars_breakdowns_and_leave() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The listing shows leave that has not ended: booked ahead, not the past week's.
+    let (status, _) = app
+        .json(
+            Method::POST,
+            &leave_uri,
+            Some(json!({"from": "2099-01-01T00:00:00Z", "until": "2099-01-02T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
     let (_, listed) = app.json(Method::GET, &leave_uri, None).await;
-    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    let listed = listed["items"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["from"], json!("2099-01-01T00:00:00Z"));
 
     // The page: every breakdown, with its charts.
     let (status, content_type, html) = app.call(Method::GET, "/ui/reports/sla?days=90", None).await;

@@ -431,8 +431,36 @@ async fn an_offer_is_accepted_or_declined_from_the_inbox() {
     assert_eq!(again.status, StatusCode::OK);
     assert!(again.body.contains("ended already"), "{}", again.body);
 
-    // Accepted: the worker holds the task and lands on its page.
-    let offer = make_offer(&w, w.wendy).await;
+    // Accepted: the worker holds the task and lands on its page. (Having declined the first
+    // task, Wendy is excluded from it; the offer is of the item's next task.)
+    let next_task = tenant
+        .create_task(
+            &karya_store::NewTask {
+                id: TaskId::from_uuid(uuid::Uuid::now_v7()),
+                work_item_id: w.item.parse().unwrap(),
+                step: "resolution".into(),
+            },
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    assert!(matches!(
+        tenant
+            .make_offer(&offer_to(w.task, w.wendy), jiff::Timestamp::now())
+            .await
+            .unwrap(),
+        karya_store::OfferMade::Excluded
+    ));
+    let offer = offer_to(next_task, w.wendy);
+    assert!(matches!(
+        tenant
+            .make_offer(&offer, jiff::Timestamp::now())
+            .await
+            .unwrap(),
+        karya_store::OfferMade::Made(_)
+    ));
+    let offer = offer.id;
     // Another worker cannot accept it: it is not theirs (missing for them).
     let (_, otto_token) = karya_server::auth::user_with_token(
         &w.app.store,
@@ -463,12 +491,12 @@ async fn an_offer_is_accepted_or_declined_from_the_inbox() {
     .await;
     assert_eq!(
         accepted.redirect,
-        Some(format!("/ui/clients/{}/tasks/{}", w.client, w.task)),
+        Some(format!("/ui/clients/{}/tasks/{}", w.client, next_task)),
         "{}",
         accepted.body
     );
     assert_eq!(
-        w.app.store.active_assignee(w.task).await.unwrap(),
+        w.app.store.active_assignee(next_task).await.unwrap(),
         Some(w.wendy)
     );
     w.app.finish().await;
