@@ -24,6 +24,7 @@ pub enum EntityType {
     User,
     Webhook,
     ConsensusGroup,
+    Document,
 }
 
 impl EntityType {
@@ -43,6 +44,7 @@ impl EntityType {
             EntityType::User => "user",
             EntityType::Webhook => "webhook",
             EntityType::ConsensusGroup => "consensus_group",
+            EntityType::Document => "document",
         }
     }
 }
@@ -67,6 +69,7 @@ pub enum EventKind {
     TaskTransitioned,
     TaskClaimed,
     TaskReleased,
+    TaskReassigned,
     DecisionTypeRegistered,
     PolicyPublished,
     DecisionTaken,
@@ -111,6 +114,7 @@ pub enum EventKind {
     JobAttemptFailed,
     JobFailed,
     DeliverableCreated,
+    DocumentAttached,
 }
 
 impl EventKind {
@@ -126,6 +130,7 @@ impl EventKind {
             EventKind::TaskTransitioned => "task.transitioned",
             EventKind::TaskClaimed => "task.claimed",
             EventKind::TaskReleased => "task.released",
+            EventKind::TaskReassigned => "task.reassigned",
             EventKind::DecisionTypeRegistered => "decision_type.registered",
             EventKind::PolicyPublished => "policy.published",
             EventKind::DecisionTaken => "decision.taken",
@@ -170,6 +175,7 @@ impl EventKind {
             EventKind::JobAttemptFailed => "job.attempt_failed",
             EventKind::JobFailed => "job.failed",
             EventKind::DeliverableCreated => "deliverable.created",
+            EventKind::DocumentAttached => "document.attached",
         }
     }
 
@@ -191,7 +197,8 @@ impl EventKind {
             EventKind::TaskCreated
             | EventKind::TaskTransitioned
             | EventKind::TaskClaimed
-            | EventKind::TaskReleased => EntityType::Task,
+            | EventKind::TaskReleased
+            | EventKind::TaskReassigned => EntityType::Task,
             EventKind::DecisionTypeRegistered => EntityType::Engagement,
             EventKind::PolicyPublished => EntityType::Policy,
             EventKind::DecisionTaken
@@ -227,6 +234,7 @@ impl EventKind {
             | EventKind::JobAttemptFailed
             | EventKind::JobFailed => EntityType::Task,
             EventKind::DeliverableCreated => EntityType::Deliverable,
+            EventKind::DocumentAttached => EntityType::Document,
         }
     }
 }

@@ -248,9 +248,14 @@ pub fn decision_type(decision: &pack::DecisionType) -> EngineDecisionType {
         Authority::Designation { minimum } => (None, vec![(*minimum, i64::MAX)]),
         Authority::Amount { field, limits, .. } => (
             Some(field.trim_start_matches('/').replace('/', ".")),
+            // A pack's payloads give amounts in the currency's major unit (a claim of 1234.50),
+            // so its limits are compared in that unit too.
             limits
                 .iter()
-                .map(|limit| (limit.designation, limit.up_to.minor))
+                .map(|limit| {
+                    let per_major = 10_i64.pow(limit.up_to.currency.minor_digits());
+                    (limit.designation, limit.up_to.minor / per_major)
+                })
                 .collect(),
         ),
     };

@@ -93,6 +93,8 @@ ids! {
     WebhookId => "webhook";
     /// The k blind keyings of one step of a work item, compared and settled together.
     ConsensusGroupId => "consensus group";
+    /// A file attached to a work item.
+    DocumentId => "document";
 }
 
 #[cfg(test)]

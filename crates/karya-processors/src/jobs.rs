@@ -34,7 +34,8 @@ pub const JOB_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// The processors a node can run, by name (the `processor` of a pack's step).
 pub trait ProcessorSet: Send + Sync + 'static {
     /// Runs processor `name` on one job. `input` is {"item": <work item input JSON>,
-    /// "outputs": {<step name>: <output JSON>...}, "documents": [{"id","name","media_type","sha256"}]}.
+    /// "outputs": {<step name>: <output JSON>...}, "documents": [{"id","name","media_type","sha256","path"}]}
+    /// where `path` is a file holding the document's bytes for the time of the call.
     /// Returns the step's output JSON.
     fn run(&self, name: &str, input: &serde_json::Value) -> Result<serde_json::Value, String>;
 
@@ -58,6 +59,16 @@ pub enum JobOutcome {
     /// Another runner took the job over meanwhile (this runner's lease had expired); its
     /// answer was dropped.
     Lost,
+}
+
+/// The directory of one attempt's document files, removed on drop.
+struct JobFiles(std::path::PathBuf);
+
+impl Drop for JobFiles {
+    fn drop(&mut self) {
+        // Absent when the item had no documents.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Where the runner reads the time: the wall clock, or a test's.
@@ -100,15 +111,55 @@ impl JobRunner {
         Ok(Some((job, outcome)))
     }
 
+    /// Writes each document the input lists to a file of a fresh directory and adds its
+    /// `path` to the input; the directory is removed when the returned guard drops.
+    async fn write_documents(&self, job: &Job, input: &mut Value) -> anyhow::Result<JobFiles> {
+        let dir =
+            std::env::temp_dir().join(format!("karya-job-{}-{}", job.id, uuid::Uuid::now_v7()));
+        let files = JobFiles(dir.clone());
+        let Some(list) = input.get_mut("documents").and_then(Value::as_array_mut) else {
+            return Ok(files);
+        };
+        if list.is_empty() {
+            return Ok(files);
+        }
+        tokio::fs::create_dir_all(&dir).await?;
+        let tenant = self.store.tenant(job.client_id);
+        for (idx, doc) in list.iter_mut().enumerate() {
+            let id = doc["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .ok_or_else(|| anyhow::anyhow!("document {idx} has no id"))?;
+            let (stored, bytes) = tenant.document_bytes(job.work_item_id, id).await?;
+            // The stored name is the client's; the file gets a safe one with its extension.
+            let extension = std::path::Path::new(&stored.name)
+                .extension()
+                .and_then(|e| e.to_str())
+                .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+                .unwrap_or("bin");
+            let path = dir.join(format!("{idx:03}.{extension}"));
+            tokio::fs::write(&path, &bytes).await?;
+            doc["path"] = Value::String(path.display().to_string());
+        }
+        Ok(files)
+    }
+
     async fn run_claimed(&self, job: &Job) -> anyhow::Result<JobOutcome> {
         if !self.processors.installed(&job.processor) {
             let reason = format!("processor {} is not installed", job.processor);
             return self.hand_off(job, &reason).await;
         }
-        let input = self.store.job_input(job).await?;
+        let mut input = self.store.job_input(job).await?;
+        // The item's documents go to the processor as files of their own, in a directory that
+        // lives as long as this attempt.
+        let files = match self.write_documents(job, &mut input).await {
+            Ok(files) => files,
+            Err(err) => return self.fail(job, &format!("documents: {err:#}")).await,
+        };
         let processors = self.processors.clone();
         let name = job.processor.clone();
         let ran = tokio::task::spawn_blocking(move || processors.run(&name, &input)).await;
+        drop(files);
         let output = match ran {
             Ok(Ok(output)) => output,
             Ok(Err(reason)) => return self.fail(job, &reason).await,

@@ -25,16 +25,20 @@ mod clients;
 mod consensus;
 mod decisions;
 mod deliverables;
+pub mod documents;
 pub mod intake;
 pub mod invoices;
+mod leave;
 pub mod metrics;
 mod offers;
 pub mod openapi;
 mod progress;
 mod qa;
+mod reassign;
 pub mod reports;
 mod routing;
 mod sessions;
+mod sites;
 mod sla;
 mod tasks;
 pub mod ui;
@@ -167,6 +171,10 @@ pub fn api() -> api::Api {
         .merge(webhooks::api())
         .merge(consensus::api())
         .merge(tasks::api())
+        .merge(sites::api())
+        .merge(leave::api())
+        .merge(reassign::api())
+        .merge(documents::api())
         .merge(ui::api())
         .merge(deliverables::api())
 }

@@ -308,6 +308,26 @@ fn request_schema(rule: &RouteRule) -> Value {
                     "items": {"type": "string", "pattern": "^([a-z_.]{1,64}|\\*)$"}}
             }})
         }
+        ("POST", "/api/v1/sites") => {
+            json!({"type": "object", "additionalProperties": false,
+            "required": ["name", "time_zone", "country"],
+            "properties": {"name": text(200), "time_zone": text(64), "country": text(200)}})
+        }
+        ("POST", "/api/v1/clients/{client_id}/tasks/{task_id}/reassignment") => {
+            json!({"type": "object", "additionalProperties": false, "required": ["reason"],
+            "properties": {
+                "worker_id": {"type": "string", "format": "uuid"},
+                "reason": text(500)
+            }})
+        }
+        ("POST", "/api/v1/workers/{worker_id}/leave") => {
+            json!({"type": "object", "additionalProperties": false, "required": ["from", "until"],
+            "properties": {
+                "from": {"type": "string", "format": "date-time"},
+                "until": {"type": "string", "format": "date-time"},
+                "note": {"type": "string", "maxLength": 200}
+            }})
+        }
         ("POST", "/api/v1/auth/login") => {
             json!({"type": "object", "additionalProperties": false, "required": ["email", "password"],
             "properties": {"email": {"type": "string"}, "password": {"type": "string"}}})

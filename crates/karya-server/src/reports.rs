@@ -1,5 +1,5 @@
 //! SLA and QA figures of a period split per service line, site, team or worker, over HTTP
-//! (JSON or CSV), and workers' leave, which utilisation subtracts from their rosters.
+//! (JSON or CSV); utilisation subtracts workers' leave (`leave.rs`) from their rosters.
 //!
 //! The firm's report covers every client and carries utilisation (handled time over rostered
 //! time); a client's report covers only its own work, per service line or site, without
@@ -14,18 +14,18 @@ use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use jiff::{SignedDuration, Timestamp};
-use karya_core::id::{ClientId, WorkerId};
+use karya_core::id::ClientId;
 use karya_core::metrics::{self, Breakdown, Dimension, Figures, GroupKey};
-use karya_store::{PeriodReport, StoredLeave};
+use karya_store::PeriodReport;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::Api;
 use crate::auth::{self, Access};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{parse_id, Json, Path, Query};
+use crate::extract::{parse_id, Path, Query};
 use crate::sla::{parse_time, performance_dto};
-use crate::{check_text, ApiResult, AppState};
+use crate::{ApiResult, AppState};
 
 /// Confidence of the accuracy intervals of a breakdown: the firm's default QA confidence.
 /// (An engagement's own confidence applies to its SLA report and its invoice.)
@@ -37,9 +37,6 @@ pub const REPORT_PERIOD_DEFAULT: SignedDuration = SignedDuration::from_hours(30 
 /// Longest period a report covers: a year and a month (rosters are walked day by day).
 pub const REPORT_PERIOD_MAX: SignedDuration =
     SignedDuration::from_hours(metrics::ROSTER_DAYS_MAX * 24);
-
-/// Longest leave reason accepted.
-const REASON_LEN_MAX: usize = 200;
 
 pub fn api() -> Api {
     Api::new()
@@ -55,19 +52,6 @@ pub fn api() -> Api {
                 Method::GET,
                 Access::tenant(auth::STAFF_READ, auth::CLIENT_ALL),
             )],
-        )
-        .route(
-            "/api/v1/workers/{worker_id}/leave",
-            get(list_leave).post(record_leave),
-            &[
-                (
-                    Method::GET,
-                    Access::OwnWorker {
-                        firm: auth::STAFF_READ,
-                    },
-                ),
-                (Method::POST, Access::Firm(auth::ADMINS)),
-            ],
         )
 }
 
@@ -339,79 +323,4 @@ async fn client_report(
         .await?;
     let breakdown = metrics::breakdown(period.by, &report.facts, BREAKDOWN_CONFIDENCE, now);
     respond(&period, &report, &breakdown, query.format.as_deref())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LeaveBody {
-    from: String,
-    until: String,
-    reason: String,
-}
-
-fn leave_dto(leave: &StoredLeave) -> Value {
-    json!({
-        "id": leave.id.to_string(),
-        "worker_id": leave.worker_id.to_string(),
-        "from": leave.from.to_string(),
-        "until": leave.until.to_string(),
-        "reason": leave.reason,
-        "recorded_at": leave.recorded_at.to_string(),
-    })
-}
-
-async fn record_leave(
-    State(state): State<AppState>,
-    Path(worker_id): Path<String>,
-    Json(body): Json<LeaveBody>,
-) -> ApiResult<(axum::http::StatusCode, axum::Json<Value>)> {
-    let worker_id: WorkerId = parse_id(&worker_id)?;
-    let invalid = |field: &str, text: &str| {
-        ApiError::invalid(format!(
-            "{field}: {text:?} is not an RFC 3339 instant such as 2026-11-02T00:00:00Z"
-        ))
-    };
-    let from: Timestamp = body.from.parse().map_err(|_| invalid("from", &body.from))?;
-    let until: Timestamp = body
-        .until
-        .parse()
-        .map_err(|_| invalid("until", &body.until))?;
-    if until <= from {
-        return Err(ApiError::invalid("until must be after from"));
-    }
-    if until.duration_since(from) > REPORT_PERIOD_MAX {
-        return Err(ApiError::invalid(format!(
-            "one leave spans at most {} days",
-            metrics::ROSTER_DAYS_MAX
-        )));
-    }
-    let reason = check_text("reason", &body.reason, REASON_LEN_MAX)?;
-    let leave = state
-        .store
-        .record_leave(
-            uuid::Uuid::now_v7(),
-            worker_id,
-            from,
-            until,
-            reason,
-            state.now(),
-        )
-        .await?;
-    Ok((
-        axum::http::StatusCode::CREATED,
-        axum::Json(leave_dto(&leave)),
-    ))
-}
-
-async fn list_leave(
-    State(state): State<AppState>,
-    Path(worker_id): Path<String>,
-) -> ApiResult<axum::Json<Value>> {
-    let worker_id: WorkerId = parse_id(&worker_id)?;
-    // Leave of the last year and ahead: what rosters of any report can still subtract.
-    let since = state.now() - REPORT_PERIOD_MAX;
-    let leave = state.store.leave_of(worker_id, since).await?;
-    Ok(axum::Json(json!({
-        "items": leave.iter().map(leave_dto).collect::<Vec<_>>(),
-    })))
 }

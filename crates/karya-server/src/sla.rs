@@ -223,7 +223,7 @@ fn shift_pair(shift: &Shift) -> Value {
     ])
 }
 
-fn calendar_dto(spec: &CalendarSpec) -> Value {
+pub(crate) fn calendar_dto(spec: &CalendarSpec) -> Value {
     json!({
         "id": spec.id.to_string(),
         "name": spec.name,

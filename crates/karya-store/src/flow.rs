@@ -575,7 +575,8 @@ impl Store {
 
     /// What a processor works from, as the runner hands it over: `{"item": <the work item's
     /// input>, "outputs": {<step>: <output>} of the steps before the job's, "documents": [...]}`.
-    /// Work items carry no stored documents yet, so the list is empty.
+    /// The documents are described (`id`, `name`, `media_type`, `sha256`), not carried: the
+    /// runner fetches the bytes of those its processor reads.
     pub async fn job_input(&self, job: &Job) -> Result<Value> {
         let mut conn = self.reader.acquire().await?;
         let item: Value = serde_json::from_str(&job.input)
@@ -599,7 +600,17 @@ impl Store {
                 outputs.insert(step.name.clone(), output);
             }
         }
-        Ok(json!({"item": item, "outputs": outputs, "documents": []}))
+        let documents: Vec<Value> = self
+            .tenant(job.client_id)
+            .documents(job.work_item_id)
+            .await?
+            .iter()
+            .map(|doc| {
+                json!({"id": doc.id.to_string(), "name": doc.name,
+                       "media_type": doc.media_type, "sha256": doc.sha256})
+            })
+            .collect();
+        Ok(json!({"item": item, "outputs": outputs, "documents": documents}))
     }
 
     /// Completes a running job held by `claimed_by` with its output (a JSON object), and in

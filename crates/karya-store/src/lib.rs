@@ -28,20 +28,24 @@ mod case;
 mod clients;
 mod consensus;
 mod decisions;
+mod documents;
 mod events;
 mod flow;
 mod intake;
 mod lapses;
 mod leader;
+mod leave;
 mod migrate;
 mod monitor;
 mod offers;
 mod outputs;
 mod qa;
+mod reassign;
 mod reports;
 mod routing;
 mod rows;
 mod shifts;
+mod sites;
 mod sla;
 mod users;
 mod views;
@@ -62,6 +66,7 @@ pub use consensus::{
     ADJUDICATION_STEP_SUFFIX,
 };
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
+pub use documents::{sha256_hex, Document, NewDocument};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{
@@ -70,6 +75,7 @@ pub use intake::{
 };
 pub use lapses::{Lapsed, LapsedWork, LAPSE_BATCH_MAX};
 pub use leader::{Leadership, LEADER_CHECK_TIMEOUT, LEADER_LOCK_KEY};
+pub use leave::{StoredLeave, LEAVE_LENGTH_MAX, LEAVE_MAX, LEAVE_NOTE_LEN_MAX};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{
@@ -77,12 +83,14 @@ pub use offers::{
     ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
-pub use reports::{PeriodReport, StoredLeave, LEAVE_ROWS_MAX};
+pub use reassign::{Reassigned, Reassignment, REASSIGNABLE, REASSIGN_REASON_LEN_MAX};
+pub use reports::PeriodReport;
 pub use routing::{
     explanation_json, requirements_json, workflow_json, GrowthFlag, RoutableTask, RoutedWorker,
     StoredExplanation, WorkerRouting, WorkerRoutingExtras, ROUTABLE_PAGE_MAX,
 };
 pub use shifts::{ShiftChange, SHIFT_SCAN_MAX};
+pub use sites::{SiteQueueCount, CALENDARS_MAX, SITES_MAX};
 pub use sla::{
     CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics,
     SlaState, HISTOGRAM_BUCKETS_S,

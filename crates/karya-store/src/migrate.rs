@@ -59,6 +59,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/postgres/0010_consensus.sql"),
     ),
     (
+        11,
+        include_str!("../migrations/sqlite/0011_documents.sql"),
+        include_str!("../migrations/postgres/0011_documents.sql"),
+    ),
+    (
+        12,
+        include_str!("../migrations/sqlite/0012_leave.sql"),
+        include_str!("../migrations/postgres/0012_leave.sql"),
+    ),
+    (
         13,
         include_str!("../migrations/sqlite/0013_site_calendars.sql"),
         include_str!("../migrations/postgres/0013_site_calendars.sql"),

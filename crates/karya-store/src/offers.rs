@@ -155,6 +155,21 @@ fn offer_row(row: &sqlx::any::AnyRow) -> Result<StoredOffer> {
     })
 }
 
+/// The open offer of a task, if any (at most one: a partial unique index), in the caller's
+/// transaction.
+pub(crate) async fn open_offer_of(
+    conn: &mut AnyConnection,
+    task_id: TaskId,
+) -> Result<Option<StoredOffer>> {
+    let row = sqlx::query(&format!(
+        "SELECT {OFFER_COLUMNS} FROM offers WHERE task_id = $1 AND outcome IS NULL"
+    ))
+    .bind(task_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(offer_row).transpose()
+}
+
 /// What a worker holds, as read under their row lock: total units and their cap, units per
 /// channel, and the per-channel caps.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use karya_core::event::EventKind;
 use karya_core::id::{ClientId, SiteId, TaskId, WorkItemId, WorkerId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::metrics::{
@@ -20,19 +19,15 @@ use karya_core::metrics::{
 use karya_core::qa::accuracy::Evidence;
 use karya_core::service_line::ServiceLine;
 use karya_core::workforce::{Leave, ShiftPattern};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::AnyConnection;
 
-use crate::events::{append, FIRM_CHAIN};
-use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
+use crate::rows::{get, parse, timestamp, us};
 use crate::sla::REPORT_ITEMS_MAX;
-use crate::{Result, Store, StoreError, Tenant};
+use crate::{Result, Store, Tenant};
 
 /// Tasks, items or workers per `IN (...)` list: well under both engines' parameter limits.
 const IDS_PER_QUERY: usize = 500;
-
-/// Leave rows one worker's listing returns: years of absences.
-pub const LEAVE_ROWS_MAX: i64 = 1_000;
 
 /// The facts of a period and the names to show them with.
 #[derive(Debug, Clone, Default)]
@@ -43,17 +38,6 @@ pub struct PeriodReport {
     /// More items or tasks than [`REPORT_ITEMS_MAX`] fell in the period; the figures cover
     /// the first ones (in id order).
     pub truncated: bool,
-}
-
-/// A recorded absence of a worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredLeave {
-    pub id: uuid::Uuid,
-    pub worker_id: WorkerId,
-    pub from: Timestamp,
-    pub until: Timestamp,
-    pub reason: String,
-    pub recorded_at: Timestamp,
 }
 
 /// Whose data a report reads.
@@ -84,97 +68,6 @@ impl Store {
     ) -> Result<PeriodReport> {
         let mut conn = self.reader.acquire().await?;
         load(&mut conn, Scope::Firm, from, to, now).await
-    }
-
-    /// Records an absence of a worker; their rostered time leaves it out.
-    pub async fn record_leave(
-        &self,
-        id: uuid::Uuid,
-        worker_id: WorkerId,
-        from: Timestamp,
-        until: Timestamp,
-        reason: &str,
-        now: Timestamp,
-    ) -> Result<StoredLeave> {
-        if until <= from {
-            return Err(StoreError::Rejected {
-                message: "leave must end after it starts".into(),
-            });
-        }
-        let mut tx = self.writer.begin().await?;
-        crate::clients::ensure_firm_chain(&mut tx).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO worker_leave (id, worker_id, from_us, until_us, reason, recorded_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id.to_string())
-        .bind(worker_id.to_string())
-        .bind(us(from))
-        .bind(us(until))
-        .bind(reason)
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_foreign_key_violation(&err) => {
-                return Err(StoreError::not_found("worker", worker_id))
-            }
-            Err(err) if crate::rows::is_unique_violation(&err) => {
-                return Err(StoreError::Conflict {
-                    message: format!("leave {id} is recorded already"),
-                })
-            }
-            other => other?,
-        };
-        append(
-            &mut tx,
-            FIRM_CHAIN,
-            EventKind::WorkerLeaveRecorded,
-            &worker_id.to_string(),
-            &json!({"leave_id": id.to_string(), "from": from.to_string(),
-                    "until": until.to_string(), "reason": reason}),
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(StoredLeave {
-            id,
-            worker_id,
-            from,
-            until,
-            reason: reason.to_string(),
-            recorded_at: now,
-        })
-    }
-
-    /// A worker's leave that ends after `since`, earliest first.
-    pub async fn leave_of(
-        &self,
-        worker_id: WorkerId,
-        since: Timestamp,
-    ) -> Result<Vec<StoredLeave>> {
-        self.worker(worker_id).await?;
-        let rows = sqlx::query(
-            "SELECT id, worker_id, from_us, until_us, reason, recorded_at_us FROM worker_leave
-             WHERE worker_id = $1 AND until_us > $2 ORDER BY from_us, id LIMIT $3",
-        )
-        .bind(worker_id.to_string())
-        .bind(us(since))
-        .bind(LEAVE_ROWS_MAX)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredLeave {
-                    id: parse(row, "id")?,
-                    worker_id: parse(row, "worker_id")?,
-                    from: timestamp(row, "from_us")?,
-                    until: timestamp(row, "until_us")?,
-                    reason: get(row, "reason")?,
-                    recorded_at: timestamp(row, "recorded_at_us")?,
-                })
-            })
-            .collect()
     }
 }
 

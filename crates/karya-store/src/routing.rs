@@ -20,7 +20,7 @@ use karya_core::routing::{
     Explanation, Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep,
 };
 use karya_core::workforce::{
-    Capacity, ChannelCap, Presence, PresenceSource, Qualification, ShiftBlock, ShiftBreak,
+    Capacity, ChannelCap, Leave, Presence, PresenceSource, Qualification, ShiftBlock, ShiftBreak,
     ShiftPattern, Skill, WorkerProfile,
 };
 use serde_json::{json, Value};
@@ -668,6 +668,25 @@ impl Store {
                 level: level as u8,
             });
         }
+        // Leave: the latest entries by end, which include every current and future absence.
+        let rows = sqlx::query(
+            "SELECT from_us, until_us FROM worker_leave WHERE worker_id = $1
+             ORDER BY until_us DESC, id LIMIT $2",
+        )
+        .bind(worker_id.to_string())
+        .bind(crate::leave::LEAVE_MAX)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut leave = rows
+            .iter()
+            .map(|row| {
+                Ok(Leave {
+                    from: timestamp(row, "from_us")?,
+                    until: timestamp(row, "until_us")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        leave.reverse();
         Ok(RoutedWorker {
             profile: WorkerProfile {
                 id: worker.id,
@@ -680,6 +699,7 @@ impl Store {
                 shift: ShiftPattern {
                     weekly: shifts_of(&shifts)?,
                     breaks,
+                    leave,
                     ..ShiftPattern::none(time_zone)
                 },
                 capacity: Capacity {

@@ -534,7 +534,7 @@ fn shifts_of(value: &Value) -> Result<Vec<Shift>> {
     Ok(shifts)
 }
 
-fn calendar_row(row: &AnyRow) -> Result<CalendarSpec> {
+pub(crate) fn calendar_row(row: &AnyRow) -> Result<CalendarSpec> {
     let json_of = |column: &str| -> Result<Value> {
         let text: String = get(row, column)?;
         serde_json::from_str(&text)

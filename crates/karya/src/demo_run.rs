@@ -506,11 +506,13 @@ impl Sim<'_> {
                 let id = self.id();
                 let recorded = self
                     .store
-                    .record_leave(
-                        id,
+                    .add_leave(
                         self.workers[worker].id,
-                        self.now,
-                        until,
+                        id,
+                        &karya_core::workforce::Leave {
+                            from: self.now,
+                            until,
+                        },
                         reason,
                         self.now,
                     )

@@ -5,6 +5,7 @@
 
 mod bench_intake;
 mod bench_lifecycle;
+mod bench_processors;
 mod bench_qa;
 mod bench_quality;
 mod bench_routing;
@@ -236,6 +237,26 @@ enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         chart: Option<std::path::PathBuf>,
     },
+    /// Quality of the processors on real documents: OCR error rates on scanned receipts,
+    /// field extraction on receipts and invoices, prior-art search against plain BM25. The
+    /// last output line is one JSON object.
+    Processors {
+        /// Evaluation data (receipts/, invoices/, patents/) [default: ../shared/data].
+        #[arg(long, value_name = "DIR")]
+        data: Option<std::path::PathBuf>,
+        /// Receipts to recognise, in name order; 0 for all.
+        #[arg(long, default_value_t = 0)]
+        limit: usize,
+        /// Runs of the timed searches; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Leave OCR out (extraction from the true text and search only).
+        #[arg(long)]
+        skip_ocr: bool,
+        /// Tesseract page segmentation mode [default: the processor's, 4].
+        #[arg(long)]
+        psm: Option<u32>,
+    },
     /// Work items per second through the real HTTP API (create → Get next → start → submit →
     /// review → done), against the raw commit limit of the same database and, on PostgreSQL,
     /// against pgqueuer and graphile-worker. The last output line is one JSON object.
@@ -406,6 +427,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 store.close().await;
                 println!("schema is at version {}", karya_store::SCHEMA_VERSION);
                 anyhow::Ok(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(BenchCommand::Processors {
+            data,
+            limit,
+            runs,
+            skip_ocr,
+            psm,
+        }) => {
+            bench_processors::run(&bench_processors::Options {
+                data: bench_processors::resolve_data(data),
+                limit,
+                runs,
+                skip_ocr,
+                psm,
             })?;
             Ok(ExitCode::SUCCESS)
         }

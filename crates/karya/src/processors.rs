@@ -1,28 +1,69 @@
-//! The processors this binary runs for the packs' processor steps (OCR, extraction,
-//! calculators, packaging...), handed to the job runner of `karya serve`.
+//! The processors this binary runs for the packs' processor steps, handed to the job runner of
+//! `karya serve`: the machine steps of `karya-automation` (OCR with tesseract, field
+//! extraction, conversion, prior-art search, calculators, classification, de-duplication,
+//! rule validation, indexing, packaging).
 //!
-//! No processor is installed in this build yet: every job fails with "processor X is not
-//! installed" and its step is handed to a person at once (see `karya_processors::jobs`), so
-//! items keep moving, by hand, until processors are.
+//! A processor that cannot run on this node is reported as not installed, and the job runner
+//! hands its step to a person at once: OCR without the `tesseract` program, prior-art search
+//! without a patent corpus (`KARYA_PATENT_CORPUS`, a directory of flat XML patent records).
 
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use karya_automation::{Automation, Config};
 use karya_processors::ProcessorSet;
 
-/// The processor set of this build.
+/// Names the directory of patent records the prior-art search reads.
+pub const PATENT_CORPUS_ENV: &str = "KARYA_PATENT_CORPUS";
+
+/// The processor set of this node.
 pub fn processors() -> Arc<dyn ProcessorSet> {
-    Arc::new(NotInstalled)
+    let config = Config {
+        patent_corpus: std::env::var_os(PATENT_CORPUS_ENV)
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_dir()),
+        ..Config::default()
+    };
+    let tesseract = tool_runs(&config.tesseract);
+    if !tesseract {
+        tracing::warn!("tesseract is not installed: OCR steps go to people");
+    }
+    Arc::new(Machine {
+        tesseract,
+        corpus: config.patent_corpus.is_some(),
+        automation: Automation::new(config),
+    })
 }
 
-/// A set without processors.
-struct NotInstalled;
+/// Whether `program --version` runs.
+fn tool_runs(program: &std::path::Path) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
 
-impl ProcessorSet for NotInstalled {
-    fn run(&self, name: &str, _input: &serde_json::Value) -> Result<serde_json::Value, String> {
-        Err(format!("processor {name} is not installed"))
+struct Machine {
+    automation: Automation,
+    tesseract: bool,
+    corpus: bool,
+}
+
+impl ProcessorSet for Machine {
+    fn run(&self, name: &str, input: &serde_json::Value) -> Result<serde_json::Value, String> {
+        self.automation
+            .run(name, input)
+            .map_err(|err| err.to_string())
     }
 
-    fn installed(&self, _name: &str) -> bool {
-        false
+    fn installed(&self, name: &str) -> bool {
+        match name {
+            "ocr" => self.tesseract,
+            "prior_art_search" => self.corpus,
+            _ => karya_core::pack::PROCESSORS.contains(&name),
+        }
     }
 }

@@ -67,13 +67,16 @@ pub fn check_authority(
     let Some(field) = &decision_type.amount_field else {
         return Authority::Within;
     };
-    let Some(amount) = payload.get_path(field).and_then(Attr::as_int) else {
-        return Authority::Refused {
-            reason: format!(
-                "{} needs a whole-number {field} in minor units",
-                decision_type.name
-            ),
-        };
+    // The amount is in the unit the limits are in: minor units for types registered through the
+    // API, the currency's major unit (so possibly with a fraction) for types from a pack.
+    let amount = match payload.get_path(field) {
+        Some(Attr::Int(n)) => *n as f64,
+        Some(Attr::Float(x)) if x.is_finite() => *x,
+        _ => {
+            return Authority::Refused {
+                reason: format!("{} needs a number {field}", decision_type.name),
+            }
+        }
     };
     let limit_of = |who: Designation| {
         decision_type
@@ -84,7 +87,7 @@ pub fn check_authority(
             .map(|(_, limit)| *limit)
     };
     let own = limit_of(designation);
-    if own.is_some_and(|limit| amount <= limit) {
+    if own.is_some_and(|limit| amount <= limit as f64) {
         return Authority::Within;
     }
     let own_text = match own {
@@ -94,7 +97,7 @@ pub fn check_authority(
     let higher = decision_type
         .limits
         .iter()
-        .filter(|(d, limit)| *d > designation && amount <= *limit)
+        .filter(|(d, limit)| *d > designation && amount <= *limit as f64)
         .min_by_key(|(d, _)| *d);
     match higher {
         Some((approver, limit)) => Authority::Approval {
@@ -177,7 +180,7 @@ mod tests {
             Analyst,
             &[],
             None,
-            "refused: approve_claim needs a whole-number amount in minor units",
+            "refused: approve_claim needs a number amount",
         );
         check(
             Analyst,
@@ -186,5 +189,21 @@ mod tests {
             "refused: approve_claim needs the qualification cpc, which the decider does not hold",
         );
         check(Analyst, &["needs-cpc", "cpc"], Some(1), "within");
+    }
+
+    #[test]
+    fn fractional_amounts_compare_exactly_against_the_limits() {
+        let decision_type = approve_claim();
+        let at = |amount: f64| {
+            let payload = Attr::map().with("amount", Attr::Float(amount));
+            check_authority(&decision_type, Designation::Analyst, &[], &payload)
+        };
+        assert_eq!(at(4_999_999.5), Authority::Within);
+        assert!(matches!(at(5_000_000.5), Authority::Approval { .. }));
+        let nan = Attr::map().with("amount", Attr::Float(f64::NAN));
+        assert!(matches!(
+            check_authority(&decision_type, Designation::Analyst, &[], &nan),
+            Authority::Refused { .. }
+        ));
     }
 }

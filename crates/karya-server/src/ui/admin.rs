@@ -228,6 +228,11 @@ async fn client(
                         "SLA report",
                         format!("/ui/clients/{client_id}/report"),
                     ),
+                    Action::link(
+                        "calendars",
+                        "Calendars",
+                        format!("/ui/admin/clients/{client_id}/calendars"),
+                    ),
                 ],
             }),
             Block::Table(table),
@@ -272,7 +277,7 @@ const DESIGNATIONS: [Designation; 4] = [
     Designation::Manager,
 ];
 
-fn worker_form(form: Option<&FormData>) -> Form {
+fn worker_form(form: Option<&FormData>, sites: &[karya_core::model::Site]) -> Form {
     let value = |name: &str| form.map(|f| f.get(name)).unwrap_or_default();
     let mut new = Form::new("worker-form", "/ui/admin/workers".into(), "Add worker");
     new.fields.push(
@@ -290,15 +295,30 @@ fn worker_form(form: Option<&FormData>) -> Form {
             )
             .value(value("designation")),
     );
+    new.fields.push(
+        Field::new("site_id", "Site", "select")
+            .options(
+                std::iter::once((String::new(), "— none —".to_string()))
+                    .chain(
+                        sites
+                            .iter()
+                            .map(|s| (s.id.to_string(), format!("{} ({})", s.name, s.time_zone))),
+                    )
+                    .collect(),
+            )
+            .value(value("site_id"))
+            .help("Where the worker works; add sites under Admin: sites & calendars."),
+    );
     new
 }
 
 async fn workers(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {
     let layout = layout(&caller, "Workers", "/ui/admin/workers");
     let workers = state.store.workers(TABLE_ROWS_MAX).await?;
+    let sites = state.store.sites().await?;
     let mut table = Table::new(
         "admin-workers",
-        &["Worker", "Designation", "Id", "Since"],
+        &["Worker", "Designation", "Site", "Id", "Since"],
         "No workers yet",
         "Add workers below, then link a user account to each.",
     );
@@ -306,6 +326,13 @@ async fn workers(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
         table.rows.push(vec![
             Cell::text(&worker.name),
             Cell::text(worker.designation.code().replace('_', " ")),
+            Cell::text(
+                worker
+                    .site_id
+                    .and_then(|id| sites.iter().find(|s| s.id == id))
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| "–".into()),
+            ),
             Cell::mono(worker.id),
             Cell::time(worker.created_at),
         ]);
@@ -320,13 +347,14 @@ async fn workers(State(state): State<AppState>, Caller(caller): Caller) -> UiRes
             }),
             Block::Table(table),
             Block::Section("Add a worker".into()),
-            Block::Form(worker_form(None)),
+            Block::Form(worker_form(None, &sites)),
         ],
     ))
 }
 
 async fn create_worker(State(state): State<AppState>, form: FormData) -> UiResult {
-    let again = || worker_form(Some(&form));
+    let sites = state.store.sites().await?;
+    let again = || worker_form(Some(&form), &sites);
     let name = match check_text("name", &form.get("name"), NAME_LEN_MAX) {
         Ok(name) => name.to_string(),
         Err(err) => return refuse(again(), err),
@@ -335,12 +363,19 @@ async fn create_worker(State(state): State<AppState>, form: FormData) -> UiResul
         .into_iter()
         .find(|d| d.code() == form.get("designation"))
         .unwrap_or(Designation::Analyst);
+    let site_id = match form.get("site_id") {
+        s if s.is_empty() => None,
+        s => match sites.iter().find(|site| site.id.to_string() == s) {
+            Some(site) => Some(site.id),
+            None => return refuse(again(), ApiError::invalid("choose a site from the list")),
+        },
+    };
     state
         .store
         .create_worker(
             WorkerId::from_uuid(state.new_id()),
             &name,
-            None,
+            site_id,
             designation,
             state.now(),
         )

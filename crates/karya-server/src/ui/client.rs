@@ -108,7 +108,10 @@ fn nav_current(caller: &Principal, client_id: ClientId, page: &str) -> String {
     }
 }
 
-async fn engagements(state: &AppState, client_id: ClientId) -> Result<Vec<Engagement>, UiError> {
+pub(super) async fn engagements(
+    state: &AppState,
+    client_id: ClientId,
+) -> Result<Vec<Engagement>, UiError> {
     Ok(state
         .store
         .tenant(client_id)
@@ -201,6 +204,11 @@ async fn items(
         );
         submit.primary = true;
         actions.push(submit);
+        actions.push(Action::link(
+            "bulk-upload",
+            "Bulk upload",
+            format!("/ui/clients/{client_id}/bulk"),
+        ));
     }
     Ok(page(
         &layout,
@@ -561,6 +569,10 @@ async fn item_detail(
             .unwrap_or_else(|_| item.input.clone()),
     ));
     let mut right = vec![Block::Section("Steps".into()), Block::Table(tasks)];
+    right.push(Block::Section("Documents".into()));
+    right.push(Block::Table(
+        super::documents::documents_table(&state, client_id, item.id).await?,
+    ));
     if let Some(output) = &deliverable {
         right.push(Block::Section("Deliverable".into()));
         right.push(Block::Pre(

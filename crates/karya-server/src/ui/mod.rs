@@ -13,24 +13,37 @@
 //! # Layout
 //! - `session`: sign-in, sign-out, the start page per role, assets.
 //! - `work`: the knowledge worker's inbox, *Get next*, the task page, own quality.
+//! - `shift`: offers in the inbox (accept, decline) and the worker's own shift and presence.
+//! - `leave`: a lead books a worker's leave.
 //! - `review`: the review queue and the review page.
-//! - `ops`: the live board (server-sent events), SLA risk, workforce, QA board, routing
-//!   explanations.
+//! - `ops`: the live board (server-sent events) per service line and site, SLA risk,
+//!   workforce on shift by site, QA board, routing explanations.
+//! - `reassign`: moving an at-risk task to the best eligible or a named worker.
 //! - `client`: a client's items, intake, item detail, SLA report, invoices and policies.
 //! - `reports`: the firm's SLA report per service line, site, team and worker.
+//! - `bulk`: a client's bulk upload (CSV, JSON Lines, XLSX) with progress and a row report.
 //! - `admin`: clients, engagements, workers, users and API tokens.
+//! - `sites`: sites with their time zones, and each client's business calendars.
+//! - `packs`: the service packs, read-only.
 //! - `audit`: a client's event trail with the chain's verify result.
 //! - `forms`: forms generated from a pack's JSON Schema; `charts`: SVG charts.
 
 mod admin;
 mod audit;
+mod bulk;
 pub(crate) mod charts;
 mod client;
+pub(crate) mod documents;
 pub(crate) mod forms;
+mod leave;
 mod ops;
+mod packs;
+mod reassign;
 mod reports;
 mod review;
 mod session;
+mod shift;
+mod sites;
 mod work;
 
 use askama::Template;
@@ -59,8 +72,15 @@ pub fn api() -> Api {
         .merge(ops::api())
         .merge(reports::api())
         .merge(client::api())
+        .merge(documents::api())
         .merge(admin::api())
         .merge(audit::api())
+        .merge(bulk::api())
+        .merge(shift::api())
+        .merge(reassign::api())
+        .merge(sites::api())
+        .merge(packs::api())
+        .merge(leave::api())
 }
 
 /// Whether a path is a page of the web UI (rather than the API or metrics): such paths answer
@@ -86,6 +106,23 @@ pub enum Block {
     Split(Vec<Block>, Vec<Block>),
     /// Blocks replaced by the server-sent events of the URL (top level only).
     Live(String, Vec<Block>),
+    /// A file upload sent by the browser straight to an API route, with its progress and the
+    /// answer shown in place (see `assets/app.js`).
+    Upload(Upload),
+}
+
+/// A file upload form: the file goes to `url` with `{choice}` replaced by the chosen option.
+pub struct Upload {
+    pub id: String,
+    pub url: String,
+    pub choice_label: String,
+    /// Value and label of each option (e.g. the client's engagements).
+    pub choices: Vec<(String, String)>,
+    /// File name extensions accepted, with their media type.
+    pub accept: Vec<(&'static str, &'static str)>,
+    pub help: String,
+    /// Where the "see them" link of a successful upload points.
+    pub done_href: String,
 }
 
 pub struct Heading {
@@ -95,6 +132,7 @@ pub struct Heading {
 }
 
 /// A link, or a button that posts with htmx and shows the answer in the page's flash area.
+#[derive(Clone)]
 pub struct Action {
     pub id: String,
     pub label: String,
@@ -178,6 +216,8 @@ pub struct Cell {
     pub mono: bool,
     /// Kept on one line (times).
     pub nowrap: bool,
+    /// Buttons and links shown after the text (a row's actions).
+    pub actions: Vec<Action>,
 }
 
 impl Cell {
@@ -217,6 +257,14 @@ impl Cell {
         Cell {
             text: text.to_string(),
             pill: Some(tone),
+            ..Cell::default()
+        }
+    }
+
+    /// A row's buttons and links.
+    pub fn actions(actions: Vec<Action>) -> Cell {
+        Cell {
+            actions,
             ..Cell::default()
         }
     }
@@ -361,6 +409,7 @@ pub fn nav_for(principal: &Principal) -> Vec<(String, &'static str)> {
             let base = format!("/ui/clients/{client}");
             links.push((format!("{base}/items"), "Work items"));
             links.push((format!("{base}/items/new"), "Submit work"));
+            links.push((format!("{base}/bulk"), "Bulk upload"));
             links.push((format!("{base}/report"), "SLA & accuracy"));
             if principal.role() == Role::ClientAdmin {
                 links.push((format!("{base}/invoices"), "Invoices"));
@@ -370,15 +419,20 @@ pub fn nav_for(principal: &Principal) -> Vec<(String, &'static str)> {
         }
         (Role::Worker, _) => {
             links.push(("/ui/inbox".into(), "Inbox"));
+            links.push(("/ui/shift".into(), "My shift"));
             links.push(("/ui/quality".into(), "My quality"));
         }
         (Role::Reviewer, _) => {
             links.push(("/ui/reviews".into(), "Review queue"));
+            links.push(("/ui/shift".into(), "My shift"));
             links.push(("/ui/quality".into(), "My quality"));
         }
         (Role::Auditor, _) => {
             links.push(("/ui/clients".into(), "Clients"));
             links.push(("/ui/reports/sla".into(), "SLA reports"));
+            links.push(("/ui/workforce".into(), "Workforce"));
+            links.push(("/ui/qa".into(), "QA board"));
+            links.push(("/ui/packs".into(), "Service packs"));
         }
         (Role::Admin | Role::Manager | Role::Lead, _) => {
             links.push(("/ui/board".into(), "Live board"));
@@ -388,9 +442,14 @@ pub fn nav_for(principal: &Principal) -> Vec<(String, &'static str)> {
             links.push(("/ui/reports/sla".into(), "SLA reports"));
             links.push(("/ui/reviews".into(), "Review queue"));
             links.push(("/ui/clients".into(), "Clients"));
+            links.push(("/ui/packs".into(), "Service packs"));
+            if principal.role() == Role::Lead {
+                links.push(("/ui/shift".into(), "My shift"));
+            }
             if matches!(principal.role(), Role::Admin | Role::Manager) {
                 links.push(("/ui/admin/clients".into(), "Admin: clients"));
                 links.push(("/ui/admin/workers".into(), "Admin: workers"));
+                links.push(("/ui/admin/sites".into(), "Admin: sites & calendars"));
             }
             if principal.role() == Role::Admin {
                 links.push(("/ui/admin/users".into(), "Admin: users"));

@@ -17,8 +17,8 @@ use karya_core::lifecycle::TaskState;
 use karya_store::{PageRequest, StoreError};
 
 use super::{
-    fragment_text, layout, page, percent, relative, when, Block, Cell, Heading, Stat, Table,
-    UiError, UiResult, TABLE_ROWS_MAX,
+    fragment_text, layout, page, percent, relative, when, Action, Block, Cell, Heading, Stat,
+    Table, UiError, UiResult, TABLE_ROWS_MAX,
 };
 use crate::api::Api;
 use crate::auth::{self, Access};
@@ -135,6 +135,7 @@ async fn board_blocks(state: &AppState) -> Result<Vec<Block>, UiError> {
         }));
         table.rows.push(cells);
     }
+    let by_site = site_table(state).await?;
     Ok(vec![
         Block::Stats(vec![
             Stat::new("Ready", total(TaskState::Ready), "waiting for a worker"),
@@ -152,9 +153,65 @@ async fn board_blocks(state: &AppState) -> Result<Vec<Block>, UiError> {
                 },
             ),
         ]),
+        Block::Section("By service line".into()),
         Block::Table(table),
+        Block::Section("By site".into()),
+        Block::Table(by_site),
         Block::Text(format!("Updated {}.", when(state.now()))),
     ])
+}
+
+/// Open tasks per site: where the worker holding (or offered) each task works.
+async fn site_table(state: &AppState) -> Result<Table, UiError> {
+    let counts = state.store.site_queue_counts().await?;
+    let sites = state.store.sites().await?;
+    let mut table = Table::new(
+        "board-sites",
+        &[
+            "Site",
+            "Offered",
+            "Assigned",
+            "In progress",
+            "In review",
+            "Rework",
+            "Other",
+        ],
+        "No open tasks",
+        "Tasks count at the site of the worker who holds them.",
+    );
+    const SITE_STATES: [TaskState; 5] = [
+        TaskState::Offered,
+        TaskState::Assigned,
+        TaskState::InProgress,
+        TaskState::InReview,
+        TaskState::Rework,
+    ];
+    let mut rows: BTreeMap<(bool, String), [i64; SITE_STATES.len() + 1]> = BTreeMap::new();
+    for count in &counts {
+        let name = match count.site_id {
+            Some(id) => sites
+                .iter()
+                .find(|s| s.id == id)
+                .map(|s| s.name.clone())
+                .unwrap_or_else(|| id.to_string()),
+            None => "Not held by anyone".into(),
+        };
+        let row = rows.entry((count.site_id.is_none(), name)).or_default();
+        let column = SITE_STATES
+            .iter()
+            .position(|s| *s == count.state)
+            .unwrap_or(SITE_STATES.len());
+        row[column] += count.tasks;
+    }
+    for ((_, name), row) in &rows {
+        let mut cells = vec![Cell::text(name)];
+        cells.extend(row.iter().map(|n| match n {
+            0 => Cell::text("·"),
+            n => Cell::text(n),
+        }));
+        table.rows.push(cells);
+    }
+    Ok(table)
 }
 
 async fn board(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {
@@ -166,7 +223,7 @@ async fn board(State(state): State<AppState>, Caller(caller): Caller) -> UiResul
             Block::Heading(Heading {
                 title: "Live board".into(),
                 sub: format!(
-                    "Open tasks per service line; refreshes every {} s.",
+                    "Open tasks per service line and per site; refreshes every {} s.",
                     BOARD_REFRESH.as_secs()
                 ),
                 actions: Vec::new(),
@@ -214,7 +271,15 @@ async fn sla_risk(State(state): State<AppState>, Caller(caller): Caller) -> UiRe
         .await?;
     let mut table = Table::new(
         "sla-risk",
-        &["Work item", "Client", "State", "Due", "Status"],
+        &[
+            "Work item",
+            "Client",
+            "State",
+            "Due",
+            "Status",
+            "Held by",
+            "",
+        ],
         "Nothing at risk",
         "Open items due within the next hours, or past due, appear here.",
     );
@@ -244,6 +309,11 @@ async fn sla_risk(State(state): State<AppState>, Caller(caller): Caller) -> UiRe
                 (false, false) => Cell::pill("due soon", "info"),
             },
         ]);
+        let (held_by, actions) = risk_actions(&state, item).await?;
+        if let Some(row) = table.rows.last_mut() {
+            row.push(held_by);
+            row.push(actions);
+        }
     }
     Ok(page(
         &layout,
@@ -251,7 +321,8 @@ async fn sla_risk(State(state): State<AppState>, Caller(caller): Caller) -> UiRe
             Block::Heading(Heading {
                 title: "SLA risk".into(),
                 sub: format!(
-                    "Open items past due, past their warning point, or due within {} h.",
+                    "Open items past due, past their warning point, or due within {} h. \
+                     Reassign gives the task to the best eligible worker now; Choose… names one.",
                     RISK_HORIZON.as_hours()
                 ),
                 actions: Vec::new(),
@@ -261,80 +332,198 @@ async fn sla_risk(State(state): State<AppState>, Caller(caller): Caller) -> UiRe
     ))
 }
 
+/// Who holds an at-risk item's open task, and the buttons to move it.
+async fn risk_actions(
+    state: &AppState,
+    item: &karya_store::RiskItem,
+) -> Result<(Cell, Cell), UiError> {
+    let tenant = state.store.tenant(item.client_id);
+    let Some(task) = super::reassign::movable_task(&tenant, item.work_item_id).await? else {
+        return Ok((Cell::text("–"), Cell::text("")));
+    };
+    let holder = match state.store.active_assignee(task.id).await? {
+        Some(id) => Cell::text(state.store.worker(id).await?.name),
+        None => Cell::pill(task.state.code().replace('_', " "), "plain"),
+    };
+    let href = super::reassign::reassign_href(&task);
+    let actions = Cell::actions(vec![
+        Action::post(&format!("reassign-{}", task.id), "Reassign", href.clone()),
+        Action::link(&format!("choose-{}", task.id), "Choose…", href),
+    ]);
+    Ok((holder, actions))
+}
+
 async fn workforce(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {
     let layout = layout(&caller, "Workforce", "/ui/workforce");
     let now = state.now();
     let workers = state.store.workers(TABLE_ROWS_MAX).await?;
-    let mut table = Table::new(
-        "workforce",
-        &[
-            "Worker",
-            "Designation",
-            "Presence",
-            "Since",
-            "On shift",
-            "Tasks held",
-        ],
-        "No workers yet",
-        "An administrator adds workers under Admin: workers.",
-    );
-    let mut available = 0;
+    let sites = state.store.sites().await?;
+    /// One site's people: (on shift, available, on break, tasks held) and their rows.
+    #[derive(Default)]
+    struct Group {
+        on_shift: usize,
+        available: usize,
+        on_break: usize,
+        held: usize,
+        rows: Vec<(bool, Vec<Cell>)>,
+    }
+    // Sites in name order, then the workers with no site.
+    let mut groups: Vec<(Option<karya_core::model::Site>, Group)> = sites
+        .iter()
+        .cloned()
+        .map(|site| (Some(site), Group::default()))
+        .collect();
+    groups.push((None, Group::default()));
+    let (mut available, mut on_shift_total) = (0, 0);
     for worker in &workers {
         let held = state
             .store
             .worker_tasks(worker.id, TABLE_ROWS_MAX)
             .await?
             .len();
+        let group = &mut groups
+            .iter_mut()
+            .find(|(site, _)| site.as_ref().map(|s| s.id) == worker.site_id)
+            .unwrap_or_else(|| unreachable!("the last group takes workers without a site"))
+            .1;
         let (presence, since, on_shift) = match state.store.routed_worker(worker.id).await {
             Ok(routed) => {
-                if routed.presence == karya_core::workforce::Presence::Available {
-                    available += 1;
-                }
                 let tone = match routed.presence {
                     karya_core::workforce::Presence::Available => "ok",
                     karya_core::workforce::Presence::Busy => "info",
                     karya_core::workforce::Presence::Break => "warn",
                     karya_core::workforce::Presence::Offline => "plain",
                 };
-                let on_shift = routed.profile.shift.shift_end_at(now).is_some();
+                let shift_end = routed.profile.shift.shift_end_at(now);
+                if shift_end.is_some() {
+                    group.on_shift += 1;
+                    on_shift_total += 1;
+                    match routed.presence {
+                        karya_core::workforce::Presence::Available => {
+                            group.available += 1;
+                            available += 1;
+                        }
+                        karya_core::workforce::Presence::Break => group.on_break += 1,
+                        _ => {}
+                    }
+                }
+                let zone = routed.profile.shift.time_zone.clone();
                 (
                     Cell::pill(routed.presence.code(), tone),
                     relative(routed.presence_since, now),
-                    match on_shift {
-                        true => "yes",
-                        false => "no",
-                    },
+                    shift_end.map(|end| format!("until {}", end.to_zoned(zone).strftime("%H:%M"))),
                 )
             }
             Err(StoreError::NotFound { .. }) => {
-                (Cell::pill("no profile", "plain"), String::new(), "–")
+                (Cell::pill("no profile", "plain"), String::new(), None)
             }
             Err(err) => return Err(err.into()),
         };
-        table.rows.push(vec![
-            Cell::text(&worker.name),
-            Cell::text(worker.designation.code().replace('_', " ")),
-            presence,
-            Cell::text(since),
-            Cell::text(on_shift),
-            Cell::text(held),
-        ]);
+        group.held += held;
+        let shift_cell = match &on_shift {
+            Some(until) => Cell::pill(until, "ok"),
+            None => Cell::text("off shift"),
+        };
+        group.rows.push((
+            on_shift.is_some(),
+            vec![
+                match auth::STAFF.contains(&caller.role()) {
+                    true => Cell::link(&worker.name, super::leave::leave_href(worker.id)),
+                    false => Cell::text(&worker.name),
+                },
+                Cell::text(worker.designation.code().replace('_', " ")),
+                presence,
+                Cell::text(since),
+                shift_cell,
+                Cell::text(held),
+            ],
+        ));
     }
-    Ok(page(
-        &layout,
+    let mut summary = Table::new(
+        "workforce-sites",
         &[
-            Block::Heading(Heading {
-                title: "Workforce".into(),
-                sub: "Who is here, on shift, and what they hold.".into(),
-                actions: Vec::new(),
-            }),
-            Block::Stats(vec![
-                Stat::new("Workers", workers.len(), ""),
-                Stat::new("Available now", available, "").tone("ok"),
-            ]),
-            Block::Table(table),
+            "Site",
+            "Local time",
+            "On shift",
+            "Available",
+            "On break",
+            "Tasks held",
         ],
-    ))
+        "No workers yet",
+        "An administrator adds sites under Admin: sites and workers under Admin: workers.",
+    );
+    let mut blocks = Vec::new();
+    for (site, group) in &mut groups {
+        if group.rows.is_empty() {
+            continue;
+        }
+        let (name, local) = match site {
+            Some(site) => (
+                site.name.clone(),
+                jiff::tz::TimeZone::get(&site.time_zone)
+                    .map(|zone| {
+                        format!(
+                            "{} ({})",
+                            now.to_zoned(zone).strftime("%H:%M"),
+                            site.time_zone
+                        )
+                    })
+                    .unwrap_or_else(|_| site.time_zone.clone()),
+            ),
+            None => ("No site".to_string(), "–".to_string()),
+        };
+        summary.rows.push(vec![
+            Cell::text(&name),
+            Cell::text(&local),
+            Cell::text(group.on_shift),
+            Cell::text(group.available),
+            Cell::text(group.on_break),
+            Cell::text(group.held),
+        ]);
+        // On shift first, then by name (the list came in name order).
+        group.rows.sort_by_key(|(on, _)| !*on);
+        let mut table = Table::new(
+            &format!("workforce-{}", blocks.len() / 2),
+            &[
+                "Worker",
+                "Designation",
+                "Presence",
+                "Since",
+                "Shift",
+                "Tasks held",
+            ],
+            "Nobody here",
+            "",
+        );
+        table.rows = group.rows.drain(..).map(|(_, row)| row).collect();
+        blocks.push(Block::Section(format!("{name} · {local}")));
+        blocks.push(Block::Table(table));
+    }
+    let mut page_blocks = vec![
+        Block::Heading(Heading {
+            title: "Workforce".into(),
+            sub: "Who is on shift now at each site, their presence and what they hold. \
+                  A name leads to the worker's leave."
+                .into(),
+            actions: Vec::new(),
+        }),
+        Block::Stats(vec![
+            Stat::new(
+                "Workers",
+                workers.len(),
+                match sites.len() {
+                    1 => "at 1 site".to_string(),
+                    n => format!("at {n} sites"),
+                },
+            ),
+            Stat::new("On shift now", on_shift_total, ""),
+            Stat::new("Available now", available, "on shift and available").tone("ok"),
+        ]),
+        Block::Section("On shift now, by site".into()),
+        Block::Table(summary),
+    ];
+    page_blocks.extend(blocks);
+    Ok(page(&layout, &page_blocks))
 }
 
 async fn qa_board(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {

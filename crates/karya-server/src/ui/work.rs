@@ -25,7 +25,7 @@ use crate::progress;
 use crate::AppState;
 
 /// Firm roles that hold tasks themselves.
-const HOLDERS: &[Role] = &[Role::Worker, Role::Reviewer, Role::Lead];
+pub(super) const HOLDERS: &[Role] = &[Role::Worker, Role::Reviewer, Role::Lead];
 
 pub fn api() -> Api {
     Api::new()
@@ -62,7 +62,7 @@ pub fn api() -> Api {
         )
 }
 
-fn own_worker(caller: &Principal) -> Result<WorkerId, UiError> {
+pub(super) fn own_worker(caller: &Principal) -> Result<WorkerId, UiError> {
     caller.worker_id().ok_or_else(|| {
         UiError(ApiError::new(
             ErrorCode::Forbidden,
@@ -134,18 +134,18 @@ async fn inbox(State(state): State<AppState>, Caller(caller): Caller) -> UiResul
         Err(StoreError::NotFound { .. }) => "no routing profile".into(),
         Err(err) => return Err(err.into()),
     };
-    Ok(page(
-        &layout,
-        &[
-            Block::Heading(heading),
-            Block::Stats(vec![
-                Stat::new("To do", active, "assigned or in rework"),
-                Stat::new("With QA", tasks.len() - active, "submitted, in review"),
-                Stat::new("Presence", presence, ""),
-            ]),
-            Block::Table(table),
-        ],
-    ))
+    let mut blocks = vec![
+        Block::Heading(heading),
+        Block::Stats(vec![
+            Stat::new("To do", active, "assigned or in rework"),
+            Stat::new("With QA", tasks.len() - active, "submitted, in review"),
+            Stat::new("Presence", presence, "set it on My shift"),
+        ]),
+    ];
+    blocks.extend(super::shift::offers_blocks(&state, worker_id).await?);
+    blocks.push(Block::Section("Assigned to you".into()));
+    blocks.push(Block::Table(table));
+    Ok(page(&layout, &blocks))
 }
 
 async fn get_next(State(state): State<AppState>, Caller(caller): Caller) -> UiResult {

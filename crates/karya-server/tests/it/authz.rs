@@ -94,6 +94,21 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents",
+        "admin manager lead client_admin client_user",
+    ),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/work-items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/api/v1/clients/{client_id}/work-items/{work_item_id}/events",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -365,6 +380,28 @@ const ROWS: &[(&str, &str, &str)] = &[
         "/api/v1/clients/{client_id}/tasks/{task_id}/transitions",
         "admin manager lead holder",
     ),
+    (
+        "GET",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead auditor self",
+    ),
+    (
+        "POST",
+        "/api/v1/workers/{worker_id}/leave",
+        "admin manager lead",
+    ),
+    ("GET", "/api/v1/sites", "admin manager lead auditor"),
+    ("POST", "/api/v1/sites", "admin manager"),
+    (
+        "GET",
+        "/api/v1/clients/{client_id}/calendars",
+        "admin manager lead auditor client_admin client_user",
+    ),
+    (
+        "POST",
+        "/api/v1/clients/{client_id}/tasks/{task_id}/reassignment",
+        "admin manager lead",
+    ),
     // The web UI's pages and actions.
     ("GET", "/login", "public"),
     ("POST", "/login", "public"),
@@ -433,6 +470,11 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/ui/clients/{client_id}/items/{work_item_id}/documents/{document_id}",
+        "admin manager lead auditor reviewer client_admin client_user holder",
+    ),
+    (
+        "GET",
         "/ui/clients/{client_id}/report",
         "admin manager lead auditor client_admin client_user",
     ),
@@ -470,10 +512,39 @@ const ROWS: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
-        "/api/v1/workers/{worker_id}/leave",
-        "admin manager lead auditor self",
+        "/ui/clients/{client_id}/bulk",
+        "admin manager lead client_admin client_user",
     ),
-    ("POST", "/api/v1/workers/{worker_id}/leave", "admin manager"),
+    ("POST", "/ui/offers/{offer_id}/accept", "worker reviewer lead"),
+    ("POST", "/ui/offers/{offer_id}/decline", "worker reviewer lead"),
+    ("GET", "/ui/shift", "worker reviewer lead"),
+    ("POST", "/ui/shift/presence", "worker reviewer lead"),
+    (
+        "GET",
+        "/ui/clients/{client_id}/tasks/{task_id}/reassign",
+        "admin manager lead",
+    ),
+    (
+        "POST",
+        "/ui/clients/{client_id}/tasks/{task_id}/reassign",
+        "admin manager lead",
+    ),
+    ("GET", "/ui/admin/sites", "admin manager"),
+    ("POST", "/ui/admin/sites", "admin manager"),
+    (
+        "GET",
+        "/ui/admin/clients/{client_id}/calendars",
+        "admin manager",
+    ),
+    (
+        "POST",
+        "/ui/admin/clients/{client_id}/calendars",
+        "admin manager",
+    ),
+    ("GET", "/ui/workforce/{worker_id}/leave", "admin manager lead"),
+    ("POST", "/ui/workforce/{worker_id}/leave", "admin manager lead"),
+    ("GET", "/ui/packs", "admin manager lead auditor"),
+    ("GET", "/ui/packs/{pack_id}", "admin manager lead auditor"),
     ("GET", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens", "signed_in"),
     ("POST", "/ui/tokens/{token_id}/revoke", "signed_in"),
@@ -516,7 +587,9 @@ fn fill(pattern: &str, ids: &Ids) -> String {
         .replace("{offer_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{webhook_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{site_id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{document_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{file}", "app.css")
+        .replace("{pack_id}", "it-service-desk")
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ mod authz;
 mod bad_input;
 mod consensus;
 mod decisions;
+mod documents;
 mod flow;
 mod intake;
 mod routing;
@@ -11,6 +12,7 @@ mod sessions;
 mod sla;
 mod tasks;
 mod ui;
+mod ui_pages;
 mod webhooks;
 
 use axum::body::Body;
@@ -288,8 +290,13 @@ async fn work_item_round_trip_and_pagination() {
 
 /// The IP research pack's first example input: what the engagements of these tests take in.
 pub fn ip_research_input() -> Value {
+    example_input("ip_research")
+}
+
+/// The first example input of a service line's pack: an input its intake form accepts.
+pub fn example_input(line: &str) -> Value {
     let catalog = karya_server::builtin_packs();
-    let line = "ip_research".parse().unwrap();
+    let line = line.parse().unwrap();
     let pack = &catalog.for_line(line).next().unwrap().pack;
     serde_json::from_str(&pack.examples[0].input).unwrap()
 }

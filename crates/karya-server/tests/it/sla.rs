@@ -654,7 +654,7 @@ async fn site_calendars_breakdowns_and_leave() {
         .json(
             Method::POST,
             &leave_uri,
-            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "reason": "Diwali"})),
+            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "note": "Diwali"})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{leave}");
@@ -662,15 +662,15 @@ async fn site_calendars_breakdowns_and_leave() {
         .json(
             Method::POST,
             &leave_uri,
-            Some(json!({"from": "2026-11-04T00:00:00Z", "until": "2026-11-03T00:00:00Z", "reason": "x"})),
+            Some(json!({"from": "2026-11-04T00:00:00Z", "until": "2026-11-03T00:00:00Z", "note": "x"})),
         )
         .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = app
         .json(
             Method::POST,
             &format!("/api/v1/workers/{}/leave", uuid::Uuid::now_v7()),
-            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "reason": "x"})),
+            Some(json!({"from": "2026-11-03T00:00:00Z", "until": "2026-11-04T00:00:00Z", "note": "x"})),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -1,5 +1,5 @@
 -- Site-owned business calendars, engagements whose SLA clocks run on a site's calendar,
--- accuracy credits, worker leave (for utilisation), and indexes for period reports.
+-- accuracy credits, and indexes for period reports.
 
 -- A delivery site's working calendar, one per site, in the shape of `calendars`.
 CREATE TABLE site_calendars (
@@ -21,18 +21,6 @@ ALTER TABLE engagement_sla ADD COLUMN accuracy_credit_cap_bp BIGINT;
 ALTER TABLE engagement_sla ADD CONSTRAINT engagement_sla_one_calendar
     CHECK ((calendar_id IS NULL) <> (calendar_site_id IS NULL));
 CREATE INDEX engagement_sla_by_site_calendar ON engagement_sla (calendar_site_id);
-
--- A worker's absence: no rostered time counts in [from, until).
-CREATE TABLE worker_leave (
-    id TEXT PRIMARY KEY,
-    worker_id TEXT NOT NULL REFERENCES workers (id),
-    from_us BIGINT NOT NULL,
-    until_us BIGINT NOT NULL,
-    reason TEXT NOT NULL,
-    recorded_at_us BIGINT NOT NULL,
-    CHECK (from_us < until_us)
-);
-CREATE INDEX worker_leave_by_worker ON worker_leave (worker_id, until_us);
 
 -- Period reports read items by receipt, tasks by activity and a task's assignments.
 CREATE INDEX work_items_by_received ON work_items (received_at_us);

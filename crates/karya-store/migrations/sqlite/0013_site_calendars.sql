@@ -1,5 +1,5 @@
 -- Site-owned business calendars, engagements whose SLA clocks run on a site's calendar,
--- accuracy credits, worker leave (for utilisation), and indexes for period reports.
+-- accuracy credits, and indexes for period reports.
 
 -- A delivery site's working calendar, one per site, in the shape of `calendars`.
 CREATE TABLE site_calendars (
@@ -37,18 +37,6 @@ DROP TABLE engagement_sla;
 ALTER TABLE engagement_sla_v13 RENAME TO engagement_sla;
 CREATE INDEX engagement_sla_by_calendar ON engagement_sla (client_id, calendar_id);
 CREATE INDEX engagement_sla_by_site_calendar ON engagement_sla (calendar_site_id);
-
--- A worker's absence: no rostered time counts in [from, until).
-CREATE TABLE worker_leave (
-    id TEXT PRIMARY KEY,
-    worker_id TEXT NOT NULL REFERENCES workers (id),
-    from_us INTEGER NOT NULL,
-    until_us INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    recorded_at_us INTEGER NOT NULL,
-    CHECK (from_us < until_us)
-);
-CREATE INDEX worker_leave_by_worker ON worker_leave (worker_id, until_us);
 
 -- Period reports read items by receipt, tasks by activity and a task's assignments.
 CREATE INDEX work_items_by_received ON work_items (received_at_us);

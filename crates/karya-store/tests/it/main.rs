@@ -8,12 +8,14 @@
 mod case_suite;
 mod consensus_suite;
 mod decisions;
+mod documents_suite;
 mod flow_suite;
 mod harness;
 mod intake_suite;
 mod loops_suite;
 mod metrics_suite;
 mod qa_suite;
+mod sites_suite;
 mod sla_suite;
 mod suite;
 mod views_suite;
@@ -89,4 +91,9 @@ conformance!(
     jobs_are_held_by_one_claim_and_taken_over_after_their_lease,
     concurrent_job_claims_are_exactly_once,
     the_deliverable_is_assembled_from_the_steps_outputs,
+    sites_calendars_and_counts_per_site,
+    reassignment_moves_a_task_once_with_its_reason,
+    leave_is_booked_and_keeps_the_worker_off_shift,
+    reassignment_property,
+    documents_are_stored_exactly_and_scoped_to_the_client,
 );

@@ -17,7 +17,7 @@ use karya_core::qa::review::Verdict;
 use karya_core::qa::stats::wilson;
 use karya_core::service_line::ServiceLine;
 use karya_core::sla::SlaTerms;
-use karya_core::workforce::ShiftBlock;
+use karya_core::workforce::{Leave, ShiftBlock};
 use karya_store::{
     CalendarRef, CalendarSpec, EngagementSla, ImportOutcome, NewEngagement, NewTask, NewWorkItem,
     StoreError, Tenant, WorkerRouting,
@@ -412,22 +412,26 @@ pub async fn period_report_gives_utilisation_accuracy_and_accuracy_credits(db: &
     }
     // Asha is on leave all Tuesday.
     store
-        .record_leave(
-            uuid(),
+        .add_leave(
             asha,
-            at("03T00:00"),
-            at("04T00:00"),
+            uuid(),
+            &Leave {
+                from: at("03T00:00"),
+                until: at("04T00:00"),
+            },
             "sick",
             at("02T08:00"),
         )
         .await
         .unwrap();
     let refused = store
-        .record_leave(
-            uuid(),
+        .add_leave(
             asha,
-            at("04T00:00"),
-            at("03T00:00"),
+            uuid(),
+            &Leave {
+                from: at("04T00:00"),
+                until: at("03T00:00"),
+            },
             "backwards",
             at("02T08:00"),
         )
@@ -436,7 +440,7 @@ pub async fn period_report_gives_utilisation_accuracy_and_accuracy_credits(db: &
         matches!(refused, Err(StoreError::Rejected { .. })),
         "{refused:?}"
     );
-    assert_eq!(store.leave_of(asha, at("01T00:00")).await.unwrap().len(), 1);
+    assert_eq!(store.leave_of(asha, at("02T08:00")).await.unwrap().len(), 1);
 
     // Four items; each task held from 10:00, started, submitted at 12:00 (two hours), reviewed
     // by Chitra: Asha passes two and fails one (reviewed Friday 23:00, rework until the

@@ -25,11 +25,13 @@ pub use crate::sla_suite::*;
 
 pub use crate::consensus_suite::*;
 pub use crate::decisions::*;
+pub use crate::documents_suite::*;
 pub use crate::flow_suite::*;
 pub use crate::intake_suite::*;
 pub use crate::loops_suite::*;
 pub use crate::metrics_suite::*;
 pub use crate::qa_suite::*;
+pub use crate::sites_suite::*;
 pub use crate::views_suite::*;
 pub use crate::webhooks_suite::*;
 
