@@ -683,6 +683,9 @@ impl Sim<'_> {
         if routable.is_empty() {
             return Ok(());
         }
+        for r in &routable {
+            self.know(&r.task);
+        }
         let mut pool = Vec::new();
         for (idx, w) in self.workers.iter().enumerate() {
             if !w.on_shift || w.units >= self.firm.workers[idx].capacity_units {
@@ -1210,22 +1213,7 @@ impl Sim<'_> {
     async fn follow(&mut self, engagement: usize, item: WorkItemId) -> anyhow::Result<()> {
         let tenant = self.tenant_of(engagement);
         for task in tenant.tasks_of(item).await? {
-            if self.tasks.contains_key(&task.id) {
-                continue;
-            }
-            self.stats.tasks += 1;
-            self.tasks.insert(
-                task.id,
-                SimTask {
-                    item,
-                    engagement,
-                    step: task.step.clone(),
-                    maker: None,
-                    rework: 0,
-                    held: false,
-                    units: 1,
-                },
-            );
+            self.know(&task);
         }
         let state = tenant.work_item(item).await?.state;
         let Some(sim_item) = self.items.get_mut(&item) else {
@@ -1247,6 +1235,30 @@ impl Sim<'_> {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Registers a task the store opened on its own (a step after a job, a task the flow
+    /// reopened), so the simulation can play it.
+    fn know(&mut self, task: &karya_core::model::Task) {
+        if self.tasks.contains_key(&task.id) {
+            return;
+        }
+        let Some(engagement) = self.items.get(&task.work_item_id).map(|i| i.engagement) else {
+            return;
+        };
+        self.stats.tasks += 1;
+        self.tasks.insert(
+            task.id,
+            SimTask {
+                item: task.work_item_id,
+                engagement,
+                step: task.step.clone(),
+                maker: None,
+                rework: 0,
+                held: false,
+                units: 1,
+            },
+        );
     }
 
     /// The processors' runner, as `karya serve` runs it: claims the waiting jobs and completes
@@ -1317,6 +1329,7 @@ impl Sim<'_> {
             .tasks_in_state(TaskState::Escalated, ESCALATIONS_PER_PASS)
             .await?;
         for task in escalated {
+            self.know(&task);
             let Some(sim_task) = self.tasks.get(&task.id) else {
                 continue;
             };
