@@ -993,9 +993,11 @@ impl Sim<'_> {
         };
         let amount = match &decision.authority {
             pack::Authority::Amount { field, limits, .. } => {
-                // Minor units, as the engine reads amounts; a fifth go above the analyst's
-                // limit and need a senior's authority or an approval.
-                let analyst = limits.first().map_or(1_000_000.0, |l| l.up_to.minor as f64);
+                // The currency's major unit, as the packs' payloads give amounts; a fifth go
+                // above the analyst's limit and need a senior's authority or an approval.
+                let analyst = limits
+                    .first()
+                    .map_or(10_000.0, |l| l.up_to.minor as f64 / 100.0);
                 let mut amount = analyst * (0.8 * self.rng.normal() - 0.6).exp();
                 if let Some((e, kind, cap)) = &self.cap {
                     if *e == engagement && kind == name && amount > *cap {
@@ -1458,7 +1460,7 @@ impl Sim<'_> {
                 "{client_name} lowers the amount the firm may settle on its behalf to {} {:.0} \
                  after its quarterly loss review",
                 currency.as_str(),
-                cap / 100.0
+                cap
             )),
         };
         let report = self

@@ -271,7 +271,7 @@ pub fn output(pack: &LoadedPack, input: &Value, rng: &mut Rng, today: &str) -> V
 }
 
 /// A decision payload for `decision_type`, with the amount (if the type has one) set to
-/// `amount`, a whole number of minor units as the decision engine reads amounts.
+/// `amount`, a whole number in the currency's major unit as the packs' payloads give amounts.
 pub fn payload(
     pack: &LoadedPack,
     decision_type: &str,
