@@ -22,7 +22,7 @@ const PASSWORD = "correct horse battery staple";
 /// How long the server may take to answer its health check after start.
 const STARTUP_MS = 30_000;
 /// How long the router (a loop in `karya serve`) may take to offer a new task.
-const OFFER_MS = 20_000;
+const OFFER_MS = 40_000;
 
 const binary =
   process.env.KARYA_BIN ??
@@ -85,6 +85,18 @@ async function worker(name, designation) {
     shifts: week,
     capacity_units: 4,
   });
+  // Qualified and skilled for the IT service desk pack's L1 step.
+  await api("POST", `/api/v1/workers/${created.id}/qualifications`, {
+    kind: "itil",
+    issuer: "axelos",
+    valid_from: "2020-01-01T00:00:00Z",
+  });
+  for (const [skill, level] of [
+    ["windows_support", 5],
+    ["m365_administration", 4],
+  ]) {
+    await api("PUT", `/api/v1/workers/${created.id}/skills/${skill}`, { level });
+  }
   return created.id;
 }
 
@@ -219,10 +231,17 @@ test("a worker accepts the router's offer from the inbox", async () => {
   const item = await api("POST", `/api/v1/clients/${ids.client}/work-items`, {
     engagement_id: ids.engagement,
     title: "Printer on floor 3 jams every page",
-    input: { summary: "Jams since the toner change" },
+    input: {
+      ticket_number: "INC0020417",
+      ticket_type: "incident",
+      impact: "individual",
+      urgency: "medium",
+      short_description: "Jams since the toner change",
+      requester: { employee_id: "E10877", email: "priya.nair@northwind.example", department: "Facilities" },
+    },
   });
   ids.item = item.id;
-  await api("POST", `/api/v1/clients/${ids.client}/work-items/${item.id}/tasks`, { step: "l1_resolution" });
+  // The pack's first step (triage) is a processor's job; its completion opens the L1 task.
   await api("POST", `/api/v1/workers/${ids.wendy}/presence`, { presence: "available" });
 
   const wendy = await signIn("wendy@firm.example");
