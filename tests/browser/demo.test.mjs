@@ -7,22 +7,14 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { ROOT, STARTUP_MS, binary, freePort } from "./harness.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-/// How long the server may take to answer its health check after start.
-const STARTUP_MS = 30_000;
 /// How long building the two-day demo may take (a debug build on a slow machine).
 const BUILD_MS = 600_000;
 const ROLES = ["admin", "manager", "lead", "worker", "reviewer", "client_admin", "client_user", "auditor"];
-
-const binary =
-  process.env.KARYA_BIN ??
-  path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug", "karya");
 
 let dir;
 let server;
@@ -31,17 +23,6 @@ let browser;
 let serverLog = "";
 /// role → { email, password }, as `karya demo` printed them.
 const logins = {};
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 before(async () => {
   if (!process.env.KARYA_BIN) {

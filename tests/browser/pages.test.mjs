@@ -10,23 +10,13 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { ROOT, SHOTS, PASSWORD, STARTUP_MS, binary, freePort, runKarya, addUser as addUserIn, callApi } from "./harness.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-const SHOTS = path.join(ROOT, "docs", "screenshots");
-const PASSWORD = "correct horse battery staple";
-/// How long the server may take to answer its health check after start.
-const STARTUP_MS = 30_000;
 /// How long the router (a loop in `karya serve`) may take to offer a new task.
 const OFFER_MS = 40_000;
-
-const binary =
-  process.env.KARYA_BIN ??
-  path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, "target"), "debug", "karya");
 
 let dir;
 let server;
@@ -35,45 +25,9 @@ let browser;
 let serverLog = "";
 const ids = {};
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-function karya(args, input) {
-  return execFileSync(binary, args, {
-    cwd: dir,
-    input: input ?? "",
-    env: { ...process.env, KARYA_LOG: "warn" },
-  }).toString();
-}
-
-function addUser(db, email, name, role, extra = []) {
-  karya(
-    ["user", "add", "--db", db, "--email", email, "--name", name, "--role", role, ...extra, "--password-stdin"],
-    `${PASSWORD}\n`,
-  );
-}
-
-async function api(method, url, body) {
-  const response = await fetch(`${base}${url}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ids.adminToken}`,
-      ...(body ? { "content-type": "application/json" } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  assert.ok(response.ok, `${method} ${url}: ${response.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const karya = (args, input) => runKarya(dir, args, input);
+const addUser = (...args) => addUserIn(dir, ...args);
+const api = (method, url, body) => callApi(base, ids.adminToken, method, url, body);
 
 /// A worker on shift round the clock in the site's zone; offline until told otherwise.
 async function worker(name, designation) {

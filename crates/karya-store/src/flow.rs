@@ -24,7 +24,7 @@ use sqlx::AnyConnection;
 use crate::events::append;
 use crate::qa::QaPolicy;
 use crate::routing::requirements_json;
-use crate::rows::{get, is_foreign_key_violation, is_unique_violation, parse, timestamp, us};
+use crate::rows::{get, parse, timestamp, us};
 use crate::work::{priority_rank, stored, work_item_row, NewEngagement, WORK_ITEM_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
 
@@ -163,36 +163,7 @@ impl Tenant {
             message: format!("pack {} QA policy: {err}", pack.id),
         })?;
         let mut tx = self.store.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO engagements (id, client_id, name, service_line, created_at_us) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(new.id.to_string())
-        .bind(self.client_id.to_string())
-        .bind(&new.name)
-        .bind(new.service_line.code())
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => {
-                return Err(StoreError::Conflict {
-                    message: format!("this client has an engagement named {:?} already", new.name),
-                })
-            }
-            Err(err) if is_foreign_key_violation(&err) => {
-                return Err(StoreError::not_found("client", self.client_id))
-            }
-            other => other?,
-        };
-        append(
-            &mut tx,
-            self.client_id,
-            EventKind::EngagementCreated,
-            &new.id.to_string(),
-            &json!({"name": new.name, "service_line": new.service_line.code()}),
-            now,
-        )
-        .await?;
+        crate::work::insert_engagement(&mut tx, self.client_id, new, now).await?;
         let plan = plan_json(&flow::plan_of(pack));
         let deliverable = json!({
             "files": pack.deliverable.files.iter().map(|f| json!({

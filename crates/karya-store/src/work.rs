@@ -119,6 +119,47 @@ pub(crate) fn stored(ts: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(us(ts)).unwrap_or(ts)
 }
 
+/// Inserts an engagement and its `engagement.created` event in the caller's transaction: a
+/// taken name is a conflict, an unknown client a 404.
+pub(crate) async fn insert_engagement(
+    conn: &mut sqlx::AnyConnection,
+    client_id: karya_core::id::ClientId,
+    new: &NewEngagement,
+    now: Timestamp,
+) -> Result<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO engagements (id, client_id, name, service_line, created_at_us) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(new.id.to_string())
+    .bind(client_id.to_string())
+    .bind(&new.name)
+    .bind(new.service_line.code())
+    .bind(us(now))
+    .execute(&mut *conn)
+    .await;
+    match inserted {
+        Err(err) if is_unique_violation(&err) => {
+            return Err(StoreError::Conflict {
+                message: format!("this client has an engagement named {:?} already", new.name),
+            })
+        }
+        Err(err) if is_foreign_key_violation(&err) => {
+            return Err(StoreError::not_found("client", client_id))
+        }
+        other => other?,
+    };
+    append(
+        conn,
+        client_id,
+        EventKind::EngagementCreated,
+        &new.id.to_string(),
+        &json!({"name": new.name, "service_line": new.service_line.code()}),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
 impl Tenant {
     pub async fn create_engagement(
         &self,
@@ -126,36 +167,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<Engagement> {
         let mut tx = self.store.writer.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO engagements (id, client_id, name, service_line, created_at_us) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(new.id.to_string())
-        .bind(self.client_id.to_string())
-        .bind(&new.name)
-        .bind(new.service_line.code())
-        .bind(us(now))
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => {
-                return Err(StoreError::Conflict {
-                    message: format!("this client has an engagement named {:?} already", new.name),
-                })
-            }
-            Err(err) if is_foreign_key_violation(&err) => {
-                return Err(StoreError::not_found("client", self.client_id))
-            }
-            other => other?,
-        };
-        append(
-            &mut tx,
-            self.client_id,
-            EventKind::EngagementCreated,
-            &new.id.to_string(),
-            &json!({"name": new.name, "service_line": new.service_line.code()}),
-            now,
-        )
-        .await?;
+        insert_engagement(&mut tx, self.client_id, new, now).await?;
         tx.commit().await?;
         Ok(Engagement {
             id: new.id,
