@@ -14,13 +14,14 @@ use tower::ServiceExt;
 use crate::TestApp;
 
 /// A page's answer: status, the `location` or `hx-redirect` header, and the body text.
-struct Answer {
-    status: StatusCode,
-    redirect: Option<String>,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) redirect: Option<String>,
+    pub(crate) body: String,
 }
 
-async fn call(
+/// One request through the router, with a bearer token when given and a form body when given.
+pub(crate) async fn call(
     app: &TestApp,
     method: &str,
     path: &str,

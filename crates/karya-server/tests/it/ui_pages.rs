@@ -4,50 +4,17 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use karya_core::id::{ClientId, OfferId, SiteId, TaskId, WorkerId};
 use karya_core::lifecycle::TaskState;
 use karya_core::model::{Designation, Role, Site};
 use karya_core::workforce::Presence;
-use karya_server::{router, AppState};
 use serde_json::json;
-use tower::ServiceExt;
 
+use crate::ui::Answer;
 use crate::TestApp;
 
-struct Answer {
-    status: StatusCode,
-    redirect: Option<String>,
-    body: String,
-}
-
 async fn call(app: &TestApp, method: &str, path: &str, token: &str, form: Option<&str>) -> Answer {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"));
-    let body = match form {
-        Some(form) => {
-            request = request.header("content-type", "application/x-www-form-urlencoded");
-            Body::from(form.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = router(AppState::new(app.store.clone()))
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let redirect = ["location", "hx-redirect"]
-        .iter()
-        .find_map(|h| response.headers().get(*h))
-        .map(|v| v.to_str().unwrap().to_string());
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        redirect,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    crate::ui::call(app, method, path, Some(token), form).await
 }
 
 /// A firm with one site, a client with an IT service desk engagement and an item whose first
