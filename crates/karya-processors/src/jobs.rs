@@ -297,13 +297,22 @@ impl Worker for JobRunner {
     }
 
     fn idle_interval(&self) -> Duration {
-        JOB_POLL_INTERVAL
+        // `work` already waited a poll interval for a queued job before answering idle.
+        Duration::from_millis(10)
     }
 
     async fn work(&mut self) -> anyhow::Result<Step> {
-        Ok(match self.run_one().await? {
-            Some(_) => Step::Busy,
-            None => Step::Idle,
+        if self.run_one().await?.is_some() {
+            return Ok(Step::Busy);
+        }
+        // Nothing waits: sleep until this process queues a job or the poll interval passes
+        // (jobs queued by other nodes, retries whose backoff ended).
+        // The wait is here rather than in the supervisor's idle pause, which is kept short.
+        let woken =
+            tokio::time::timeout(JOB_POLL_INTERVAL, karya_store::jobs_queued().notified()).await;
+        Ok(match woken {
+            Ok(()) => Step::Busy,
+            Err(_) => Step::Idle,
         })
     }
 }

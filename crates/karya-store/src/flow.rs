@@ -34,6 +34,14 @@ pub use karya_core::flow::JOB_ATTEMPTS_MAX;
 /// then is presumed dead, and the next claimer takes the job over; the slowest processor step
 /// (OCR of a large scan) finishes well inside it.
 pub const JOB_LEASE: jiff::SignedDuration = jiff::SignedDuration::from_secs(15 * 60);
+
+/// Rung when this process queues a processor job, so that its job runner need not wait for its
+/// next poll. A hint only: the job is durable once its transaction commits, and runners on other
+/// nodes (or a runner woken before the commit) find it by polling.
+pub fn jobs_queued() -> &'static tokio::sync::Notify {
+    static QUEUED: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    QUEUED.get_or_init(tokio::sync::Notify::new)
+}
 /// Largest task output or job output stored, in bytes; documents travel as blobs, and the
 /// output holds the data the deliverable is made of.
 pub const OUTPUT_BYTES_MAX: usize = 1024 * 1024;
@@ -898,6 +906,7 @@ async fn enqueue(
             .bind(us(now))
             .execute(&mut *conn)
             .await?;
+            jobs_queued().notify_one();
             append(
                 conn,
                 item.client_id,

@@ -68,7 +68,7 @@ pub use consensus::{
 pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDecision};
 pub use documents::{sha256_hex, Document, NewDocument};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
-pub use flow::{Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
+pub use flow::{jobs_queued, Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
