@@ -811,52 +811,8 @@ async fn move_item(
     reason: &str,
     now: Timestamp,
 ) -> Result<()> {
-    let action = item
-        .state
-        .transition(to)
-        .map_err(|err| StoreError::Rejected {
-            message: err.to_string(),
-        })?;
-    let updated = sqlx::query(
-        "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1
-         WHERE client_id = $3 AND id = $4 AND version = $5",
-    )
-    .bind(to.code())
-    .bind(us(now))
-    .bind(item.client_id.to_string())
-    .bind(item.id.to_string())
-    .bind(item.version as i64)
-    .execute(&mut *conn)
-    .await?;
-    if updated.rows_affected() != 1 {
-        return Err(StoreError::Conflict {
-            message: format!(
-                "work item {} changed concurrently: reload and retry",
-                item.id
-            ),
-        });
-    }
-    append(
-        conn,
-        item.client_id,
-        EventKind::WorkItemTransitioned,
-        &item.id.to_string(),
-        &json!({"from": item.state.code(), "to": to.code(), "action": action, "reason": reason}),
-        now,
-    )
-    .await?;
-    item.state = to;
-    item.updated_at = stored(now);
-    item.version += 1;
-    crate::sla::refresh_item(
-        conn,
-        item.client_id,
-        item.id,
-        item.engagement_id,
-        item.priority,
-        now,
-    )
-    .await
+    *item = crate::work::move_work_item(conn, item.clone(), to, Some(reason), now).await?;
+    Ok(())
 }
 
 async fn enqueue(
