@@ -43,9 +43,6 @@ use crate::{check_text, ApiResult, AppState};
 const TEXT_LEN_MAX: usize = 200;
 /// Most list entries (languages, shifts, conflicts) accepted in one profile.
 const LIST_LEN_MAX: usize = 64;
-/// Ranked tasks *Get next* tries to claim before giving up: others may be claiming the same
-/// tasks at once, and each failed claim costs a transaction.
-const CLAIM_ATTEMPTS_MAX: usize = 5;
 /// Expected handling of a task whose engagement sets no routing.
 const DEFAULT_HANDLING: SignedDuration = SignedDuration::from_mins(30);
 
@@ -601,34 +598,35 @@ pub(crate) async fn next_task(
     };
     let roll = (state.new_id().as_u128() % 1000) as u16;
     let ranked = rank_for_worker(candidate, &waiting, now, &RoutingConfig::default(), roll);
-    // Apply: claim in rank order; a task someone else took meanwhile is skipped. The load read
-    // above only ranks: each claim re-checks capacity under the worker's row lock in its own
-    // transaction, so concurrent *Get next* calls (on any node) cannot overfill the worker.
-    for (idx, explanation) in ranked.into_iter().take(CLAIM_ATTEMPTS_MAX) {
-        let task = &waiting[idx].task;
-        let assignment_id = AssignmentId::from_uuid(state.new_id());
-        let claim = state
-            .store
-            .claim_within_capacity(
-                task.client_id,
-                task.id,
-                worker_id,
-                assignment_id,
-                (&explanation, state.new_id()),
-                now,
-            )
-            .await?;
-        match claim {
-            Claim::Assigned(task) => {
-                return Ok(Some(NextTask {
-                    task,
-                    assignment_id,
-                    explanation: explanation_json(&explanation),
-                }));
-            }
-            Claim::Taken | Claim::Excluded => continue,
-            Claim::AtCapacity { .. } => break,
-        }
+    // Apply: one transaction claims the best task of the ranking still ready, so workers who
+    // ranked the same backlog alike do not queue up failing on its head. The load read above
+    // only ranks: the claim re-checks capacity under the worker's row lock, so concurrent
+    // *Get next* calls (on any node) cannot overfill the worker.
+    let ranked: Vec<_> = ranked
+        .into_iter()
+        .take(karya_store::RANKED_CLAIM_MAX)
+        .map(|(idx, explanation)| (waiting[idx].task, explanation, state.new_id()))
+        .collect();
+    let offered: Vec<karya_store::RankedTask<'_>> = ranked
+        .iter()
+        .map(|(task, explanation, id)| karya_store::RankedTask {
+            client_id: task.client_id,
+            task_id: task.id,
+            explanation,
+            explanation_id: *id,
+        })
+        .collect();
+    let assignment_id = AssignmentId::from_uuid(state.new_id());
+    let (idx, claim) = state
+        .store
+        .claim_ranked(worker_id, &offered, assignment_id, now)
+        .await?;
+    match claim {
+        Claim::Assigned(task) => Ok(Some(NextTask {
+            task,
+            assignment_id,
+            explanation: explanation_json(&ranked[idx].1),
+        })),
+        Claim::Taken | Claim::Excluded | Claim::AtCapacity { .. } => Ok(None),
     }
-    Ok(None)
 }

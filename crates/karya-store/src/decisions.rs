@@ -341,7 +341,7 @@ async fn lock_chains(
 
 /// Writes a decision type and its event inside the caller's transaction.
 pub(crate) async fn write_decision_type(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: karya_core::id::ClientId,
     engagement_id: EngagementId,
     decision_type: &DecisionType,
@@ -421,7 +421,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         self.engagement(engagement_id).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         write_decision_type(&mut tx, self.client_id, engagement_id, decision_type, now).await?;
         tx.commit().await?;
         Ok(())
@@ -455,7 +455,7 @@ impl Tenant {
             }
         }
         let worker = self.store.worker(new.decided_by).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         lock_chains(&mut tx, self.store.engine, Some(self.client_id), "SHARE").await?;
         let row = sqlx::query(
             "SELECT name, amount_field, limits, required_qualifications, inverse_action, undo_window_hours, reopen_on_undo
@@ -613,7 +613,7 @@ impl Tenant {
             true => (DecisionStatus::InForce, EventKind::DecisionApproved),
             false => (DecisionStatus::Rejected, EventKind::DecisionRejected),
         };
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         update_status(&mut tx, self.client_id, &decision.record, status, None, now).await?;
         append(
             &mut tx,
@@ -632,7 +632,7 @@ impl Tenant {
     /// Undoes a decision on request: refused when its type is irreversible or its window closed.
     pub async fn undo_decision(&self, id: DecisionId, now: Timestamp) -> Result<StoredDecision> {
         let mut decision = self.decision(id).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let types = load_types(&mut tx, self.client_id).await?;
         let decision_type = types
             .get(&decision.record.input.decision_type)
@@ -808,7 +808,7 @@ async fn update_status(
 /// Sends a delivered work item back to work because a decision in it was undone; its SLA
 /// clock runs again.
 async fn reopen(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     work_item_id: WorkItemId,
     reason: &str,
@@ -850,7 +850,7 @@ impl Store {
                 .engagement(engagement_id)
                 .await?;
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         if client_id.is_none() {
             ensure_firm_chain(&mut tx).await?;
         }

@@ -1,8 +1,9 @@
 //! Appending to and verifying the hash-chained event log.
 //!
 //! [`append`] is called inside the transaction that makes a change, so the change and its event
-//! commit or vanish together. It takes the chain head's row lock (`UPDATE ... RETURNING`), which
-//! orders one client's events even with many writers on PostgreSQL.
+//! commit or vanish together. The transaction links its events at commit ([`link_all`]): that
+//! takes the chain head's row lock (`UPDATE ... RETURNING`), which orders one client's events even
+//! with many writers on PostgreSQL, and holds it only for the linking and the commit.
 
 use jiff::Timestamp;
 use karya_core::chain::{self, ChainBreak, ChainHash, ChainVerifier, EventFields, StoredLink};
@@ -11,6 +12,7 @@ use karya_core::id::ClientId;
 use sqlx::AnyConnection;
 
 use crate::rows::{get, timestamp, us};
+use crate::tx::{PendingEvent, Tx};
 use crate::{Engine, Page, PageRequest, Result, Store, StoreError, Tenant};
 
 /// The chain of firm-level events (workers, sites): changes that belong to no client.
@@ -68,60 +70,142 @@ pub(crate) async fn start_chain(conn: &mut AnyConnection, client_id: ClientId) -
     Ok(())
 }
 
-/// Appends one event to the client's chain; returns its sequence number.
+/// Appends one event to the client's chain in the transaction `tx`. The event is linked (its
+/// sequence number and hash fixed) when the transaction commits, after every event appended
+/// before it; see [`crate::tx`].
 pub(crate) async fn append(
-    conn: &mut AnyConnection,
+    tx: &mut Tx,
     client_id: ClientId,
     kind: EventKind,
     entity_id: &str,
     payload: &serde_json::Value,
     now: Timestamp,
+) -> Result<()> {
+    tx.push_event(PendingEvent {
+        client_id,
+        kind,
+        entity_id: entity_id.to_string(),
+        payload: payload.to_string(),
+        at: now,
+    });
+    Ok(())
+}
+
+/// Events inserted per statement when linking: nine values each, inside both engines' limits.
+const LINK_ROWS_MAX: usize = 400;
+
+/// Links `pending` into their clients' chains: per client (in client id order, so two writers
+/// always lock chain heads in the same order), one head update that locks the head and reserves
+/// the sequence numbers, multi-row inserts of the events with their hashes, and one update of
+/// the head's hash. Returns the sequence number of the last event of `pending`.
+pub(crate) async fn link_all(
+    conn: &mut AnyConnection,
+    pending: Vec<PendingEvent>,
+) -> Result<Option<u64>> {
+    let Some(last) = pending.last().map(|e| e.client_id) else {
+        return Ok(None);
+    };
+    let mut clients: Vec<ClientId> = pending.iter().map(|e| e.client_id).collect();
+    clients.sort_unstable_by_key(|c| c.to_string());
+    clients.dedup();
+    let mut last_seq = None;
+    for client_id in clients {
+        let events: Vec<&PendingEvent> = pending
+            .iter()
+            .filter(|e| e.client_id == client_id)
+            .collect();
+        let seq = link_client(conn, client_id, &events).await?;
+        if client_id == last {
+            last_seq = Some(seq);
+        }
+    }
+    Ok(last_seq)
+}
+
+/// Links one client's events (in order) and returns the last one's sequence number.
+async fn link_client(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    events: &[&PendingEvent],
 ) -> Result<u64> {
     let client = client_id.to_string();
     let head = sqlx::query(
-        "UPDATE chain_heads SET seq = seq + 1 WHERE client_id = $1 RETURNING seq, hash",
+        "UPDATE chain_heads SET seq = seq + $2 WHERE client_id = $1 RETURNING seq, hash",
     )
     .bind(&client)
+    .bind(events.len() as i64)
     .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| anyhow::anyhow!("no chain head for client {client}"))?;
-    let seq: i64 = get(&head, "seq")?;
+    let last_seq: i64 = get(&head, "seq")?;
     let prev_hex: String = get(&head, "hash")?;
-    let prev: ChainHash = prev_hex
+    let mut prev: ChainHash = prev_hex
         .parse()
         .map_err(|_| anyhow::anyhow!("chain head of client {client} holds a malformed hash"))?;
-    let payload = payload.to_string();
-    let fields = EventFields {
-        client_id,
-        seq: seq as u64,
-        at_us: us(now),
-        kind: kind.code(),
-        entity_type: kind.entity_type().code(),
-        entity_id,
-        payload: &payload,
-    };
-    let hash = chain::link(&prev, &fields).to_hex();
-    sqlx::query(
-        "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&client)
-    .bind(seq)
-    .bind(fields.at_us)
-    .bind(fields.kind)
-    .bind(fields.entity_type)
-    .bind(entity_id)
-    .bind(&payload)
-    .bind(&prev_hex)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await?;
+    let first_seq = last_seq - events.len() as i64 + 1;
+    let mut rows = Vec::with_capacity(events.len());
+    for (n, event) in events.iter().enumerate() {
+        let fields = EventFields {
+            client_id,
+            seq: (first_seq + n as i64) as u64,
+            at_us: us(event.at),
+            kind: event.kind.code(),
+            entity_type: event.kind.entity_type().code(),
+            entity_id: &event.entity_id,
+            payload: &event.payload,
+        };
+        let hash = chain::link(&prev, &fields);
+        rows.push((
+            fields.seq as i64,
+            fields.at_us,
+            prev.to_hex(),
+            hash.to_hex(),
+        ));
+        prev = hash;
+    }
+    for (chunk_events, chunk_rows) in events.chunks(LINK_ROWS_MAX).zip(rows.chunks(LINK_ROWS_MAX)) {
+        let values: Vec<String> = (0..chunk_events.len())
+            .map(|n| {
+                let b = n * 9;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8,
+                    b + 9
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (event, (seq, at_us, prev_hash, hash)) in chunk_events.iter().zip(chunk_rows) {
+            query = query
+                .bind(&client)
+                .bind(*seq)
+                .bind(*at_us)
+                .bind(event.kind.code())
+                .bind(event.kind.entity_type().code())
+                .bind(&event.entity_id)
+                .bind(&event.payload)
+                .bind(prev_hash)
+                .bind(hash);
+        }
+        query.execute(&mut *conn).await?;
+    }
     sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2")
-        .bind(&hash)
+        .bind(prev.to_hex())
         .bind(&client)
         .execute(conn)
         .await?;
-    Ok(seq as u64)
+    Ok(last_seq as u64)
 }
 
 fn stored_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {

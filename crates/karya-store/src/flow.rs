@@ -170,7 +170,7 @@ impl Tenant {
         qa.sampling.check().map_err(|err| StoreError::Rejected {
             message: format!("pack {} QA policy: {err}", pack.id),
         })?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         crate::work::insert_engagement(&mut tx, self.client_id, new, now).await?;
         let plan = plan_json(&flow::plan_of(pack));
         let deliverable = json!({
@@ -417,7 +417,7 @@ impl Store {
         };
         let expired = us(now - JOB_LEASE);
         for _ in 0..EXHAUSTED_PER_CLAIM_MAX {
-            let mut tx = self.writer.begin().await?;
+            let mut tx = crate::tx::Tx::begin(&self.writer).await?;
             let row = sqlx::query(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id
                  WHERE (j.state = 'queued' AND j.run_after_us <= $1)
@@ -484,7 +484,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<JobFailed> {
         let reason = clip(reason);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
@@ -539,7 +539,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<TaskId>> {
         let reason = clip(reason);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
@@ -605,7 +605,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         check_output(output)?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let client_id = held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query("SELECT work_item_id, step FROM jobs WHERE id = $1")
             .bind(job_id.to_string())
@@ -686,7 +686,7 @@ fn check_output(output: &str) -> Result<()> {
 /// Stores a task's output document as its next output (numbered from one per task, so a
 /// submission's output follows any saved before it).
 pub(crate) async fn record_output(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     task_id: TaskId,
     document: &str,
@@ -728,7 +728,7 @@ pub(crate) async fn record_output(
 
 /// Starts a new work item of a pack engagement: `received → in_progress` and its first step.
 pub(crate) async fn start_item(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     item: &mut WorkItem,
     first_id: uuid::Uuid,
     now: Timestamp,
@@ -743,7 +743,7 @@ pub(crate) async fn start_item(
 
 /// Moves the work item of a task that just became `done` to its next step.
 pub(crate) async fn task_done(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     task: &Task,
     next_id: uuid::Uuid,
@@ -754,7 +754,7 @@ pub(crate) async fn task_done(
 }
 
 async fn advance(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     work_item_id: WorkItemId,
     finished: &str,
@@ -805,7 +805,7 @@ async fn load_plan(
 }
 
 async fn move_item(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     item: &mut WorkItem,
     to: WorkItemState,
     reason: &str,
@@ -816,7 +816,7 @@ async fn move_item(
 }
 
 async fn enqueue(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     item: &mut WorkItem,
     next: Next<'_>,
     id: uuid::Uuid,
@@ -928,7 +928,7 @@ async fn step_output(
 /// the item waits in a person's queue instead of silently. The task's output moves the item on
 /// like the job's would have.
 async fn hand_off(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     job: &Job,
     reason: &str,
     task_id: uuid::Uuid,
@@ -1008,7 +1008,7 @@ fn clip(reason: &str) -> &str {
 /// step's field replaces an earlier one's), keeps the fields the pack delivers, stores it and
 /// moves the item to `delivered`.
 async fn deliver(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     item: &mut WorkItem,
     id: uuid::Uuid,
     now: Timestamp,

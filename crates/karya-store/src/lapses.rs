@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::events::append;
 use crate::offers::move_task;
-use crate::routing::requirements_of;
+use crate::routing::requirements_shared;
 use crate::rows::{get, parse, timestamp, us};
 use crate::{Result, Store};
 
@@ -66,7 +66,7 @@ impl Store {
     /// qualification which has lapsed by `now` (at most [`LAPSE_BATCH_MAX`] of each), sending
     /// their tasks back to routing. Returns what was taken back.
     pub async fn withdraw_lapsed(&self, now: Timestamp) -> Result<Vec<Lapsed>> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let offers = sqlx::query(&format!(
             "SELECT o.id, o.client_id, o.task_id, o.worker_id, er.requirements FROM offers o
              JOIN tasks t ON t.id = o.task_id
@@ -125,7 +125,7 @@ impl Store {
         let lapsed_of = |row: &sqlx::any::AnyRow| -> Result<Option<String>> {
             let worker_id: WorkerId = parse(row, "worker_id")?;
             let text: String = get(row, "requirements")?;
-            let required = requirements_of(&text)?.qualifications;
+            let required = requirements_shared(&text)?.qualifications.clone();
             Ok(lapsed_kind(&qualifications[&worker_id], &required, now))
         };
         let mut taken = Vec::new();

@@ -16,7 +16,7 @@ use karya_core::sla::{QueueState, SlaStatus};
 use serde_json::Value;
 
 use crate::events::append;
-use crate::routing::requirements_of;
+use crate::routing::requirements_shared;
 use crate::rows::{get, is_unique_violation, parse, us};
 use crate::sla::{evaluate, load_clock_records, load_config};
 use crate::{Result, Store, Tenant};
@@ -99,7 +99,7 @@ impl Store {
                 continue;
             };
             let ids: Vec<WorkItemId> = members.iter().map(|(id, _)| *id).collect();
-            let records = load_clock_records(&mut conn, client_id, &ids).await?;
+            let records = load_clock_records(&mut conn, client_id, &ids, &[]).await?;
             let (queue_due, handling) = queue_of(&mut conn, client_id, engagement_id).await?;
             let calendar = Arc::new(config.calendar.clone());
             for (id, priority) in members {
@@ -185,7 +185,7 @@ async fn queue_of(
     .fetch_optional(&mut *conn)
     .await?;
     let handling = match row {
-        Some(row) => requirements_of(&get::<String>(&row, "requirements")?)?.expected_handling,
+        Some(row) => requirements_shared(&get::<String>(&row, "requirements")?)?.expected_handling,
         None => DEFAULT_HANDLING,
     };
     Ok((due, handling))
@@ -202,7 +202,7 @@ impl Tenant {
         detail: &Value,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let inserted = sqlx::query(
             "INSERT INTO sla_warnings (work_item_id, client_id, milestone, reason, warned_at_us)
              VALUES ($1, $2, $3, $4, $5)",

@@ -24,7 +24,7 @@ use sqlx::AnyConnection;
 
 use crate::case::{is_excluded, store_exclusion};
 use crate::events::append;
-use crate::routing::{caps_of, explanation_json, requirements_of};
+use crate::routing::{caps_of, explanation_json, requirements_shared};
 use crate::rows::{get, is_unique_violation, parse, timestamp, us};
 use crate::work::{assign, task_row, TASK_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
@@ -200,11 +200,70 @@ impl Held {
 fn load_of(requirements: Option<String>) -> Result<(String, u32)> {
     Ok(match requirements {
         Some(text) => {
-            let req = requirements_of(&text)?;
-            (req.channel, req.weight)
+            let req = requirements_shared(&text)?;
+            (req.channel.clone(), req.weight)
         }
         None => (DEFAULT_CHANNEL.to_string(), DEFAULT_WEIGHT),
     })
+}
+
+/// Most ranked tasks one [`Store::claim_ranked`] considers: the statement binds two values per
+/// task, well inside both engines' limits.
+pub const RANKED_CLAIM_MAX: usize = 200;
+
+/// A task in a worker's ranking, offered to [`Store::claim_ranked`].
+#[derive(Debug, Clone, Copy)]
+pub struct RankedTask<'a> {
+    pub client_id: ClientId,
+    pub task_id: TaskId,
+    /// Why the task goes to the worker; stored with the assignment when it is claimed.
+    pub explanation: &'a Explanation,
+    pub explanation_id: uuid::Uuid,
+}
+
+/// The highest-ranked of `remaining` (pairs of rank index and task) still ready and not
+/// stored as excluded for the worker, locked (PostgreSQL, skipping rows other claimers hold),
+/// with its rank index and the channel and weight it puts on the worker.
+async fn first_ready(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    worker_id: WorkerId,
+    remaining: &[(usize, &RankedTask<'_>)],
+) -> Result<Option<(usize, Task, (String, u32))>> {
+    let lock = match engine {
+        Engine::Postgres => " FOR UPDATE OF t SKIP LOCKED",
+        Engine::Sqlite => "",
+    };
+    let values: Vec<String> = (0..remaining.len())
+        .map(|n| format!("(${}, {n})", n + 2))
+        .collect();
+    let columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    let sql = format!(
+        "WITH ranked (id, ord) AS (VALUES {})
+         SELECT {}, COALESCE(sr.requirements, er.requirements) AS requirements
+         FROM ranked r JOIN tasks t ON t.id = r.id
+         JOIN work_items w ON w.id = t.work_item_id
+         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
+         WHERE t.state = 'ready'
+           AND NOT EXISTS (SELECT 1 FROM task_exclusions x WHERE x.task_id = t.id AND x.worker_id = $1)
+         ORDER BY r.ord LIMIT 1{lock}",
+        values.join(", "),
+        columns.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(worker_id.to_string());
+    for (_, task) in remaining {
+        query = query.bind(task.task_id.to_string());
+    }
+    let Some(row) = query.fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let task = task_row(&row)?;
+    let Some(&(idx, _)) = remaining.iter().find(|(_, r)| r.task_id == task.id) else {
+        return Err(anyhow::anyhow!("claimed task {} was not in the ranking", task.id).into());
+    };
+    let load = load_of(get(&row, "requirements")?)?;
+    Ok(Some((idx, task, load)))
 }
 
 /// Locks the worker's routing row (PostgreSQL) and counts what they hold: active assignments
@@ -316,7 +375,7 @@ async fn insert_explanation(
 /// Moves a task between two states with a conditional update and its event; `false` when the
 /// task was not in `from` (someone else changed it first).
 pub(crate) async fn move_task(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     task_id: TaskId,
     from: TaskState,
@@ -359,7 +418,7 @@ pub(crate) async fn move_task(
 /// Ends an open offer with `outcome` and returns the task to `ready`, in the caller's
 /// transaction.
 pub(crate) async fn end_offer(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     offer: &StoredOffer,
     outcome: OfferOutcome,
     now: Timestamp,
@@ -397,7 +456,7 @@ impl Tenant {
     /// Offers a ready task to a worker: the task moves to `offered`, the offer reserves the
     /// task's weight of the worker's capacity until it ends, and the explanation is stored.
     pub async fn make_offer(&self, new: &NewOffer, now: Timestamp) -> Result<OfferMade> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let held = held_locked(&mut tx, self.store.engine, new.worker_id).await?;
         let (channel, weight) = task_load(&mut tx, new.task_id).await?;
         if held.full_for(&channel, weight).is_some() {
@@ -472,7 +531,7 @@ impl Tenant {
         explanation_id: uuid::Uuid,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let moved = move_task(
             &mut tx,
             self.client_id,
@@ -509,7 +568,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let held = held_locked(&mut tx, self.engine, worker_id).await?;
         let (channel, weight) = task_load(&mut tx, task_id).await?;
         if let Some(full) = held.full_for(&channel, weight) {
@@ -549,6 +608,76 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Claim::Assigned(task))
+    }
+
+    /// Claims for the worker the best task of `ranked` (best first) that is still ready, in one
+    /// transaction: the worker's row is locked and their capacity counted once, then one
+    /// statement picks the highest-ranked task still ready (on PostgreSQL skipping rows another
+    /// claimer holds locked, so concurrent claimers spread over the list instead of queueing on
+    /// its head). Returns the index in `ranked` of the task claimed with [`Claim::Assigned`];
+    /// [`Claim::Taken`] when every task is gone, [`Claim::AtCapacity`] when the best one left
+    /// would overfill the worker. A task the case rules now exclude the worker from is passed
+    /// over. At most [`RANKED_CLAIM_MAX`] tasks are considered.
+    pub async fn claim_ranked(
+        &self,
+        worker_id: WorkerId,
+        ranked: &[RankedTask<'_>],
+        assignment_id: AssignmentId,
+        now: Timestamp,
+    ) -> Result<(usize, Claim)> {
+        let ranked = &ranked[..ranked.len().min(RANKED_CLAIM_MAX)];
+        if ranked.is_empty() {
+            return Ok((0, Claim::Taken));
+        }
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let held = held_locked(&mut tx, self.engine, worker_id).await?;
+        let mut passed_over: Vec<usize> = Vec::new();
+        loop {
+            let remaining: Vec<(usize, &RankedTask<'_>)> = ranked
+                .iter()
+                .enumerate()
+                .filter(|(idx, _)| !passed_over.contains(idx))
+                .collect();
+            if remaining.is_empty() {
+                rollback_and_return!(tx, Ok((0, Claim::Taken)));
+            }
+            let Some((idx, task, load)) =
+                first_ready(&mut tx, self.engine, worker_id, &remaining).await?
+            else {
+                rollback_and_return!(tx, Ok((0, Claim::Taken)));
+            };
+            if let Some(full) = held.full_for(&load.0, load.1) {
+                rollback_and_return!(
+                    tx,
+                    Ok((
+                        idx,
+                        Claim::AtCapacity {
+                            units_used: full.used,
+                            units_max: full.max,
+                        }
+                    ))
+                );
+            }
+            if is_excluded(&mut tx, task.id, worker_id).await? {
+                passed_over.push(idx);
+                continue;
+            }
+            let chosen = &ranked[idx];
+            let task = match assign(&mut tx, task, worker_id, assignment_id, now).await {
+                Ok(task) => task,
+                Err(err) => rollback_and_return!(tx, Err(err)),
+            };
+            insert_explanation(
+                &mut tx,
+                chosen.explanation_id,
+                chosen.client_id,
+                chosen.explanation,
+                Some(assignment_id),
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok((idx, Claim::Assigned(task)));
+        }
     }
 
     /// The units a worker holds (open offers included) and may hold now.
@@ -633,7 +762,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS}, explanation_id FROM offers WHERE id = $1 AND worker_id = $2{lock}"
         ))
@@ -686,7 +815,7 @@ impl Store {
         offer_id: OfferId,
         now: Timestamp,
     ) -> Result<StoredOffer> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 AND worker_id = $2"
         ))
@@ -722,7 +851,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let rows = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE outcome IS NULL AND expires_at_us <= $1
              ORDER BY expires_at_us, id LIMIT $2{lock}"

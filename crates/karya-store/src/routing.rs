@@ -263,6 +263,59 @@ pub fn requirements_json(req: &Requirements) -> Value {
     })
 }
 
+/// Most distinct stored texts kept parsed; past it the cache starts over. Engagements and pack
+/// steps hold a few hundred requirement sets at most, so a full cache is rare.
+const PARSED_CACHE_MAX: usize = 4_096;
+
+/// Parsed routing texts, keyed by the stored text. Parsing a requirement set compiles its CEL
+/// target, which costs far more than the lookup; every *Get next* and capacity check reads the
+/// same few texts over and over. The key is the whole text, so an edited requirement set is a
+/// new entry and can never be served stale.
+struct ParsedCache<T> {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Arc<T>>>,
+}
+
+impl<T> ParsedCache<T> {
+    fn new() -> ParsedCache<T> {
+        ParsedCache {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn get_or_parse(&self, text: &str, parse: impl FnOnce(&str) -> Result<T>) -> Result<Arc<T>> {
+        if let Some(found) = self.lock().get(text) {
+            return Ok(found.clone());
+        }
+        let parsed = Arc::new(parse(text)?);
+        let mut entries = self.lock();
+        if entries.len() >= PARSED_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(text.to_string(), parsed.clone());
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Arc<T>>> {
+        // A panic while holding the lock leaves only whole entries behind.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+static REQUIREMENTS_PARSED: std::sync::LazyLock<ParsedCache<Requirements>> =
+    std::sync::LazyLock::new(ParsedCache::new);
+static WORKFLOWS_PARSED: std::sync::LazyLock<ParsedCache<RoutingWorkflow>> =
+    std::sync::LazyLock::new(ParsedCache::new);
+
+/// [`requirements_of`] through the process-wide cache of parsed texts.
+pub(crate) fn requirements_shared(text: &str) -> Result<Arc<Requirements>> {
+    REQUIREMENTS_PARSED.get_or_parse(text, requirements_of)
+}
+
+/// [`workflow_of`] through the process-wide cache of parsed texts.
+pub(crate) fn workflow_shared(text: &str) -> Result<Arc<RoutingWorkflow>> {
+    WORKFLOWS_PARSED.get_or_parse(text, workflow_of)
+}
+
 pub(crate) fn requirements_of(text: &str) -> Result<Requirements> {
     let v: Value = serde_json::from_str(text).map_err(|e| bad("requirements", e))?;
     let what = "requirements";
@@ -401,7 +454,7 @@ impl Store {
         TimeZone::get(&routing.time_zone).map_err(|_| StoreError::Rejected {
             message: format!("unknown time zone {:?}", routing.time_zone),
         })?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let languages = json!(routing.languages).to_string();
         let shifts = shifts_json(&routing.shifts).to_string();
         let excluded = json!(routing
@@ -481,7 +534,7 @@ impl Store {
         q: &Qualification,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let inserted = sqlx::query(
             "INSERT INTO worker_qualifications (id, worker_id, kind, field, issuer, valid_from_us, valid_until_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -523,7 +576,7 @@ impl Store {
         growing: GrowthFlag,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         sqlx::query("DELETE FROM worker_skills WHERE worker_id = $1 AND skill = $2")
             .bind(worker_id.to_string())
             .bind(&skill.name)
@@ -565,7 +618,7 @@ impl Store {
         presence: Presence,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let updated = sqlx::query(
             "UPDATE worker_routing SET presence = $1, presence_since_us = $2, presence_by = 'worker'
              WHERE worker_id = $3",
@@ -734,8 +787,8 @@ impl Store {
             let text: Option<String> = get(row, "requirements")?;
             let (channel, weight) = match text {
                 Some(text) => {
-                    let req = requirements_of(&text)?;
-                    (req.channel, req.weight)
+                    let req = requirements_shared(&text)?;
+                    (req.channel.clone(), req.weight)
                 }
                 None => ("default".to_string(), 1),
             };
@@ -774,20 +827,19 @@ impl Store {
                 (Some(req), _) => {
                     let flow: Option<String> = get(row, "workflow")?;
                     let flow = match flow {
-                        Some(flow) => workflow_of(&flow)?,
-                        None => RoutingWorkflow::standard(),
+                        Some(flow) => workflow_shared(&flow)?,
+                        None => Arc::new(RoutingWorkflow::standard()),
                     };
-                    Some((Arc::new(requirements_of(&req)?), Arc::new(flow)))
+                    Some((requirements_shared(&req)?, flow))
                 }
                 (None, Some((_, routing))) => routing.clone(),
                 (None, None) => {
                     let req: Option<String> = get(row, "requirements")?;
                     let flow: Option<String> = get(row, "workflow")?;
                     let routing = match (req, flow) {
-                        (Some(req), Some(flow)) => Some((
-                            Arc::new(requirements_of(&req)?),
-                            Arc::new(workflow_of(&flow)?),
-                        )),
+                        (Some(req), Some(flow)) => {
+                            Some((requirements_shared(&req)?, workflow_shared(&flow)?))
+                        }
                         _ => None,
                     };
                     cache.push((engagement_id, routing.clone()));
@@ -828,7 +880,7 @@ impl Tenant {
         self.engagement(engagement_id).await?;
         let req = requirements_json(requirements);
         let flow = workflow_json(workflow);
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         sqlx::query("DELETE FROM engagement_routing WHERE client_id = $1 AND engagement_id = $2")
             .bind(self.client_id.to_string())
             .bind(engagement_id.to_string())

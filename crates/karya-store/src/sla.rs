@@ -22,7 +22,7 @@ use karya_core::billing::{
     self, AccuracyEvidence, BillableItem, CreditRule, EngagementBilling, Invoice, ItemRate, Pricing,
 };
 use karya_core::calendar::{Calendar, Shift};
-use karya_core::event::EventKind;
+use karya_core::event::{EntityType, EventKind};
 use karya_core::id::{CalendarId, ClientId, EngagementId, SiteId, TaskId, WorkItemId};
 use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::metrics::{self, ItemFacts, Performance, TaskFacts};
@@ -35,6 +35,7 @@ use sqlx::AnyConnection;
 
 use crate::events::append;
 use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
+use crate::tx::{PendingEvent, Tx};
 use crate::{Result, Store, StoreError, Tenant};
 
 /// Items recomputed per round trip: one events read and one write each. 200 items bind about
@@ -170,7 +171,7 @@ const STATE_COLUMN_COUNT: usize = 16;
 /// Recomputes the SLA state of one item inside the caller's transaction. Does nothing when the
 /// engagement has no SLA terms for the item's priority.
 pub(crate) async fn refresh_item(
-    conn: &mut AnyConnection,
+    conn: &mut Tx,
     client_id: ClientId,
     work_item_id: WorkItemId,
     engagement_id: EngagementId,
@@ -183,7 +184,8 @@ pub(crate) async fn refresh_item(
     let Some(terms) = config.terms_for(priority) else {
         return Ok(());
     };
-    let records = load_clock_records(conn, client_id, &[work_item_id]).await?;
+    let pending = conn.pending().to_vec();
+    let records = load_clock_records(conn, client_id, &[work_item_id], &pending).await?;
     let status = evaluate(&config.calendar, &terms, records.get(&work_item_id), now)?;
     write_states(
         conn,
@@ -280,11 +282,14 @@ async fn load_terms(
         .collect()
 }
 
-/// The clock records of the given items, from their events, in event order.
+/// The clock records of the given items, from their events, in event order: the stored ones,
+/// then `pending` (the events of the caller's transaction not yet linked, which come after
+/// every stored one).
 pub(crate) async fn load_clock_records(
     conn: &mut AnyConnection,
     client_id: ClientId,
     ids: &[WorkItemId],
+    pending: &[PendingEvent],
 ) -> Result<HashMap<WorkItemId, Vec<ClockRecord>>> {
     let mut records: HashMap<WorkItemId, Vec<ClockRecord>> = HashMap::new();
     if ids.is_empty() {
@@ -302,20 +307,8 @@ pub(crate) async fn load_clock_records(
     }
     for row in query.fetch_all(&mut *conn).await? {
         let kind: String = get(&row, "kind")?;
-        let event = match kind.as_str() {
-            "work_item.created" => ClockEvent::Created,
-            "work_item.sla_reset" => ClockEvent::Reset,
-            "work_item.transitioned" => {
-                let payload: String = get(&row, "payload")?;
-                let payload: Value = serde_json::from_str(&payload)
-                    .map_err(|err| anyhow::anyhow!("stored event payload is not json: {err}"))?;
-                let to = payload["to"].as_str().unwrap_or_default();
-                let to: WorkItemState = to
-                    .parse()
-                    .map_err(|err| anyhow::anyhow!("stored transition: {err}"))?;
-                ClockEvent::Transitioned(to)
-            }
-            _ => continue,
+        let Some(event) = clock_event(&kind, || get(&row, "payload"))? else {
+            continue;
         };
         let id: WorkItemId = parse(&row, "entity_id")?;
         records.entry(id).or_default().push(ClockRecord {
@@ -323,7 +316,41 @@ pub(crate) async fn load_clock_records(
             event,
         });
     }
+    for event in pending {
+        if event.client_id != client_id || event.kind.entity_type() != EntityType::WorkItem {
+            continue;
+        }
+        let Some(id) = ids.iter().find(|id| id.to_string() == event.entity_id) else {
+            continue;
+        };
+        let Some(clock) = clock_event(event.kind.code(), || Ok(event.payload.clone()))? else {
+            continue;
+        };
+        records.entry(*id).or_default().push(ClockRecord {
+            at: event.at,
+            event: clock,
+        });
+    }
     Ok(records)
+}
+
+/// What a work item's event means to its SLA clock, if anything; `payload` gives the event's
+/// JSON text when the kind needs it.
+fn clock_event(kind: &str, payload: impl FnOnce() -> Result<String>) -> Result<Option<ClockEvent>> {
+    Ok(Some(match kind {
+        "work_item.created" => ClockEvent::Created,
+        "work_item.sla_reset" => ClockEvent::Reset,
+        "work_item.transitioned" => {
+            let payload: Value = serde_json::from_str(&payload()?)
+                .map_err(|err| anyhow::anyhow!("stored event payload is not json: {err}"))?;
+            let to = payload["to"].as_str().unwrap_or_default();
+            let to: WorkItemState = to
+                .parse()
+                .map_err(|err| anyhow::anyhow!("stored transition: {err}"))?;
+            ClockEvent::Transitioned(to)
+        }
+        _ => return Ok(None),
+    }))
 }
 
 /// Starts the clocks of items just taken in, all at `now`, inside the caller's transaction:
@@ -425,7 +452,7 @@ async fn write_states(
 
 /// Recomputes every open item of an engagement in batches, then records why, as one event.
 async fn recompute(
-    conn: &mut AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: ClientId,
     engagement_id: EngagementId,
     reason: &str,
@@ -465,7 +492,8 @@ async fn recompute(
     let mut without_terms = Vec::new();
     for batch in items.chunks(RECOMPUTE_BATCH) {
         let ids: Vec<WorkItemId> = batch.iter().map(|(id, _)| *id).collect();
-        let records = load_clock_records(conn, client_id, &ids).await?;
+        let pending = conn.pending().to_vec();
+        let records = load_clock_records(conn, client_id, &ids, &pending).await?;
         let mut states = Vec::with_capacity(batch.len());
         for (id, priority) in batch {
             let Some(terms) = config.terms_for(*priority) else {
@@ -728,7 +756,7 @@ impl Tenant {
     ) -> Result<RecomputeReport> {
         spec.to_calendar()?;
         let (week, holidays, exceptions) = calendar_json(spec);
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let written = sqlx::query(
             "INSERT INTO calendars (id, client_id, name, time_zone, week, holidays, exceptions, updated_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -825,7 +853,7 @@ impl Tenant {
                 ),
             });
         }
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         sqlx::query(
             "INSERT INTO engagement_sla (engagement_id, client_id, calendar_id, calendar_site_id, pricing,
                 credit_per_point_bp, credit_cap_bp, accuracy_credit_per_point_bp, accuracy_credit_cap_bp,
@@ -944,7 +972,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<RecomputeReport> {
         self.engagement(engagement_id).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let report = recompute(&mut tx, self.client_id, engagement_id, reason, now).await?;
         tx.commit().await?;
         Ok(report)
@@ -958,7 +986,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         let item = self.work_item(work_item_id).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         append(
             &mut tx,
             self.client_id,
@@ -1245,7 +1273,7 @@ impl Store {
     ) -> Result<RecomputeReport> {
         spec.to_calendar()?;
         let (week, holidays, exceptions) = calendar_json(spec);
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         crate::clients::ensure_firm_chain(&mut tx).await?;
         let written = sqlx::query(
             "INSERT INTO site_calendars (site_id, name, time_zone, week, holidays, exceptions, updated_at_us)

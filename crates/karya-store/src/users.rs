@@ -100,7 +100,7 @@ impl Store {
                 message: format!("a {} user needs a worker record", new.role.code()),
             });
         }
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         ensure_firm_chain(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, name, role, client_id, worker_id, password_hash, disabled, created_at_us)
@@ -191,7 +191,7 @@ impl Store {
     /// Disables a user and ends their sessions; their tokens stop working too.
     pub async fn disable_user(&self, id: uuid::Uuid, now: Timestamp) -> Result<User> {
         let user = self.user(id).await?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -283,7 +283,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<ApiToken> {
         let user = self.user(user_id).await?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
             .bind(user_id.to_string())
@@ -358,7 +358,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         let user = self.user(user_id).await?;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE id = $2 AND user_id = $3 AND revoked_at_us IS NULL")
             .bind(us(now))
             .bind(id.to_string())

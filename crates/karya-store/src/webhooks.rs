@@ -144,7 +144,7 @@ impl Tenant {
     /// Registers an endpoint. It receives the events appended after its registration.
     pub async fn register_webhook(&self, new: &NewWebhook, now: Timestamp) -> Result<Webhook> {
         let client = self.client_id.to_string();
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let exists = sqlx::query("SELECT 1 FROM clients WHERE id = $1")
             .bind(&client)
             .fetch_optional(&mut *tx)
@@ -165,7 +165,7 @@ impl Tenant {
                 ),
             });
         }
-        let seq = append(
+        append(
             &mut tx,
             self.client_id,
             EventKind::WebhookRegistered,
@@ -174,6 +174,11 @@ impl Tenant {
             now,
         )
         .await?;
+        // The endpoint's cursor starts at its own registration event: link it now to know it.
+        let seq = tx
+            .flush_events()
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the registration event was not linked"))?;
         sqlx::query(
             "INSERT INTO webhook_endpoints (id, client_id, url, secret, events, state, cursor_seq, failures, next_attempt_at_us, created_at_us)
              VALUES ($1, $2, $3, $4, $5, 'active', $6, 0, $7, $7)",
@@ -220,7 +225,7 @@ impl Tenant {
 
     /// Removes an endpoint: nothing more is sent to it. Its attempts stay on record.
     pub async fn remove_webhook(&self, id: WebhookId, now: Timestamp) -> Result<()> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = 'removed'
              WHERE client_id = $1 AND id = $2 AND state <> 'removed'",
@@ -248,7 +253,7 @@ impl Tenant {
     /// Resumes a suspended endpoint: its failures reset and the event it stopped at is due
     /// now. Resuming an active endpoint changes nothing.
     pub async fn resume_webhook(&self, id: WebhookId, now: Timestamp) -> Result<Webhook> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = 'active', failures = 0, next_attempt_at_us = $3
              WHERE client_id = $1 AND id = $2 AND state = 'suspended'",
@@ -326,7 +331,7 @@ impl Store {
             Engine::Sqlite => "",
         };
         let limit = limit.min(WEBHOOK_CLAIM_MAX) as i64;
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let rows = sqlx::query(&format!(
             "SELECT w.id, w.client_id, w.url, w.events, w.state, w.cursor_seq, w.failures,
                     w.next_attempt_at_us, w.created_at_us, w.secret
@@ -408,7 +413,7 @@ impl Store {
                 now,
             ),
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = $1, cursor_seq = $2, failures = $3, next_attempt_at_us = $4
              WHERE id = $5 AND state = 'active' AND cursor_seq = $6 AND failures = $7",

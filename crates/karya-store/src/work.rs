@@ -122,7 +122,7 @@ pub(crate) fn stored(ts: Timestamp) -> Timestamp {
 /// Inserts an engagement and its `engagement.created` event in the caller's transaction: a
 /// taken name is a conflict, an unknown client a 404.
 pub(crate) async fn insert_engagement(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::tx::Tx,
     client_id: karya_core::id::ClientId,
     new: &NewEngagement,
     now: Timestamp,
@@ -166,7 +166,7 @@ impl Tenant {
         new: &NewEngagement,
         now: Timestamp,
     ) -> Result<Engagement> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         insert_engagement(&mut tx, self.client_id, new, now).await?;
         tx.commit().await?;
         Ok(Engagement {
@@ -233,7 +233,7 @@ impl Tenant {
     ) -> Result<WorkItem> {
         // The engagement must be this client's: checked by the same scoped read a client uses.
         self.engagement(new.engagement_id).await?;
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO work_items ({WORK_ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)"
         ))
@@ -374,7 +374,7 @@ impl Tenant {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> Result<WorkItem> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"
         ))
@@ -405,7 +405,7 @@ impl Tenant {
 
     /// Makes several steps tasks in one transaction: all of them or none.
     pub async fn create_tasks(&self, new: &[NewTask], now: Timestamp) -> Result<Vec<Task>> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let mut tasks = Vec::with_capacity(new.len());
         // Consecutive tasks of one work item (the usual case) read the item once.
         let mut cached: Option<WorkItem> = None;
@@ -487,7 +487,7 @@ impl Tenant {
     /// Moves a task to another state. Leaving the held states (to ready, on hold, escalated or
     /// cancelled) releases the worker's assignment in the same transaction.
     pub async fn transition_task(&self, id: TaskId, to: TaskState, now: Timestamp) -> Result<Task> {
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"
         ))
@@ -568,7 +568,7 @@ impl Tenant {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = self.store.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"
         ))
@@ -594,7 +594,7 @@ impl Tenant {
 /// Moves a task to `assigned` for a worker inside the caller's transaction: the state change,
 /// the assignment row and the event.
 pub(crate) async fn assign(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::tx::Tx,
     mut task: Task,
     worker_id: WorkerId,
     assignment_id: AssignmentId,
@@ -663,7 +663,7 @@ pub(crate) async fn assign(
 /// transaction: the transition-table check, the update conditional on the version read, the
 /// event, and the SLA clock. Every change of a work item's state goes through here.
 pub(crate) async fn move_work_item(
-    conn: &mut sqlx::AnyConnection,
+    conn: &mut crate::tx::Tx,
     mut item: WorkItem,
     to: WorkItemState,
     reason: Option<&str>,
@@ -731,7 +731,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE OF t SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t WHERE state = 'ready' AND NOT {}
              ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}",

@@ -8,7 +8,9 @@ use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::model::OfferOutcome;
 use karya_core::routing::rules::{Path, Rule};
 use karya_core::routing::{Explanation, Requirements, RoutingWorkflow};
-use karya_store::{Claim, NewOffer, NewTask, OfferMade, Store, StoreError, Tenant, WorkerRouting};
+use karya_store::{
+    Claim, NewOffer, NewTask, OfferMade, RankedTask, Store, StoreError, Tenant, WorkerRouting,
+};
 
 use crate::harness::TestDb;
 use crate::suite::{client, engagement, id, item, now, worker};
@@ -294,6 +296,157 @@ pub async fn capacity_claims_race_is_exactly_once(db: &TestDb) {
     }
     assert_eq!(winners, 1);
     assert_eq!(tenant.explanations(task_id).await.unwrap().len(), 1);
+}
+
+/// A ranked claim takes the best task of the ranking still ready, passes over taken ones and
+/// those the worker is excluded from, respects capacity, and under many concurrent claimers
+/// over the same ranking gives every task to exactly one of them.
+pub async fn ranked_claims_take_the_best_task_left_exactly_once(db: &TestDb) {
+    let store = &db.store;
+    let (tenant, tasks) = ready_tasks(store, 1, 40).await;
+    let client_id = tenant.client_id();
+    let asha = routed_worker(store, "Asha", 2).await;
+    let chen = routed_worker(store, "Chen", 5).await;
+    let whys_for = |worker_id: WorkerId| -> Vec<Explanation> {
+        tasks
+            .iter()
+            .map(|t| explanation(*t, worker_id, Path::GetNext, now()))
+            .collect()
+    };
+    let (asha_whys, chen_whys) = (whys_for(asha), whys_for(chen));
+    fn ranked<'a>(
+        client_id: karya_core::id::ClientId,
+        tasks: &[TaskId],
+        whys: &'a [Explanation],
+        order: &[usize],
+    ) -> Vec<RankedTask<'a>> {
+        order
+            .iter()
+            .map(|&n| RankedTask {
+                client_id,
+                task_id: tasks[n],
+                explanation: &whys[n],
+                explanation_id: uuid::Uuid::now_v7(),
+            })
+            .collect()
+    }
+    let ranking = |whys, order| ranked(client_id, &tasks, whys, order);
+
+    // The best of the ranking wins, whatever the queue order.
+    let (idx, claim) = store
+        .claim_ranked(asha, &ranking(&asha_whys, &[5, 1, 2]), id(), now())
+        .await
+        .unwrap();
+    assert_eq!(idx, 0);
+    let Claim::Assigned(task) = claim else {
+        panic!("expected an assignment, got {claim:?}")
+    };
+    assert_eq!(task.id, tasks[5]);
+    assert_eq!(
+        tenant.task(tasks[5]).await.unwrap().state,
+        TaskState::Assigned
+    );
+    assert_eq!(tenant.explanations(tasks[5]).await.unwrap().len(), 1);
+
+    // A taken task is passed over for the next one.
+    let (idx, claim) = store
+        .claim_ranked(asha, &ranking(&asha_whys, &[5, 1]), id(), now())
+        .await
+        .unwrap();
+    assert_eq!(idx, 1);
+    assert!(
+        matches!(claim, Claim::Assigned(ref t) if t.id == tasks[1]),
+        "{claim:?}"
+    );
+
+    // Full: the worker holds 2 of 2 units.
+    let (_, claim) = store
+        .claim_ranked(asha, &ranking(&asha_whys, &[2]), id(), now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            claim,
+            Claim::AtCapacity {
+                units_used: 2,
+                units_max: 2
+            }
+        ),
+        "{claim:?}"
+    );
+    assert_eq!(tenant.task(tasks[2]).await.unwrap().state, TaskState::Ready);
+
+    // Nothing left in the ranking: taken, and nothing changes.
+    let (_, claim) = store
+        .claim_ranked(chen, &ranking(&chen_whys, &[5, 1]), id(), now())
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Taken), "{claim:?}");
+    assert!(matches!(
+        store.claim_ranked(chen, &[], id(), now()).await.unwrap().1,
+        Claim::Taken
+    ));
+
+    // Many claimers with the same ranking of the rest: each task goes to exactly one.
+    let rest: Vec<usize> = (0..tasks.len()).filter(|n| ![1, 5].contains(n)).collect();
+    let mut workers = Vec::new();
+    for n in 0..12 {
+        workers.push(routed_worker(store, &format!("Claimer {n}"), 3).await);
+    }
+    let tasks_shared = std::sync::Arc::new(tasks.clone());
+    let rest = std::sync::Arc::new(rest);
+    let mut handles = Vec::new();
+    for worker_id in workers.iter().copied() {
+        let store = store.clone();
+        let tasks = tasks_shared.clone();
+        let rest = rest.clone();
+        handles.push(tokio::spawn(async move {
+            let whys: Vec<Explanation> = rest
+                .iter()
+                .map(|&n| explanation(tasks[n], worker_id, Path::GetNext, now()))
+                .collect();
+            let mut won = Vec::new();
+            loop {
+                let ranked: Vec<RankedTask<'_>> = rest
+                    .iter()
+                    .zip(&whys)
+                    .map(|(&n, why)| RankedTask {
+                        client_id,
+                        task_id: tasks[n],
+                        explanation: why,
+                        explanation_id: uuid::Uuid::now_v7(),
+                    })
+                    .collect();
+                match store
+                    .claim_ranked(worker_id, &ranked, id(), now())
+                    .await
+                    .unwrap()
+                {
+                    (_, Claim::Assigned(task)) => won.push(task.id),
+                    (_, Claim::AtCapacity { .. } | Claim::Taken) => return won,
+                    (_, Claim::Excluded) => panic!("nobody is excluded"),
+                }
+            }
+        }));
+    }
+    let mut won: Vec<TaskId> = Vec::new();
+    for handle in handles {
+        won.extend(handle.await.unwrap());
+    }
+    let expected = rest.len().min(12 * 3);
+    assert_eq!(
+        won.len(),
+        expected,
+        "every claim a different task, up to capacity"
+    );
+    let mut unique = won.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), won.len(), "a task was claimed twice: {won:?}");
+    for worker_id in &workers {
+        assert!(store.worker_capacity(*worker_id).await.unwrap().used <= 3);
+    }
+    crate::suite::assert_intact(store).await;
 }
 
 /// On PostgreSQL one session leads at a time and another takes over when the leader's session

@@ -1,0 +1,150 @@
+//! The write transaction every change runs in, and the events it carries to its commit.
+//!
+//! A change's events are appended to the client's hash chain in the same transaction as the
+//! change ([`crate::events`]). Linking an event takes the chain head's row lock, and on
+//! PostgreSQL that lock orders every writer of the client: whoever holds it makes the others
+//! wait until they commit. So [`Tx`] keeps the events a transaction appends in memory and links
+//! them all just before it commits: one head update per chain and one multi-row insert, with the
+//! lock held only for those statements and the commit itself. The events still commit with the
+//! change or vanish with it, in the order they were appended; a reader in the same transaction
+//! that needs them (the SLA clock, derived from events) sees them through [`Tx::pending`].
+
+use std::ops::{Deref, DerefMut};
+
+use futures_core::future::BoxFuture;
+use futures_core::stream::BoxStream;
+use jiff::Timestamp;
+use karya_core::event::EventKind;
+use karya_core::id::ClientId;
+use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
+use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor};
+
+use crate::Result;
+
+/// An event appended in a transaction, not yet linked into its chain.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingEvent {
+    pub client_id: ClientId,
+    pub kind: EventKind,
+    pub entity_id: String,
+    /// JSON text, as it will be stored and hashed.
+    pub payload: String,
+    pub at: Timestamp,
+}
+
+/// A write transaction with the events appended in it. Dropping it without [`Tx::commit`]
+/// rolls both back.
+pub(crate) struct Tx {
+    inner: sqlx::Transaction<'static, Any>,
+    pending: Vec<PendingEvent>,
+}
+
+impl Tx {
+    /// Begins a transaction on a connection of `pool` (the writer).
+    pub async fn begin(pool: &AnyPool) -> Result<Tx> {
+        Ok(Tx {
+            inner: pool.begin().await?,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Links the events appended so far into their chains, then commits.
+    pub async fn commit(mut self) -> Result<()> {
+        self.flush_events().await?;
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls the change and its events back.
+    pub async fn rollback(self) -> Result<()> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+
+    /// Appends an event, to be linked into its client's chain at commit.
+    pub fn push_event(&mut self, event: PendingEvent) {
+        self.pending.push(event);
+    }
+
+    /// The events appended in this transaction and not yet linked, in order.
+    pub fn pending(&self) -> &[PendingEvent] {
+        &self.pending
+    }
+
+    /// Links the events appended so far into their chains now (for a caller that needs an
+    /// event's sequence number before it commits); returns the sequence number of the last one
+    /// of `client_id`, if any.
+    pub async fn flush_events(&mut self) -> Result<Option<u64>> {
+        let pending = std::mem::take(&mut self.pending);
+        crate::events::link_all(&mut self.inner, pending).await
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.inner
+    }
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("pending_events", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Statements run on a [`Tx`] run on its connection, inside the transaction.
+impl<'c> Executor<'c> for &'c mut Tx {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxStream<'e, std::result::Result<Either<AnyQueryResult, AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        (&mut **self).fetch_many(query)
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(
+        self,
+        query: E,
+    ) -> BoxFuture<'e, std::result::Result<Option<AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + Execute<'q, Any>,
+    {
+        (&mut **self).fetch_optional(query)
+    }
+
+    fn prepare_with<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+        parameters: &'e [AnyTypeInfo],
+    ) -> BoxFuture<'e, std::result::Result<AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut **self).prepare_with(sql, parameters)
+    }
+
+    fn describe<'e, 'q: 'e>(
+        self,
+        sql: &'q str,
+    ) -> BoxFuture<'e, std::result::Result<Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        (&mut **self).describe(sql)
+    }
+}
