@@ -74,8 +74,20 @@ pub struct Options {
     pub cache_dir: std::path::PathBuf,
 }
 
-/// The service line the bench's engagement runs: its pack starts with a person's step.
-const BENCH_LINE: &str = "ip_research";
+/// The pack the bench's engagement runs on: one person's step, so an item is done when its
+/// task is. Intake validates against its form and starts the item as for any pack.
+const BENCH_PACK: &str = include_str!("bench_lifecycle/pack.toml");
+/// The service line of [`BENCH_PACK`].
+const BENCH_LINE: &str = "technical_support";
+/// An output the pack's output form accepts.
+const BENCH_OUTPUT: &str = r#"{"output":{"ticket_id":"TS-2026-551208","resolution":"fixed_remotely","root_cause":"channel interference"}}"#;
+
+/// The catalog the bench's server runs with: the bench pack alone.
+fn bench_catalog() -> anyhow::Result<Arc<karya_packs::Catalog>> {
+    let catalog = karya_packs::parse_files(&[("bench-lifecycle.toml", BENCH_PACK)])
+        .map_err(|err| anyhow!("the bench pack does not load: {err}"))?;
+    Ok(Arc::new(catalog))
+}
 
 /// The calls of the lifecycle, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,6 +274,7 @@ struct Ctx {
     client_token: String,
     /// The input of every item: the pack's first example, so intake accepts it.
     input: serde_json::Value,
+    client_id: karya_core::id::ClientId,
     reviewer_token: String,
     reviewer_id: String,
     workers: Vec<(String, String)>,
@@ -345,13 +358,11 @@ async fn measure_karya(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(karya_server::serve(
-        listener,
-        AppState::new(store.clone()),
-        async {
-            stopped.await.ok();
-        },
-    ));
+    let mut app = AppState::new(store.clone());
+    app.packs = bench_catalog()?;
+    let server = tokio::spawn(karya_server::serve(listener, app, async {
+        stopped.await.ok();
+    }));
     let result = async {
         let ctx = Arc::new(seed(&store, addr, options).await?);
         let started = Instant::now();
@@ -365,13 +376,21 @@ async fn measure_karya(
             samples.merge(handle.await.context("a simulated worker panicked")?);
         }
         let elapsed = started.elapsed();
-        anyhow::Ok((elapsed, samples))
+        let delivered = delivered_items(&store, ctx.client_id).await?;
+        anyhow::Ok((elapsed, samples, delivered))
     }
     .await;
     stop.send(()).ok();
     server.await.ok();
     store.close().await;
-    let (elapsed, samples) = result?;
+    let (elapsed, mut samples, delivered) = result?;
+    if delivered != samples.items {
+        samples.errors += samples.items.abs_diff(delivered);
+        samples.error_texts.push(format!(
+            "{} items went through their task but {delivered} work items were delivered",
+            samples.items
+        ));
+    }
 
     let rate = samples.items as f64 / elapsed.as_secs_f64();
     writeln!(
@@ -404,6 +423,32 @@ async fn measure_karya(
         writeln!(out, "  error: {text}")?;
     }
     Ok((engine, rate, samples))
+}
+
+/// Work items of the client that reached `delivered`: every item the simulated workers
+/// finished must have, or the lifecycle did not run to its end.
+async fn delivered_items(
+    store: &Store,
+    client_id: karya_core::id::ClientId,
+) -> anyhow::Result<u64> {
+    let tenant = store.tenant(client_id);
+    let filter = karya_store::WorkItemFilter {
+        state: Some(karya_core::lifecycle::WorkItemState::Delivered),
+        engagement_id: None,
+    };
+    let mut page = karya_store::PageRequest {
+        limit: karya_store::PAGE_LIMIT_MAX,
+        after: None,
+    };
+    let mut count = 0u64;
+    loop {
+        let found = tenant.list_work_items(&filter, &page).await?;
+        count += found.items.len() as u64;
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => return Ok(count),
+        }
+    }
 }
 
 fn percentile(mut values: Vec<u32>, q: f64) -> u32 {
@@ -527,6 +572,7 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
         base,
         engagement_id,
         client_token,
+        client_id: client,
         input: bench_input()?,
         reviewer_token,
         reviewer_id,
@@ -536,9 +582,9 @@ async fn seed(store: &Store, addr: SocketAddr, options: &Options) -> anyhow::Res
     })
 }
 
-/// The pack's first example input for the bench's line, which intake accepts.
+/// The bench pack's example input, which intake accepts.
 fn bench_input() -> anyhow::Result<serde_json::Value> {
-    let catalog = karya_server::builtin_packs();
+    let catalog = bench_catalog()?;
     let line = BENCH_LINE.parse().map_err(|e| anyhow!("{e}"))?;
     let pack = &catalog
         .for_line(line)
@@ -552,8 +598,8 @@ fn bench_input() -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::from_str(&example.input)?)
 }
 
-/// A worker on shift around the clock, available, with what the first step of the bench's
-/// pack asks (a technical degree, patent search at level 6).
+/// A worker on shift around the clock, available, with what the bench pack's step asks (a
+/// technical degree, troubleshooting at level 6).
 async fn make_worker(
     conn: &mut Conn,
     admin: &str,
@@ -594,7 +640,7 @@ async fn make_worker(
     let reply = conn
         .call(
             "PUT",
-            &format!("/api/v1/workers/{id}/skills/patent_search"),
+            &format!("/api/v1/workers/{id}/skills/troubleshooting"),
             admin,
             Some(r#"{"level":6}"#),
         )
@@ -732,7 +778,7 @@ async fn one_item(
     expect(&reply, 200, "start task")?;
 
     let path = format!("{base}/tasks/{task_id}/submission");
-    let body = r#"{"output":{"applicant":"Asha Rao","amount":"1200.00"}}"#;
+    let body = BENCH_OUTPUT;
     let reply = timed(
         samples,
         Call::Submit,
