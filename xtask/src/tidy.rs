@@ -69,10 +69,15 @@ pub fn check_all(root: &Path) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
+/// The workspace's metadata for the host platform. Offline, from the packages already fetched:
+/// the host's filter spares cargo the manifests of other platforms' packages (Windows consoles,
+/// say), which a Linux machine never downloads.
 fn cargo_metadata(root: &Path) -> anyhow::Result<serde_json::Value> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let host = host_triple()?;
     let output = Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["--filter-platform", &host])
         .current_dir(root)
         .output()
         .context("cannot run cargo metadata")?;
@@ -82,6 +87,20 @@ fn cargo_metadata(root: &Path) -> anyhow::Result<serde_json::Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(serde_json::from_slice(&output.stdout)?)
+}
+
+/// The target triple the toolchain builds for by default (`rustc -vV`'s `host:` line).
+fn host_triple() -> anyhow::Result<String> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let output = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .context("cannot run rustc -vV")?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|host| host.trim().to_string())
+        .context("rustc -vV names no host")
 }
 
 /// Package id → (name, ids of its normal dependencies).
