@@ -68,11 +68,14 @@ impl Store {
     pub async fn withdraw_lapsed(&self, now: Timestamp) -> Result<Vec<Lapsed>> {
         let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let offers = sqlx::query(&format!(
-            "SELECT o.id, o.client_id, o.task_id, o.worker_id, er.requirements FROM offers o
+            "SELECT o.id, o.client_id, o.task_id, o.worker_id,
+                    COALESCE(sr.requirements, er.requirements) AS requirements FROM offers o
              JOIN tasks t ON t.id = o.task_id
              JOIN work_items w ON w.id = t.work_item_id
-             JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
              WHERE o.outcome IS NULL AND o.worker_id IN ({LAPSED_WORKERS})
+               AND COALESCE(sr.requirements, er.requirements) IS NOT NULL
              ORDER BY o.offered_at_us, o.id LIMIT $2"
         ))
         .bind(us(now))
@@ -80,11 +83,14 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let held = sqlx::query(&format!(
-            "SELECT a.client_id, a.task_id, a.worker_id, er.requirements FROM assignments a
+            "SELECT a.client_id, a.task_id, a.worker_id,
+                    COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
              JOIN tasks t ON t.id = a.task_id
              JOIN work_items w ON w.id = t.work_item_id
-             JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
              WHERE a.released_at_us IS NULL AND t.state = 'assigned'
+               AND COALESCE(sr.requirements, er.requirements) IS NOT NULL
                AND a.worker_id IN ({LAPSED_WORKERS})
              ORDER BY a.assigned_at_us, a.id LIMIT $2"
         ))

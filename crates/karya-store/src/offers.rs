@@ -299,10 +299,11 @@ async fn held_locked(
         }
     };
     let rows = sqlx::query(
-        "SELECT er.requirements FROM assignments a
+        "SELECT COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
          JOIN tasks t ON t.id = a.task_id
          JOIN work_items w ON w.id = t.work_item_id
          LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
          WHERE a.worker_id = $1 AND a.released_at_us IS NULL",
     )
     .bind(worker_id.to_string())
@@ -313,10 +314,11 @@ async fn held_locked(
         add(channel, weight);
     }
     let rows = sqlx::query(
-        "SELECT o.units, er.requirements FROM offers o
+        "SELECT o.units, COALESCE(sr.requirements, er.requirements) AS requirements FROM offers o
          JOIN tasks t ON t.id = o.task_id
          JOIN work_items w ON w.id = t.work_item_id
          LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
          WHERE o.worker_id = $1 AND o.outcome IS NULL",
     )
     .bind(worker_id.to_string())
@@ -333,11 +335,14 @@ async fn held_locked(
     })
 }
 
-/// The channel and capacity units a task weighs, from its engagement's requirements.
+/// The channel and capacity units a task weighs: from its pack step's requirements when the
+/// step has its own (as routing ranks it), else from its engagement's.
 async fn task_load(conn: &mut AnyConnection, task_id: TaskId) -> Result<(String, u32)> {
     let row = sqlx::query(
-        "SELECT er.requirements FROM tasks t JOIN work_items w ON w.id = t.work_item_id
+        "SELECT COALESCE(sr.requirements, er.requirements) AS requirements
+         FROM tasks t JOIN work_items w ON w.id = t.work_item_id
          LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
          WHERE t.id = $1",
     )
     .bind(task_id.to_string())

@@ -769,13 +769,15 @@ impl Store {
     }
 
     /// Capacity units and units per channel a worker holds now (active assignments, weighed by
-    /// their engagement's requirements; a task without routing weighs 1 on `default`).
+    /// their pack step's requirements, else their engagement's; a task without routing weighs
+    /// 1 on `default`).
     pub async fn worker_units(&self, worker_id: WorkerId) -> Result<(u32, Vec<(String, u32)>)> {
         let rows = sqlx::query(
-            "SELECT er.requirements FROM assignments a
+            "SELECT COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
              JOIN tasks t ON t.id = a.task_id
              JOIN work_items w ON w.id = t.work_item_id
              LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
              WHERE a.worker_id = $1 AND a.released_at_us IS NULL",
         )
         .bind(worker_id.to_string())

@@ -449,6 +449,76 @@ pub async fn ranked_claims_take_the_best_task_left_exactly_once(db: &TestDb) {
     crate::suite::assert_intact(store).await;
 }
 
+/// A pack step's task weighs what the step's own requirements say (as routing ranks it), not
+/// what the engagement's routing says, in claims and in what the worker is counted to hold.
+pub async fn pack_steps_weigh_their_own_requirements(db: &TestDb) {
+    let store = &db.store;
+    let tenant = client(store, "Pack Weights").await;
+    let pack = karya_packs::builtin()
+        .expect("built-in packs load")
+        .for_line("technical_support".parse().unwrap())
+        .next()
+        .expect("a technical support pack")
+        .pack
+        .clone();
+    let engagement_id = tenant
+        .create_engagement_from_pack(
+            &karya_store::NewEngagement {
+                id: id(),
+                name: "Support".into(),
+                service_line: pack.service_line,
+            },
+            &pack,
+            now(),
+        )
+        .await
+        .unwrap()
+        .id;
+    // The engagement's own routing would weigh every task 5 units on another channel.
+    let heavy = Requirements::any("research", 5, SignedDuration::from_mins(30));
+    tenant
+        .set_engagement_routing(engagement_id, &heavy, &RoutingWorkflow::standard(), now())
+        .await
+        .unwrap();
+    let example = &pack.examples[0];
+    let item = tenant
+        .create_and_start_work_item(
+            &karya_store::NewWorkItem {
+                id: id(),
+                engagement_id,
+                external_ref: Some("TS-1".into()),
+                title: example.name.clone(),
+                priority: example.priority,
+                input: example.input.clone(),
+            },
+            uuid::Uuid::now_v7(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let task_id = tenant.tasks_of(item.id).await.unwrap()[0].id;
+    let asha = routed_worker(store, "Asha", 2).await;
+    let why = explanation(task_id, asha, Path::GetNext, now());
+    let claim = store
+        .claim_within_capacity(
+            tenant.client_id(),
+            task_id,
+            asha,
+            id(),
+            (&why, uuid::Uuid::now_v7()),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::Assigned(_)), "{claim:?}");
+    let held = store.worker_capacity(asha).await.unwrap();
+    assert_eq!((held.used, held.max), (1, 2));
+    let (units, channels) = store.worker_units(asha).await.unwrap();
+    assert_eq!(units, 1);
+    assert_eq!(channels, vec![("default".to_string(), 1)]);
+    crate::suite::assert_intact(store).await;
+}
+
 /// On PostgreSQL one session leads at a time and another takes over when the leader's session
 /// dies or lets go; on SQLite (one node) the process always leads.
 pub async fn leadership_is_exclusive_and_passes_on(db: &TestDb) {
