@@ -276,20 +276,10 @@ impl Tenant {
         &self,
         engagement_id: EngagementId,
     ) -> Result<Option<(String, u32)>> {
-        let row = sqlx::query(
-            "SELECT pack_id, pack_version FROM engagement_packs WHERE client_id = $1 AND engagement_id = $2",
-        )
-        .bind(self.client_id.to_string())
-        .bind(engagement_id.to_string())
-        .fetch_optional(&self.store.reader)
-        .await?;
-        row.map(|row| {
-            Ok((
-                get(&row, "pack_id")?,
-                get::<i64>(&row, "pack_version")? as u32,
-            ))
-        })
-        .transpose()
+        let mut conn = self.store.reader.acquire().await?;
+        Ok(stored_plan(&mut conn, self.client_id, engagement_id)
+            .await?
+            .map(|plan| (plan.pack_id.clone(), plan.pack_version as u32)))
     }
 
     /// The routing requirements of one step of an engagement's pack, as stored (JSON text).
@@ -784,13 +774,45 @@ async fn advance(
     enqueue(conn, &mut item, next, next_id, now).await
 }
 
-async fn load_plan(
+/// An engagement's plan as its pack left it: the steps, the deliverable's shape and the pack.
+#[derive(Debug)]
+struct StoredPlan {
+    client_id: ClientId,
+    steps: Vec<PlanStep>,
+    deliverable: Value,
+    pack_id: String,
+    pack_version: i64,
+}
+
+/// Most plans kept parsed; past it the cache starts over.
+const PLANS_CACHED_MAX: usize = 4_096;
+
+/// Plans already read, by engagement. An engagement's row in `engagement_packs` is written once,
+/// with the engagement, and never changed, so a plan read once stays true; only plans found are
+/// kept (an engagement without a pack is asked again each time). The flow reads its plan in
+/// every transaction that moves an item on; this spares the read and the parse.
+static PLANS: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<EngagementId, std::sync::Arc<StoredPlan>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+async fn stored_plan(
     conn: &mut AnyConnection,
     client_id: ClientId,
     engagement_id: EngagementId,
-) -> Result<Option<(Vec<PlanStep>, Value)>> {
+) -> Result<Option<std::sync::Arc<StoredPlan>>> {
+    let cached = PLANS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&engagement_id)
+        .cloned();
+    if let Some(plan) = cached {
+        // Tenant scope holds for the cache as for the table: another client's engagement is
+        // not there.
+        return Ok((plan.client_id == client_id).then_some(plan));
+    }
     let row = sqlx::query(
-        "SELECT steps, deliverable FROM engagement_packs WHERE client_id = $1 AND engagement_id = $2",
+        "SELECT pack_id, pack_version, steps, deliverable FROM engagement_packs
+         WHERE client_id = $1 AND engagement_id = $2",
     )
     .bind(client_id.to_string())
     .bind(engagement_id.to_string())
@@ -801,7 +823,29 @@ async fn load_plan(
     let deliverable: String = get(&row, "deliverable")?;
     let deliverable: Value = serde_json::from_str(&deliverable)
         .map_err(|err| anyhow::anyhow!("stored deliverable shape does not parse: {err}"))?;
-    Ok(Some((plan_of(&steps)?, deliverable)))
+    let plan = std::sync::Arc::new(StoredPlan {
+        client_id,
+        steps: plan_of(&steps)?,
+        deliverable,
+        pack_id: get(&row, "pack_id")?,
+        pack_version: get(&row, "pack_version")?,
+    });
+    let mut plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    if plans.len() >= PLANS_CACHED_MAX {
+        plans.clear();
+    }
+    plans.insert(engagement_id, plan.clone());
+    Ok(Some(plan))
+}
+
+async fn load_plan(
+    conn: &mut AnyConnection,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+) -> Result<Option<(Vec<PlanStep>, Value)>> {
+    Ok(stored_plan(conn, client_id, engagement_id)
+        .await?
+        .map(|plan| (plan.steps.clone(), plan.deliverable.clone())))
 }
 
 async fn move_item(
@@ -1056,16 +1100,12 @@ async fn deliver(
                 .collect()
         })
         .unwrap_or_default();
-    let pack = sqlx::query(
-        "SELECT pack_id, pack_version FROM engagement_packs WHERE client_id = $1 AND engagement_id = $2",
-    )
-    .bind(item.client_id.to_string())
-    .bind(item.engagement_id.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
+    let pack = stored_plan(conn, item.client_id, item.engagement_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("engagement {} has no pack", item.engagement_id))?;
     let content = json!({
-        "pack_id": get::<String>(&pack, "pack_id")?,
-        "pack_version": get::<i64>(&pack, "pack_version")?,
+        "pack_id": pack.pack_id,
+        "pack_version": pack.pack_version,
         "work_item_id": work_item_id,
         "external_ref": item.external_ref,
         "title": item.title,

@@ -74,6 +74,27 @@ fn is_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>) -> bool {
     matches!(result, Err(StoreError::Conflict { .. }))
 }
 
+/// An engagement's pack reads the same before and after it is cached, and only for its client.
+pub async fn engagement_packs_are_read_only_by_their_client(db: &TestDb) {
+    let store = &db.store;
+    let pack = claims_pack();
+    let tenant = client(store, "Pack Owner").await;
+    let other = client(store, "Pack Stranger").await;
+    let engagement_id = claims_engagement(&tenant, &pack).await;
+    // The stranger asks first, before anything is cached, and again after.
+    assert_eq!(other.engagement_pack(engagement_id).await.unwrap(), None);
+    let expected = Some((pack.id.clone(), pack.version));
+    assert_eq!(
+        tenant.engagement_pack(engagement_id).await.unwrap(),
+        expected
+    );
+    assert_eq!(
+        tenant.engagement_pack(engagement_id).await.unwrap(),
+        expected
+    );
+    assert_eq!(other.engagement_pack(engagement_id).await.unwrap(), None);
+}
+
 pub async fn jobs_are_held_by_one_claim_and_taken_over_after_their_lease(db: &TestDb) {
     let store = &db.store;
     let pack = claims_pack();
