@@ -163,7 +163,17 @@ async fn link_client(
         ));
         prev = hash;
     }
-    for (chunk_events, chunk_rows) in events.chunks(LINK_ROWS_MAX).zip(rows.chunks(LINK_ROWS_MAX)) {
+    // On PostgreSQL the last insert and the head's new hash go in one statement (a writable
+    // CTE): the head's row lock is held across this round trip and the commit, and every
+    // writer of the client waits for it. SQLite has no writable CTEs and one writer anyway.
+    let combined = conn.backend_name() == "PostgreSQL";
+    let chunks = events.len().div_ceil(LINK_ROWS_MAX);
+    let last_hash = prev.to_hex();
+    for (n, (chunk_events, chunk_rows)) in events
+        .chunks(LINK_ROWS_MAX)
+        .zip(rows.chunks(LINK_ROWS_MAX))
+        .enumerate()
+    {
         let values: Vec<String> = (0..chunk_events.len())
             .map(|n| {
                 let b = n * 9;
@@ -181,10 +191,22 @@ async fn link_client(
                 )
             })
             .collect();
-        let sql = format!(
+        let insert = format!(
             "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
+        let with_head = combined && n + 1 == chunks;
+        let sql = match with_head {
+            true => {
+                let b = chunk_events.len() * 9;
+                format!(
+                    "WITH linked AS ({insert}) UPDATE chain_heads SET hash = ${} WHERE client_id = ${}",
+                    b + 1,
+                    b + 2
+                )
+            }
+            false => insert,
+        };
         let mut query = sqlx::query(&sql);
         for (event, (seq, at_us, prev_hash, hash)) in chunk_events.iter().zip(chunk_rows) {
             query = query
@@ -198,13 +220,18 @@ async fn link_client(
                 .bind(prev_hash)
                 .bind(hash);
         }
+        if with_head {
+            query = query.bind(&last_hash).bind(&client);
+        }
         query.execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2")
-        .bind(prev.to_hex())
-        .bind(&client)
-        .execute(conn)
-        .await?;
+    if !combined {
+        sqlx::query("UPDATE chain_heads SET hash = $1 WHERE client_id = $2")
+            .bind(&last_hash)
+            .bind(&client)
+            .execute(conn)
+            .await?;
+    }
     Ok(last_seq as u64)
 }
 
