@@ -2,10 +2,11 @@
 //! commit limit of the same database and against queue libraries on the same PostgreSQL.
 //!
 //! The run starts karya's server in this process on a fresh database, seeds a client, an
-//! engagement, workers and a reviewer with API tokens, and drives the API with simulated
-//! workers sharing the same runtime (and so the same cores) as the server. Each item goes
-//! through: create work item → create its task → *Get next* → start → submit → (review, for
-//! the share the engagement's QA policy samples) → done. In the same run it measures the raw
+//! engagement on a one-step pack (`bench_lifecycle/pack.toml`), workers and a reviewer with API
+//! tokens, and drives the API with simulated workers sharing the same runtime (and so the same
+//! cores) as the server. Each item goes through: create work item (intake starts its task) →
+//! *Get next* → start → submit → (review, for the share the engagement's QA policy samples) →
+//! delivered; at the end the delivered items are counted. In the same run it measures the raw
 //! limit (the same commits per item with no application in between: `pgbench` on PostgreSQL,
 //! a minimal loop on SQLite) and, on PostgreSQL, the peers. The last output line is one JSON
 //! object.

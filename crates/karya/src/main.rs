@@ -258,7 +258,7 @@ enum BenchCommand {
         psm: Option<u32>,
     },
     /// Work items per second through the real HTTP API (create → Get next → start → submit →
-    /// review → done), against the raw commit limit of the same database and, on PostgreSQL,
+    /// review → delivered, on a one-step pack), against the raw commit limit of the same database and, on PostgreSQL,
     /// against pgqueuer and graphile-worker. The last output line is one JSON object.
     Lifecycle {
         /// sqlite (a fresh temporary file) or a PostgreSQL server URL (a fresh database is
