@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::events::append;
 use crate::offers::move_task;
-use crate::routing::requirements_shared;
+use crate::routing::{requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS};
 use crate::rows::{get, parse, timestamp, us};
 use crate::{Result, Store};
 
@@ -69,13 +69,11 @@ impl Store {
         let mut tx = crate::tx::Tx::begin(&self.writer).await?;
         let offers = sqlx::query(&format!(
             "SELECT o.id, o.client_id, o.task_id, o.worker_id,
-                    COALESCE(sr.requirements, er.requirements) AS requirements FROM offers o
+                    {TASK_REQUIREMENTS} AS requirements FROM offers o
              JOIN tasks t ON t.id = o.task_id
-             JOIN work_items w ON w.id = t.work_item_id
-             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
+             {TASK_ROUTING_JOINS}
              WHERE o.outcome IS NULL AND o.worker_id IN ({LAPSED_WORKERS})
-               AND COALESCE(sr.requirements, er.requirements) IS NOT NULL
+               AND {TASK_REQUIREMENTS} IS NOT NULL
              ORDER BY o.offered_at_us, o.id LIMIT $2"
         ))
         .bind(us(now))
@@ -84,13 +82,11 @@ impl Store {
         .await?;
         let held = sqlx::query(&format!(
             "SELECT a.client_id, a.task_id, a.worker_id,
-                    COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
+                    {TASK_REQUIREMENTS} AS requirements FROM assignments a
              JOIN tasks t ON t.id = a.task_id
-             JOIN work_items w ON w.id = t.work_item_id
-             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
+             {TASK_ROUTING_JOINS}
              WHERE a.released_at_us IS NULL AND t.state = 'assigned'
-               AND COALESCE(sr.requirements, er.requirements) IS NOT NULL
+               AND {TASK_REQUIREMENTS} IS NOT NULL
                AND a.worker_id IN ({LAPSED_WORKERS})
              ORDER BY a.assigned_at_us, a.id LIMIT $2"
         ))

@@ -24,7 +24,9 @@ use sqlx::AnyConnection;
 
 use crate::case::{is_excluded, store_exclusion};
 use crate::events::append;
-use crate::routing::{caps_of, explanation_json, requirements_shared};
+use crate::routing::{
+    caps_of, explanation_json, requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS,
+};
 use crate::rows::{get, is_unique_violation, parse, timestamp, us};
 use crate::work::{assign, task_row, TASK_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
@@ -240,11 +242,9 @@ async fn first_ready(
     let columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
     let sql = format!(
         "WITH ranked (id, ord) AS (VALUES {})
-         SELECT {}, COALESCE(sr.requirements, er.requirements) AS requirements
+         SELECT {}, {TASK_REQUIREMENTS} AS requirements
          FROM ranked r JOIN tasks t ON t.id = r.id
-         JOIN work_items w ON w.id = t.work_item_id
-         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
+         {TASK_ROUTING_JOINS}
          WHERE t.state = 'ready'
            AND NOT EXISTS (SELECT 1 FROM task_exclusions x WHERE x.task_id = t.id AND x.worker_id = $1)
          ORDER BY r.ord LIMIT 1{lock}",
@@ -298,14 +298,12 @@ async fn held_locked(
             None => channels.push((channel, units)),
         }
     };
-    let rows = sqlx::query(
-        "SELECT COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
+    let rows = sqlx::query(&format!(
+        "SELECT {TASK_REQUIREMENTS} AS requirements FROM assignments a
          JOIN tasks t ON t.id = a.task_id
-         JOIN work_items w ON w.id = t.work_item_id
-         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
-         WHERE a.worker_id = $1 AND a.released_at_us IS NULL",
-    )
+         {TASK_ROUTING_JOINS}
+         WHERE a.worker_id = $1 AND a.released_at_us IS NULL"
+    ))
     .bind(worker_id.to_string())
     .fetch_all(&mut *conn)
     .await?;
@@ -313,14 +311,12 @@ async fn held_locked(
         let (channel, weight) = load_of(get(row, "requirements")?)?;
         add(channel, weight);
     }
-    let rows = sqlx::query(
-        "SELECT o.units, COALESCE(sr.requirements, er.requirements) AS requirements FROM offers o
+    let rows = sqlx::query(&format!(
+        "SELECT o.units, {TASK_REQUIREMENTS} AS requirements FROM offers o
          JOIN tasks t ON t.id = o.task_id
-         JOIN work_items w ON w.id = t.work_item_id
-         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
-         WHERE o.worker_id = $1 AND o.outcome IS NULL",
-    )
+         {TASK_ROUTING_JOINS}
+         WHERE o.worker_id = $1 AND o.outcome IS NULL"
+    ))
     .bind(worker_id.to_string())
     .fetch_all(&mut *conn)
     .await?;
@@ -338,13 +334,11 @@ async fn held_locked(
 /// The channel and capacity units a task weighs: from its pack step's requirements when the
 /// step has its own (as routing ranks it), else from its engagement's.
 async fn task_load(conn: &mut AnyConnection, task_id: TaskId) -> Result<(String, u32)> {
-    let row = sqlx::query(
-        "SELECT COALESCE(sr.requirements, er.requirements) AS requirements
-         FROM tasks t JOIN work_items w ON w.id = t.work_item_id
-         LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-         LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
-         WHERE t.id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {TASK_REQUIREMENTS} AS requirements
+         FROM tasks t {TASK_ROUTING_JOINS}
+         WHERE t.id = $1"
+    ))
     .bind(task_id.to_string())
     .fetch_optional(&mut *conn)
     .await?

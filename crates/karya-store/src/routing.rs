@@ -263,6 +263,15 @@ pub fn requirements_json(req: &Requirements) -> Value {
     })
 }
 
+/// The joins that find a task's (`t`) routing: its work item (`w`), its engagement's routing
+/// (`er`) and its pack step's (`sr`).
+pub(crate) const TASK_ROUTING_JOINS: &str = "JOIN work_items w ON w.id = t.work_item_id
+    LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
+    LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step";
+/// The requirements a task (`t`, joined by [`TASK_ROUTING_JOINS`]) is routed and weighed by:
+/// its pack step's own, else its engagement's.
+pub(crate) const TASK_REQUIREMENTS: &str = "COALESCE(sr.requirements, er.requirements)";
+
 /// Most distinct stored texts kept parsed; past it the cache starts over. Engagements and pack
 /// steps hold a few hundred requirement sets at most, so a full cache is rare.
 const PARSED_CACHE_MAX: usize = 4_096;
@@ -772,14 +781,12 @@ impl Store {
     /// their pack step's requirements, else their engagement's; a task without routing weighs
     /// 1 on `default`).
     pub async fn worker_units(&self, worker_id: WorkerId) -> Result<(u32, Vec<(String, u32)>)> {
-        let rows = sqlx::query(
-            "SELECT COALESCE(sr.requirements, er.requirements) AS requirements FROM assignments a
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_REQUIREMENTS} AS requirements FROM assignments a
              JOIN tasks t ON t.id = a.task_id
-             JOIN work_items w ON w.id = t.work_item_id
-             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
-             WHERE a.worker_id = $1 AND a.released_at_us IS NULL",
-        )
+             {TASK_ROUTING_JOINS}
+             WHERE a.worker_id = $1 AND a.released_at_us IS NULL"
+        ))
         .bind(worker_id.to_string())
         .fetch_all(&self.reader)
         .await?;
@@ -806,16 +813,14 @@ impl Store {
     /// Ready tasks across clients in queue order (highest priority, then oldest), at most
     /// [`ROUTABLE_PAGE_MAX`], each with its engagement's routing.
     pub async fn routable_tasks(&self) -> Result<Vec<RoutableTask>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
                     t.updated_at_us, w.engagement_id, er.requirements, er.workflow,
                     s.resolution_due_at_us, sr.requirements AS step_requirements
-             FROM tasks t JOIN work_items w ON w.id = t.work_item_id
-             LEFT JOIN engagement_routing er ON er.engagement_id = w.engagement_id
-             LEFT JOIN step_routing sr ON sr.engagement_id = w.engagement_id AND sr.step = t.step
+             FROM tasks t {TASK_ROUTING_JOINS}
              LEFT JOIN sla_states s ON s.work_item_id = t.work_item_id AND s.clock_state = 'running'
-             WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1",
-        )
+             WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1"
+        ))
         .bind(ROUTABLE_PAGE_MAX)
         .fetch_all(&self.reader)
         .await?;
