@@ -144,6 +144,62 @@ pub(crate) async fn assert_intact(store: &Store) {
     );
 }
 
+/// A transaction that appends more events than one insert statement links (here 900 tasks
+/// created at once) links them all, in order, in an intact chain; and a failed one links none.
+pub async fn a_large_transaction_links_every_event_in_order(db: &TestDb) {
+    let store = &db.store;
+    let tenant = client(store, "Many Events").await;
+    let engagement_id = engagement(&tenant, "batch").await;
+    let item_id = item(&tenant, engagement_id).await;
+    let before = event_count(&tenant).await;
+    let batch: Vec<NewTask> = (0..900)
+        .map(|n| NewTask {
+            id: id(),
+            work_item_id: item_id,
+            step: format!("part_{n:03}"),
+        })
+        .collect();
+    let tasks = tenant.create_tasks(&batch, now()).await.unwrap();
+    assert_eq!(tasks.len(), 900);
+    let after = event_count(&tenant).await;
+    assert!(after >= before + 900, "{before} events, then {after}");
+    assert_intact(store).await;
+    // The task events follow one another in the order the tasks were made.
+    let mut page = PageRequest {
+        limit: 500,
+        after: None,
+    };
+    let mut created = Vec::new();
+    loop {
+        let events = tenant.events(&page).await.unwrap();
+        created.extend(
+            events
+                .items
+                .iter()
+                .filter(|e| e.kind == "task.created")
+                .map(|e| e.entity_id.clone()),
+        );
+        match events.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
+    let made: Vec<String> = tasks.iter().map(|t| t.id.to_string()).collect();
+    assert_eq!(created, made);
+    // A batch naming a missing work item stores nothing, events included.
+    let mut bad = batch[..3]
+        .iter()
+        .map(|t| NewTask {
+            id: id(),
+            ..t.clone()
+        })
+        .collect::<Vec<_>>();
+    bad[2].work_item_id = id();
+    assert!(tenant.create_tasks(&bad, now()).await.is_err());
+    assert_eq!(event_count(&tenant).await, after);
+    assert_intact(store).await;
+}
+
 pub async fn clients_are_created_listed_and_unique(db: &TestDb) {
     let store = &db.store;
     for name in ["Acme Insurance", "Globex Pharma", "Initech Legal"] {
