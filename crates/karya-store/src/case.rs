@@ -232,6 +232,17 @@ pub(crate) async fn is_excluded(
         work_item_id: parse(&task, "work_item_id")?,
         step: get(&task, "step")?,
     };
+    excluded_by_case(conn, &query, worker_id).await
+}
+
+/// Whether the case rules alone (the item's earlier assignments: a maker is not the checker)
+/// exclude the worker from the task; for a caller that has the task and has checked stored
+/// exclusions already.
+pub(crate) async fn excluded_by_case(
+    conn: &mut AnyConnection,
+    query: &CaseQuery,
+    worker_id: WorkerId,
+) -> Result<bool> {
     let rows = sqlx::query(&format!("{HISTORY_SQL} WHERE t.work_item_id = $1"))
         .bind(query.work_item_id.to_string())
         .fetch_all(&mut *conn)
@@ -239,7 +250,7 @@ pub(crate) async fn is_excluded(
         .iter()
         .map(assignment_row)
         .collect::<Result<Vec<_>>>()?;
-    let case = case_routing(&query.step, &history_for(&rows, &query), &[]);
+    let case = case_routing(&query.step, &history_for(&rows, query), &[]);
     Ok(case.excluded_workers.contains(&worker_id))
 }
 

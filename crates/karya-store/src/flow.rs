@@ -276,10 +276,14 @@ impl Tenant {
         &self,
         engagement_id: EngagementId,
     ) -> Result<Option<(String, u32)>> {
-        let mut conn = self.store.reader.acquire().await?;
-        Ok(stored_plan(&mut conn, self.client_id, engagement_id)
-            .await?
-            .map(|plan| (plan.pack_id.clone(), plan.pack_version as u32)))
+        let plan = match cached_plan(self.client_id, engagement_id) {
+            Some(cached) => cached,
+            None => {
+                let mut conn = self.store.reader.acquire().await?;
+                stored_plan(&mut conn, self.client_id, engagement_id).await?
+            }
+        };
+        Ok(plan.map(|plan| (plan.pack_id.clone(), plan.pack_version as u32)))
     }
 
     /// The routing requirements of one step of an engagement's pack, as stored (JSON text).
@@ -795,20 +799,25 @@ static PLANS: std::sync::LazyLock<
     std::sync::Mutex<std::collections::HashMap<EngagementId, std::sync::Arc<StoredPlan>>>,
 > = std::sync::LazyLock::new(Default::default);
 
+/// The plan from the cache: `Some(found)` when the engagement's plan is cached, `None` when it
+/// must be read. Tenant scope holds for the cache as for the table: another client's engagement
+/// reads as one without a plan.
+fn cached_plan(
+    client_id: ClientId,
+    engagement_id: EngagementId,
+) -> Option<Option<std::sync::Arc<StoredPlan>>> {
+    let plans = PLANS.lock().unwrap_or_else(|e| e.into_inner());
+    let plan = plans.get(&engagement_id)?;
+    Some((plan.client_id == client_id).then(|| plan.clone()))
+}
+
 async fn stored_plan(
     conn: &mut AnyConnection,
     client_id: ClientId,
     engagement_id: EngagementId,
 ) -> Result<Option<std::sync::Arc<StoredPlan>>> {
-    let cached = PLANS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&engagement_id)
-        .cloned();
-    if let Some(plan) = cached {
-        // Tenant scope holds for the cache as for the table: another client's engagement is
-        // not there.
-        return Ok((plan.client_id == client_id).then_some(plan));
+    if let Some(cached) = cached_plan(client_id, engagement_id) {
+        return Ok(cached);
     }
     let row = sqlx::query(
         "SELECT pack_id, pack_version, steps, deliverable FROM engagement_packs

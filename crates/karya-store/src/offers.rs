@@ -22,7 +22,7 @@ use karya_core::workforce::Capacity;
 use serde_json::json;
 use sqlx::AnyConnection;
 
-use crate::case::{is_excluded, store_exclusion};
+use crate::case::{excluded_by_case, is_excluded, store_exclusion, CaseQuery};
 use crate::events::append;
 use crate::routing::{
     caps_of, explanation_json, requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS,
@@ -657,7 +657,13 @@ impl Store {
                     ))
                 );
             }
-            if is_excluded(&mut tx, task.id, worker_id).await? {
+            // Stored exclusions were filtered out by the statement; the case rules remain.
+            let case = CaseQuery {
+                task_id: task.id,
+                work_item_id: task.work_item_id,
+                step: task.step.clone(),
+            };
+            if excluded_by_case(&mut tx, &case, worker_id).await? {
                 passed_over.push(idx);
                 continue;
             }
