@@ -94,7 +94,7 @@ pub use shifts::{ShiftChange, SHIFT_SCAN_MAX};
 pub use sites::{SiteQueueCount, CALENDARS_MAX, SITES_MAX};
 pub use sla::{
     CalendarRef, CalendarSpec, EngagementSla, MilestoneState, RecomputeReport, SlaMetrics,
-    SlaState, HISTOGRAM_BUCKETS_S,
+    SlaState, CLOCK_START_BATCH, HISTOGRAM_BUCKETS_S,
 };
 pub use users::{ApiToken, NewUser, User};
 pub use views::{ItemDates, QueueCount, ReviewLine, RiskItem, VIEW_ROWS_MAX};

@@ -3,8 +3,8 @@
 //! Generates a realistic file of insurance claims (title, priority, client reference and six
 //! input fields, numbers among them) in a temporary directory, then times the path a client's
 //! upload takes after it is spooled: [`intake::parse`] (reading, validation, ids, input JSON)
-//! and [`intake::store`] (duplicate check, batched inserts, one chained event per item, one
-//! commit). Generating the file is not timed. Peak RSS is the process's high-water mark
+//! and [`intake::store`] (duplicate check, batched inserts, one chained event per item, each
+//! item's SLA clock started with its due time on the engagement's calendar, one commit). Generating the file is not timed. Peak RSS is the process's high-water mark
 //! (`VmHWM`), which includes the rows held for the one transaction.
 //!
 //! Without `--db`, a fresh SQLite file in the temporary directory is used. The last line of the
@@ -71,6 +71,7 @@ async fn measure(
         service_line: ServiceLine::ALL[0],
     };
     tenant.create_engagement(&engagement, now).await?;
+    set_sla_terms(&tenant, engagement_id, now).await?;
     println!(
         "intake bench: {rows} rows, {} file of {:.1} MiB, {engine} at {}",
         format.name(),
@@ -102,6 +103,13 @@ async fn measure(
         summary.imported
     );
 
+    for id in [summary.first_id, summary.last_id] {
+        let state = tenant.sla_state(id).await?;
+        anyhow::ensure!(
+            state.is_some_and(|s| s.resolution.due_at.is_some()),
+            "work item {id} has no SLA due time after the import"
+        );
+    }
     let chain = store.verify_chain(client_id).await?;
     anyhow::ensure!(
         chain.broken.is_none(),
@@ -129,6 +137,88 @@ async fn measure(
             "peak_rss_mib": peak_rss_mib.round(),
         })
     );
+    Ok(())
+}
+
+/// Gives the engagement a business-hours calendar and resolution terms for every priority, so
+/// that every imported item has its SLA due time computed, as a client's engagement would.
+async fn set_sla_terms(
+    tenant: &karya_store::Tenant,
+    engagement_id: EngagementId,
+    now: jiff::Timestamp,
+) -> anyhow::Result<()> {
+    use jiff::civil::{time, Weekday};
+    use jiff::SignedDuration;
+    use karya_core::billing::{CreditRule, ItemRate, Pricing};
+    use karya_core::calendar::{Calendar, Shift};
+    use karya_core::id::CalendarId;
+    use karya_core::model::Priority;
+    use karya_core::money::Money;
+    use karya_core::sla::SlaTerms;
+    use karya_store::{CalendarSpec, EngagementSla};
+
+    let weekdays = [
+        Weekday::Monday,
+        Weekday::Tuesday,
+        Weekday::Wednesday,
+        Weekday::Thursday,
+        Weekday::Friday,
+    ];
+    let week = Calendar::weekly(
+        jiff::tz::TimeZone::UTC,
+        &weekdays,
+        &[Shift::new(time(9, 0, 0, 0), time(18, 0, 0, 0))],
+    )
+    .week;
+    let calendar_id = CalendarId::from_uuid(uuid::Uuid::now_v7());
+    let spec = CalendarSpec {
+        id: calendar_id,
+        name: "Claims desk".into(),
+        time_zone: "UTC".into(),
+        week,
+        holidays: vec![],
+        exceptions: vec![],
+    };
+    tenant.put_calendar(&spec, "bench set-up", now).await?;
+    // Urgent claims in 4 business hours, the rest in 1 to 5 business days.
+    let hours = |priority: Priority| match priority {
+        Priority::Urgent => 4,
+        Priority::High => 9,
+        Priority::Normal => 27,
+        Priority::Low => 45,
+    };
+    let terms = Priority::ALL
+        .iter()
+        .map(|&priority| {
+            let terms = SlaTerms {
+                first_response: SignedDuration::from_hours(1),
+                resolution: SignedDuration::from_hours(hours(priority)),
+                warning_pct: 75,
+                on_time_target_bp: 9_500,
+                accuracy_target_bp: 9_800,
+            };
+            (priority, terms)
+        })
+        .collect();
+    let sla = EngagementSla {
+        calendar: calendar_id.into(),
+        terms,
+        pricing: Pricing::PerItem {
+            rates: vec![ItemRate {
+                priority: Priority::Normal,
+                band: None,
+                price: Money::new(1_500, Currency::USD),
+            }],
+        },
+        credit_rule: Some(CreditRule {
+            per_point_bp: 200,
+            cap_bp: 1_000,
+        }),
+        accuracy_credit_rule: None,
+    };
+    tenant
+        .set_engagement_sla(engagement_id, &sla, "bench set-up", now)
+        .await?;
     Ok(())
 }
 

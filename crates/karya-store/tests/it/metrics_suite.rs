@@ -20,7 +20,7 @@ use karya_core::sla::SlaTerms;
 use karya_core::workforce::{Leave, ShiftBlock};
 use karya_store::{
     CalendarRef, CalendarSpec, EngagementSla, ImportOutcome, NewEngagement, NewTask, NewWorkItem,
-    StoreError, Tenant, WorkerRouting,
+    StoreError, Tenant, WorkerRouting, CLOCK_START_BATCH,
 };
 
 use crate::harness::TestDb;
@@ -301,7 +301,9 @@ pub async fn bulk_import_starts_sla_clocks_as_single_intake_does(db: &TestDb) {
     tenant.create_work_item(&single, when).await.unwrap();
     let single_low = row(Priority::Low);
     tenant.create_work_item(&single_low, when).await.unwrap();
-    let rows: Vec<NewWorkItem> = (0..450)
+    // More items of one priority than one statement starts.
+    let n_rows = 3 * CLOCK_START_BATCH / 2 + 150;
+    let rows: Vec<NewWorkItem> = (0..n_rows)
         .map(|n| {
             row(if n % 3 == 0 {
                 Priority::Low
@@ -333,9 +335,14 @@ pub async fn bulk_import_starts_sla_clocks_as_single_intake_does(db: &TestDb) {
             _ => assert_eq!(state, None),
         }
     }
+    let normal = rows
+        .iter()
+        .filter(|r| r.priority == Priority::Normal)
+        .count();
+    assert!(normal > CLOCK_START_BATCH, "{normal}");
     assert_eq!(
         tenant.sla_states(engagement_id).await.unwrap().len(),
-        1 + 300
+        1 + normal
     );
     let audit = db.store.audit(None).await.unwrap();
     assert!(audit.intact(), "{:?}", audit.first_break());
