@@ -190,7 +190,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3_000)]
         tasks: u32,
     },
-    /// Bulk intake: validated, stored and chained work items per second from a generated file.
+    /// Bulk intake: work items per second validated, stored, chained and with their SLA clocks
+    /// started, from a generated file.
     Intake {
         /// Rows in the generated file.
         #[arg(long, default_value_t = 1_000_000)]
