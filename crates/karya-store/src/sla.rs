@@ -399,7 +399,6 @@ pub(crate) async fn start_clocks(
             .filter(|(_, p)| *p == priority)
             .map(|(id, _)| id)
             .collect();
-        let micros = |t: Option<Timestamp>| t.map(us);
         for batch in ids.chunks(CLOCK_START_BATCH) {
             let mut array = String::with_capacity(2 + batch.len() * 39);
             array.push('[');
@@ -413,22 +412,10 @@ pub(crate) async fn start_clocks(
                 array.push('"');
             }
             array.push(']');
-            sqlx::query(&sql)
+            let query = sqlx::query(&sql)
                 .bind(client.as_str())
-                .bind(engagement.as_str())
-                .bind(status.state.code())
-                .bind(us(status.started_at))
-                .bind(status.response.target.as_secs())
-                .bind(status.response.elapsed.as_secs())
-                .bind(micros(status.response.due_at))
-                .bind(micros(status.response.met_at))
-                .bind(i64::from(status.response.breached))
-                .bind(status.resolution.target.as_secs())
-                .bind(status.resolution.elapsed.as_secs())
-                .bind(micros(status.resolution.due_at))
-                .bind(micros(status.resolution.warn_at))
-                .bind(micros(status.resolution.met_at))
-                .bind(i64::from(status.resolution.breached))
+                .bind(engagement.as_str());
+            bind_status(query, &status)
                 .bind(us(now))
                 .bind(array)
                 .execute(&mut *conn)
@@ -468,29 +455,37 @@ async fn write_states(
         rows.join(", ")
     );
     let mut insert = sqlx::query(&sql);
-    let micros = |t: Option<Timestamp>| t.map(us);
     for (id, engagement_id, status) in states {
         insert = insert
             .bind(client_id.to_string())
             .bind(id.to_string())
-            .bind(engagement_id.to_string())
-            .bind(status.state.code())
-            .bind(us(status.started_at))
-            .bind(status.response.target.as_secs())
-            .bind(status.response.elapsed.as_secs())
-            .bind(micros(status.response.due_at))
-            .bind(micros(status.response.met_at))
-            .bind(i64::from(status.response.breached))
-            .bind(status.resolution.target.as_secs())
-            .bind(status.resolution.elapsed.as_secs())
-            .bind(micros(status.resolution.due_at))
-            .bind(micros(status.resolution.warn_at))
-            .bind(micros(status.resolution.met_at))
-            .bind(i64::from(status.resolution.breached))
-            .bind(us(now));
+            .bind(engagement_id.to_string());
+        insert = bind_status(insert, status).bind(us(now));
     }
     insert.execute(&mut *conn).await?;
     Ok(())
+}
+
+/// Binds a status's columns, `clock_state` to `resolution_breached` in [`STATE_COLUMNS`] order.
+fn bind_status<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    status: &SlaStatus,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let micros = |t: Option<Timestamp>| t.map(us);
+    query
+        .bind(status.state.code())
+        .bind(us(status.started_at))
+        .bind(status.response.target.as_secs())
+        .bind(status.response.elapsed.as_secs())
+        .bind(micros(status.response.due_at))
+        .bind(micros(status.response.met_at))
+        .bind(i64::from(status.response.breached))
+        .bind(status.resolution.target.as_secs())
+        .bind(status.resolution.elapsed.as_secs())
+        .bind(micros(status.resolution.due_at))
+        .bind(micros(status.resolution.warn_at))
+        .bind(micros(status.resolution.met_at))
+        .bind(i64::from(status.resolution.breached))
 }
 
 /// Recomputes every open item of an engagement in batches, then records why, as one event.
