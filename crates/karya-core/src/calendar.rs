@@ -26,6 +26,15 @@ pub const SEARCH_DAYS_MAX: i32 = 3_660;
 /// Number of days a measured span may cover, for the same reason as [`SEARCH_DAYS_MAX`].
 pub const MEASURE_DAYS_MAX: i32 = 3_660;
 
+/// The working week of most offices: Monday to Friday.
+pub const MONDAY_TO_FRIDAY: [Weekday; 5] = [
+    Weekday::Monday,
+    Weekday::Tuesday,
+    Weekday::Wednesday,
+    Weekday::Thursday,
+    Weekday::Friday,
+];
+
 /// Why calendar arithmetic could not answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CalendarError {
@@ -229,14 +238,6 @@ mod tests {
 
     use super::*;
 
-    const WEEKDAYS: [Weekday; 5] = [
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-    ];
-
     /// India's central government gazetted holidays of 2026 (the compulsory list), as data an
     /// Indian site's calendar carries.
     const INDIA_GAZETTED_2026: &[(i16, i8, i8, &str)] = &[
@@ -266,7 +267,7 @@ mod tests {
     fn nine_to_six(zone_name: &str) -> Calendar {
         Calendar::weekly(
             zone(zone_name),
-            &WEEKDAYS,
+            &MONDAY_TO_FRIDAY,
             &[Shift::new(time(9, 0, 0, 0), time(18, 0, 0, 0))],
         )
     }
@@ -284,7 +285,7 @@ mod tests {
     fn kolkata_night_desk() -> Calendar {
         Calendar::weekly(
             zone("Asia/Kolkata"),
-            &WEEKDAYS,
+            &MONDAY_TO_FRIDAY,
             &[Shift::new(time(18, 30, 0, 0), time(3, 30, 0, 0))],
         )
     }
@@ -412,7 +413,7 @@ mod tests {
     fn overlapping_shifts_count_once_and_closed_calendars_fail() {
         let cal = Calendar::weekly(
             zone("UTC"),
-            &WEEKDAYS,
+            &MONDAY_TO_FRIDAY,
             &[
                 Shift::new(time(9, 0, 0, 0), time(13, 0, 0, 0)),
                 Shift::new(time(12, 0, 0, 0), time(17, 0, 0, 0)),

@@ -147,26 +147,19 @@ async fn set_sla_terms(
     engagement_id: EngagementId,
     now: jiff::Timestamp,
 ) -> anyhow::Result<()> {
-    use jiff::civil::{time, Weekday};
+    use jiff::civil::time;
     use jiff::SignedDuration;
     use karya_core::billing::{CreditRule, ItemRate, Pricing};
-    use karya_core::calendar::{Calendar, Shift};
+    use karya_core::calendar::{Calendar, Shift, MONDAY_TO_FRIDAY};
     use karya_core::id::CalendarId;
     use karya_core::model::Priority;
     use karya_core::money::Money;
     use karya_core::sla::SlaTerms;
     use karya_store::{CalendarSpec, EngagementSla};
 
-    let weekdays = [
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-    ];
     let week = Calendar::weekly(
         jiff::tz::TimeZone::UTC,
-        &weekdays,
+        &MONDAY_TO_FRIDAY,
         &[Shift::new(time(9, 0, 0, 0), time(18, 0, 0, 0))],
     )
     .week;

@@ -416,13 +416,7 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
             conflict: None,
         }
     };
-    let weekdays = [
-        Weekday::Monday,
-        Weekday::Tuesday,
-        Weekday::Wednesday,
-        Weekday::Thursday,
-        Weekday::Friday,
-    ];
+    let weekdays = karya_core::calendar::MONDAY_TO_FRIDAY;
     let tuesday_to_saturday = [
         Weekday::Tuesday,
         Weekday::Wednesday,
