@@ -15,6 +15,7 @@
 //! write per batch), and records the reason as one event.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use jiff::civil::{Date, Time};
 use jiff::{SignedDuration, Timestamp};
@@ -377,10 +378,9 @@ pub(crate) async fn start_clocks(
         at: now,
         event: ClockEvent::Created,
     }];
-    let ids_from = if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-        "json_each($17) AS ids"
-    } else {
-        "json_array_elements_text($17::json) AS ids"
+    let ids_from = match conn.backend_name() == "PostgreSQL" {
+        true => "json_array_elements_text($17::json) AS ids",
+        false => "json_each($17) AS ids",
     };
     let sql = format!(
         "INSERT INTO sla_states (client_id, {STATE_COLUMNS}) \
@@ -403,13 +403,9 @@ pub(crate) async fn start_clocks(
             let mut array = String::with_capacity(2 + batch.len() * 39);
             array.push('[');
             for (idx, id) in batch.iter().enumerate() {
-                if idx > 0 {
-                    array.push(',');
-                }
+                let sep = if idx == 0 { "" } else { "," };
                 // A UUID's text needs no escaping.
-                array.push('"');
-                array.push_str(&id.to_string());
-                array.push('"');
+                write!(array, "{sep}\"{id}\"").expect("writing to a string cannot fail");
             }
             array.push(']');
             let query = sqlx::query(&sql)
