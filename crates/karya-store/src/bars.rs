@@ -173,7 +173,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         self.engagement(engagement_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(
             "SELECT paused_at_us FROM sampling_states
              WHERE client_id = $1 AND engagement_id = $2 AND worker_id = $3 AND step = $4

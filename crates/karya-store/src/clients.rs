@@ -69,7 +69,7 @@ impl Store {
         currency: Currency,
         now: Timestamp,
     ) -> Result<Client> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO clients (id, name, currency, created_at_us) VALUES ($1, $2, $3, $4)",
         )
@@ -131,7 +131,7 @@ impl Store {
 
     /// Registers a delivery centre.
     pub async fn create_site(&self, site: &Site, now: Timestamp) -> Result<Site> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         ensure_firm_chain(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO sites (id, name, time_zone, country, created_at_us) VALUES ($1, $2, $3, $4, $5)",
@@ -173,7 +173,7 @@ impl Store {
         designation: Designation,
         now: Timestamp,
     ) -> Result<Worker> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         ensure_firm_chain(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO workers (id, name, site_id, designation, created_at_us) VALUES ($1, $2, $3, $4, $5)",

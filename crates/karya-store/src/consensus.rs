@@ -348,7 +348,7 @@ impl Tenant {
             )));
         }
         let item = self.work_item(new.work_item_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let inserted = sqlx::query(
             "INSERT INTO consensus_groups (id, client_id, engagement_id, work_item_id, step, keyers, state, created_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -423,7 +423,7 @@ impl Tenant {
                 output.len()
             )));
         }
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let (mut task, _) = load_task(&mut tx, self, task_id).await?;
         let group_id = match part_of(&mut tx, self, task_id).await? {
             Some((group_id, role)) if role == "keying" => group_id,
@@ -594,7 +594,7 @@ impl Tenant {
         ruling: &Fields,
         now: Timestamp,
     ) -> Result<(ConsensusGroup, Vec<KeyerResult>)> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
         let group_id = match part_of(&mut tx, self, task_id).await? {
             Some((group_id, role)) if role == "adjudication" => group_id,

@@ -421,7 +421,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         self.engagement(engagement_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         write_decision_type(&mut tx, self.client_id, engagement_id, decision_type, now).await?;
         tx.commit().await?;
         Ok(())
@@ -455,7 +455,7 @@ impl Tenant {
             }
         }
         let worker = self.store.worker(new.decided_by).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         lock_chains(&mut tx, self.store.engine, Some(self.client_id), "SHARE").await?;
         let row = sqlx::query(
             "SELECT name, amount_field, limits, required_qualifications, inverse_action, undo_window_hours, reopen_on_undo
@@ -613,7 +613,7 @@ impl Tenant {
             true => (DecisionStatus::InForce, EventKind::DecisionApproved),
             false => (DecisionStatus::Rejected, EventKind::DecisionRejected),
         };
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         update_status(&mut tx, self.client_id, &decision.record, status, None, now).await?;
         append(
             &mut tx,
@@ -632,7 +632,7 @@ impl Tenant {
     /// Undoes a decision on request: refused when its type is irreversible or its window closed.
     pub async fn undo_decision(&self, id: DecisionId, now: Timestamp) -> Result<StoredDecision> {
         let mut decision = self.decision(id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let types = load_types(&mut tx, self.client_id).await?;
         let decision_type = types
             .get(&decision.record.input.decision_type)
@@ -850,7 +850,7 @@ impl Store {
                 .engagement(engagement_id)
                 .await?;
         }
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         if client_id.is_none() {
             ensure_firm_chain(&mut tx).await?;
         }

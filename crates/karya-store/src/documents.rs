@@ -83,7 +83,7 @@ impl Tenant {
         self.work_item(new.work_item_id).await?;
         let sha256 = sha256_hex(new.bytes);
         let size = new.bytes.len() as u64;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         sqlx::query(
             "INSERT INTO documents (id, client_id, work_item_id, name, media_type, bytes, size, sha256, created_at_us, uploaded_by)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -170,7 +170,7 @@ impl Tenant {
         qa.sampling.check().map_err(|err| StoreError::Rejected {
             message: format!("pack {} QA policy: {err}", pack.id),
         })?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         crate::work::insert_engagement(&mut tx, self.client_id, new, now).await?;
         let plan = plan_json(&flow::plan_of(pack));
         let deliverable = json!({
@@ -411,7 +411,7 @@ impl Store {
         };
         let expired = us(now - JOB_LEASE);
         for _ in 0..EXHAUSTED_PER_CLAIM_MAX {
-            let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+            let mut tx = crate::tx::Tx::begin(self).await?;
             let row = sqlx::query(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id
                  WHERE (j.state = 'queued' AND j.run_after_us <= $1)
@@ -478,7 +478,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<JobFailed> {
         let reason = clip(reason);
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
@@ -533,7 +533,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Option<TaskId>> {
         let reason = clip(reason);
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs j JOIN work_items w ON w.id = j.work_item_id WHERE j.id = $1"
@@ -599,7 +599,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         check_output(output)?;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let client_id = held_job(&mut tx, job_id, claimed_by).await?;
         let row = sqlx::query("SELECT work_item_id, step FROM jobs WHERE id = $1")
             .bind(job_id.to_string())

@@ -176,7 +176,7 @@ impl Tenant {
         let mut refusal = Refusal::default();
         duplicates_in_import(rows, &mut refusal);
 
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let head = lock_chain_head(&mut tx, self, rows.len()).await?;
         self.duplicates_stored(&mut tx, engagement_id, rows, &mut refusal)
             .await?;

@@ -66,7 +66,7 @@ impl Store {
     /// qualification which has lapsed by `now` (at most [`LAPSE_BATCH_MAX`] of each), sending
     /// their tasks back to routing. Returns what was taken back.
     pub async fn withdraw_lapsed(&self, now: Timestamp) -> Result<Vec<Lapsed>> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let offers = sqlx::query(&format!(
             "SELECT o.id, o.client_id, o.task_id, o.worker_id,
                     {TASK_REQUIREMENTS} AS requirements FROM offers o

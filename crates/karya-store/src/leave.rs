@@ -52,7 +52,7 @@ impl Store {
                 message: format!("a leave note is at most {LEAVE_NOTE_LEN_MAX} characters"),
             });
         }
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO worker_leave (id, worker_id, from_us, until_us, note, created_at_us)
              VALUES ($1, $2, $3, $4, $5, $6)",

@@ -19,7 +19,8 @@
 //! - `clients`, `work`: the use cases, one method each.
 //!
 //! SQLite runs all writes through a single connection (the single-writer path), so writers
-//! queue in the process instead of failing with `SQLITE_BUSY`; reads use a pool of their own.
+//! queue in the process instead of failing with `SQLITE_BUSY`, and the changes queued together
+//! commit together (`group`); reads use a pool of their own.
 //! PostgreSQL uses one pool and row locks (`FOR UPDATE SKIP LOCKED` for claims).
 
 pub mod attrs;
@@ -31,6 +32,7 @@ mod decisions;
 mod documents;
 mod events;
 mod flow;
+mod group;
 mod intake;
 mod lapses;
 mod leader;
@@ -208,8 +210,10 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
-    /// Where writes go. On SQLite a pool of exactly one connection.
+    /// Where writes go. On SQLite a pool of exactly one connection, which `group` holds.
     writer: AnyPool,
+    /// SQLite: the writer's transactions, committed in groups. `None` on PostgreSQL.
+    group: Option<group::GroupWriter>,
     /// Where reads go. On PostgreSQL the same pool as `writer`.
     reader: AnyPool,
 }
@@ -259,7 +263,7 @@ impl Store {
         match self.engine {
             Engine::Sqlite => {
                 let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
-                    .fetch_all(&self.writer)
+                    .fetch_all(&self.reader)
                     .await?;
                 let report: Vec<String> = rows.into_iter().map(|(line,)| line).collect();
                 if report != ["ok"] {
@@ -277,8 +281,17 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        if let Some(group) = &self.group {
+            group.close().await;
+        }
         self.writer.close().await;
         self.reader.close().await;
+    }
+
+    /// On SQLite, the group commits of the writer so far and the changes they carried
+    /// ([`group`](crate::group)); `None` on PostgreSQL.
+    pub fn group_commits(&self) -> Option<(u64, u64)> {
+        self.group.as_ref().map(|group| group.commits())
     }
 
     /// Access to one client's data. Every method of [`Tenant`] is scoped to `client_id`.
@@ -293,10 +306,10 @@ impl Store {
     /// attacker or an operator with direct access would; never used by karya itself.
     #[doc(hidden)]
     pub async fn execute_raw_for_tests(&self, sql: &str) -> Result<u64> {
-        Ok(sqlx::raw_sql(sql)
-            .execute(&self.writer)
-            .await?
-            .rows_affected())
+        let mut tx = tx::Tx::begin(self).await?;
+        let done = sqlx::raw_sql(sql).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
     }
 }
 
@@ -355,6 +368,10 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
         .await?;
     let store = Store {
         engine: Engine::Sqlite,
+        group: Some(group::GroupWriter::new(
+            writer.clone(),
+            options.acquire_timeout,
+        )),
         writer,
         reader,
     };
@@ -390,6 +407,7 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Store> {
         .map_err(|err| anyhow::anyhow!("cannot connect to {}: {err}", redact_url(url)))?;
     Ok(Store {
         engine: Engine::Postgres,
+        group: None,
         writer: pool.clone(),
         reader: pool,
     })

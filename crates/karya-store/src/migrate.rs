@@ -87,7 +87,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
 const MIGRATION_LOCK_KEY: i64 = 0x6b61_7279_615f_6d67;
 
 pub(crate) async fn run(store: &Store) -> Result<()> {
-    let mut tx = store.writer.begin().await?;
+    let mut tx = crate::tx::Tx::begin(store).await?;
     if store.engine == Engine::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(MIGRATION_LOCK_KEY)

@@ -202,7 +202,7 @@ impl Tenant {
         detail: &Value,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let inserted = sqlx::query(
             "INSERT INTO sla_warnings (work_item_id, client_id, milestone, reason, warned_at_us)
              VALUES ($1, $2, $3, $4, $5)",

@@ -455,7 +455,7 @@ impl Tenant {
     /// Offers a ready task to a worker: the task moves to `offered`, the offer reserves the
     /// task's weight of the worker's capacity until it ends, and the explanation is stored.
     pub async fn make_offer(&self, new: &NewOffer, now: Timestamp) -> Result<OfferMade> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let held = held_locked(&mut tx, self.store.engine, new.worker_id).await?;
         let (channel, weight) = task_load(&mut tx, new.task_id).await?;
         if held.full_for(&channel, weight).is_some() {
@@ -530,7 +530,7 @@ impl Tenant {
         explanation_id: uuid::Uuid,
         now: Timestamp,
     ) -> Result<bool> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let moved = move_task(
             &mut tx,
             self.client_id,
@@ -567,7 +567,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let held = held_locked(&mut tx, self.engine, worker_id).await?;
         let (channel, weight) = task_load(&mut tx, task_id).await?;
         if let Some(full) = held.full_for(&channel, weight) {
@@ -628,7 +628,7 @@ impl Store {
         if ranked.is_empty() {
             return Ok((0, Claim::Taken));
         }
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let held = held_locked(&mut tx, self.engine, worker_id).await?;
         let mut passed_over: Vec<usize> = Vec::new();
         loop {
@@ -767,7 +767,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let row = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS}, explanation_id FROM offers WHERE id = $1 AND worker_id = $2{lock}"
         ))
@@ -820,7 +820,7 @@ impl Store {
         offer_id: OfferId,
         now: Timestamp,
     ) -> Result<StoredOffer> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let row = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE id = $1 AND worker_id = $2"
         ))
@@ -856,7 +856,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let rows = sqlx::query(&format!(
             "SELECT {OFFER_COLUMNS} FROM offers WHERE outcome IS NULL AND expires_at_us <= $1
              ORDER BY expires_at_us, id LIMIT $2{lock}"

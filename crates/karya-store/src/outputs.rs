@@ -22,7 +22,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         self.task(task_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         crate::flow::record_output(&mut tx, self.client_id, task_id, &output.to_string(), now)
             .await?;
         tx.commit().await?;

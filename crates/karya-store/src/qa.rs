@@ -420,7 +420,7 @@ impl Store {
         qualification: &str,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO reviewer_qualifications (worker_id, qualification, granted_at_us) VALUES ($1, $2, $3)",
         )
@@ -483,7 +483,7 @@ impl Tenant {
                 "gold settings: threshold in [0, 1], window in 1..={GOLD_WINDOW_MAX}, min_scored at most the window"
             )));
         }
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         write_qa_policy(&mut tx, self, engagement_id, policy, now).await?;
         let stored_policy = load_policy(&mut tx, self, engagement_id).await?;
         tx.commit().await?;
@@ -505,7 +505,7 @@ impl Tenant {
         expected: &Fields,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let (task, _) = load_task(&mut tx, self, task_id).await?;
         if !matches!(task.state, TaskState::Ready | TaskState::Offered) {
             return Err(rejected(format!(
@@ -555,7 +555,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<SubmitOutcome> {
         let output = submission_in.fields;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
         if crate::consensus::part_of(&mut tx, self, task_id)
             .await?
@@ -772,7 +772,7 @@ impl Tenant {
         next_id: uuid::Uuid,
         now: Timestamp,
     ) -> Result<ReviewOutcome> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
         let next = match new.verdict {
             Verdict::Pass => TaskState::Accepted,

@@ -67,7 +67,7 @@ impl Tenant {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"
         ))

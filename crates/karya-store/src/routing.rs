@@ -463,7 +463,7 @@ impl Store {
         TimeZone::get(&routing.time_zone).map_err(|_| StoreError::Rejected {
             message: format!("unknown time zone {:?}", routing.time_zone),
         })?;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let languages = json!(routing.languages).to_string();
         let shifts = shifts_json(&routing.shifts).to_string();
         let excluded = json!(routing
@@ -543,7 +543,7 @@ impl Store {
         q: &Qualification,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let inserted = sqlx::query(
             "INSERT INTO worker_qualifications (id, worker_id, kind, field, issuer, valid_from_us, valid_until_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -585,7 +585,7 @@ impl Store {
         growing: GrowthFlag,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         sqlx::query("DELETE FROM worker_skills WHERE worker_id = $1 AND skill = $2")
             .bind(worker_id.to_string())
             .bind(&skill.name)
@@ -627,7 +627,7 @@ impl Store {
         presence: Presence,
         now: Timestamp,
     ) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let updated = sqlx::query(
             "UPDATE worker_routing SET presence = $1, presence_since_us = $2, presence_by = 'worker'
              WHERE worker_id = $3",
@@ -887,7 +887,7 @@ impl Tenant {
         self.engagement(engagement_id).await?;
         let req = requirements_json(requirements);
         let flow = workflow_json(workflow);
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         sqlx::query("DELETE FROM engagement_routing WHERE client_id = $1 AND engagement_id = $2")
             .bind(self.client_id.to_string())
             .bind(engagement_id.to_string())
@@ -943,8 +943,10 @@ impl Tenant {
         explanation: &Explanation,
         assignment_id: Option<AssignmentId>,
     ) -> Result<()> {
-        self.insert_explanation(&self.store.writer, id, explanation, assignment_id)
-            .await
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
+        self.insert_explanation(&mut *tx, id, explanation, assignment_id)
+            .await?;
+        tx.commit().await
     }
 
     async fn insert_explanation<'c, E>(

@@ -89,7 +89,7 @@ impl Store {
         if wanted.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let mut changes = Vec::with_capacity(wanted.len());
         for (worker_id, from, since_us, to) in wanted {
             let updated = sqlx::query(

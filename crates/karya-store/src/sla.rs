@@ -790,7 +790,7 @@ impl Tenant {
     ) -> Result<RecomputeReport> {
         spec.to_calendar()?;
         let (week, holidays, exceptions) = calendar_json(spec);
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let written = sqlx::query(
             "INSERT INTO calendars (id, client_id, name, time_zone, week, holidays, exceptions, updated_at_us)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -887,7 +887,7 @@ impl Tenant {
                 ),
             });
         }
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         sqlx::query(
             "INSERT INTO engagement_sla (engagement_id, client_id, calendar_id, calendar_site_id, pricing,
                 credit_per_point_bp, credit_cap_bp, accuracy_credit_per_point_bp, accuracy_credit_cap_bp,
@@ -1006,7 +1006,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<RecomputeReport> {
         self.engagement(engagement_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let report = recompute(&mut tx, self.client_id, engagement_id, reason, now).await?;
         tx.commit().await?;
         Ok(report)
@@ -1020,7 +1020,7 @@ impl Tenant {
         now: Timestamp,
     ) -> Result<()> {
         let item = self.work_item(work_item_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         append(
             &mut tx,
             self.client_id,
@@ -1307,7 +1307,7 @@ impl Store {
     ) -> Result<RecomputeReport> {
         spec.to_calendar()?;
         let (week, holidays, exceptions) = calendar_json(spec);
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         crate::clients::ensure_firm_chain(&mut tx).await?;
         let written = sqlx::query(
             "INSERT INTO site_calendars (site_id, name, time_zone, week, holidays, exceptions, updated_at_us)

@@ -17,9 +17,10 @@ use jiff::Timestamp;
 use karya_core::event::EventKind;
 use karya_core::id::ClientId;
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor};
+use sqlx::{Any, AnyConnection, Describe, Either, Execute, Executor};
 
-use crate::Result;
+use crate::group::Change;
+use crate::{Result, Store};
 
 /// An event appended in a transaction, not yet linked into its chain.
 #[derive(Debug, Clone)]
@@ -35,29 +36,47 @@ pub(crate) struct PendingEvent {
 /// A write transaction with the events appended in it. Dropping it without [`Tx::commit`]
 /// rolls both back.
 pub(crate) struct Tx {
-    inner: sqlx::Transaction<'static, Any>,
+    inner: Inner,
     pending: Vec<PendingEvent>,
 }
 
+enum Inner {
+    /// PostgreSQL: a transaction of its own on a pooled connection.
+    Pool(sqlx::Transaction<'static, Any>),
+    /// SQLite: a change in the single writer's group ([`crate::group`]).
+    Group(Change),
+}
+
 impl Tx {
-    /// Begins a transaction on a connection of `pool` (the writer).
-    pub async fn begin(pool: &AnyPool) -> Result<Tx> {
+    /// Begins a write transaction on `store`.
+    pub async fn begin(store: &Store) -> Result<Tx> {
+        let inner = match &store.group {
+            Some(group) => Inner::Group(group.begin().await?),
+            None => Inner::Pool(store.writer.begin().await?),
+        };
         Ok(Tx {
-            inner: pool.begin().await?,
+            inner,
             pending: Vec::new(),
         })
     }
 
-    /// Links the events appended so far into their chains, then commits.
+    /// Links the events appended so far into their chains, then commits. On SQLite this
+    /// returns once the change's group has committed.
     pub async fn commit(mut self) -> Result<()> {
         self.flush_events().await?;
-        self.inner.commit().await?;
+        match self.inner {
+            Inner::Pool(tx) => tx.commit().await?,
+            Inner::Group(change) => change.commit().await?,
+        }
         Ok(())
     }
 
     /// Rolls the change and its events back.
     pub async fn rollback(self) -> Result<()> {
-        self.inner.rollback().await?;
+        match self.inner {
+            Inner::Pool(tx) => tx.rollback().await?,
+            Inner::Group(change) => change.rollback().await?,
+        }
         Ok(())
     }
 
@@ -76,20 +95,26 @@ impl Tx {
     /// of `client_id`, if any.
     pub async fn flush_events(&mut self) -> Result<Option<u64>> {
         let pending = std::mem::take(&mut self.pending);
-        crate::events::link_all(&mut self.inner, pending).await
+        crate::events::link_all(self, pending).await
     }
 }
 
 impl Deref for Tx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
-        &self.inner
+        match &self.inner {
+            Inner::Pool(tx) => tx,
+            Inner::Group(change) => change.conn(),
+        }
     }
 }
 
 impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.inner
+        match &mut self.inner {
+            Inner::Pool(tx) => tx,
+            Inner::Group(change) => change.conn_mut(),
+        }
     }
 }
 

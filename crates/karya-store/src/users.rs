@@ -100,7 +100,7 @@ impl Store {
                 message: format!("a {} user needs a worker record", new.role.code()),
             });
         }
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         ensure_firm_chain(&mut tx).await?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, name, role, client_id, worker_id, password_hash, disabled, created_at_us)
@@ -191,7 +191,7 @@ impl Store {
     /// Disables a user and ends their sessions; their tokens stop working too.
     pub async fn disable_user(&self, id: uuid::Uuid, now: Timestamp) -> Result<User> {
         let user = self.user(id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         sqlx::query("UPDATE users SET disabled = 1 WHERE id = $1")
             .bind(id.to_string())
             .execute(&mut *tx)
@@ -226,6 +226,7 @@ impl Store {
     ) -> Result<()> {
         // Sessions are access, not business state: they are not chained events, but sign-ins
         // are logged by the server.
+        let mut tx = crate::tx::Tx::begin(self).await?;
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at_us, expires_at_us) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -234,8 +235,9 @@ impl Store {
         .bind(csrf_token)
         .bind(us(now))
         .bind(us(expires_at))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -258,19 +260,23 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        let mut tx = crate::tx::Tx::begin(self).await?;
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Removes expired sessions; returns how many.
     pub async fn purge_sessions(&self, now: Timestamp) -> Result<u64> {
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at_us <= $1")
             .bind(us(now))
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
@@ -283,7 +289,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<ApiToken> {
         let user = self.user(user_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at_us) VALUES ($1, $2, $3, $4, $5)")
             .bind(id.to_string())
             .bind(user_id.to_string())
@@ -358,7 +364,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         let user = self.user(user_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let done = sqlx::query("UPDATE api_tokens SET revoked_at_us = $1 WHERE id = $2 AND user_id = $3 AND revoked_at_us IS NULL")
             .bind(us(now))
             .bind(id.to_string())

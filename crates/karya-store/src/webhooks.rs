@@ -144,7 +144,7 @@ impl Tenant {
     /// Registers an endpoint. It receives the events appended after its registration.
     pub async fn register_webhook(&self, new: &NewWebhook, now: Timestamp) -> Result<Webhook> {
         let client = self.client_id.to_string();
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let exists = sqlx::query("SELECT 1 FROM clients WHERE id = $1")
             .bind(&client)
             .fetch_optional(&mut *tx)
@@ -225,7 +225,7 @@ impl Tenant {
 
     /// Removes an endpoint: nothing more is sent to it. Its attempts stay on record.
     pub async fn remove_webhook(&self, id: WebhookId, now: Timestamp) -> Result<()> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = 'removed'
              WHERE client_id = $1 AND id = $2 AND state <> 'removed'",
@@ -253,7 +253,7 @@ impl Tenant {
     /// Resumes a suspended endpoint: its failures reset and the event it stopped at is due
     /// now. Resuming an active endpoint changes nothing.
     pub async fn resume_webhook(&self, id: WebhookId, now: Timestamp) -> Result<Webhook> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = 'active', failures = 0, next_attempt_at_us = $3
              WHERE client_id = $1 AND id = $2 AND state = 'suspended'",
@@ -331,7 +331,7 @@ impl Store {
             Engine::Sqlite => "",
         };
         let limit = limit.min(WEBHOOK_CLAIM_MAX) as i64;
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let rows = sqlx::query(&format!(
             "SELECT w.id, w.client_id, w.url, w.events, w.state, w.cursor_seq, w.failures,
                     w.next_attempt_at_us, w.created_at_us, w.secret
@@ -369,6 +369,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<bool> {
         assert!(seq > claimed.cursor, "a cursor only moves forward");
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET cursor_seq = $1, next_attempt_at_us = $2
              WHERE id = $3 AND state = 'active' AND cursor_seq = $4 AND failures = $5",
@@ -378,8 +379,9 @@ impl Store {
         .bind(claimed.id.to_string())
         .bind(claimed.cursor as i64)
         .bind(i64::from(claimed.failures))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(updated.rows_affected() == 1)
     }
 
@@ -413,7 +415,7 @@ impl Store {
                 now,
             ),
         };
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let updated = sqlx::query(
             "UPDATE webhook_endpoints SET state = $1, cursor_seq = $2, failures = $3, next_attempt_at_us = $4
              WHERE id = $5 AND state = 'active' AND cursor_seq = $6 AND failures = $7",

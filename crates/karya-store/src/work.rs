@@ -166,7 +166,7 @@ impl Tenant {
         new: &NewEngagement,
         now: Timestamp,
     ) -> Result<Engagement> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         insert_engagement(&mut tx, self.client_id, new, now).await?;
         tx.commit().await?;
         Ok(Engagement {
@@ -233,7 +233,7 @@ impl Tenant {
     ) -> Result<WorkItem> {
         // The engagement must be this client's: checked by the same scoped read a client uses.
         self.engagement(new.engagement_id).await?;
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let inserted = sqlx::query(&format!(
             "INSERT INTO work_items ({WORK_ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)"
         ))
@@ -312,14 +312,18 @@ impl Tenant {
         engagement_id: EngagementId,
         external_ref: &str,
     ) -> Result<Option<WorkItem>> {
+        // Through the writer: on SQLite the item may be in a group of changes not committed
+        // yet, which only the writer sees.
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(&format!(
             "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND engagement_id = $2 AND external_ref = $3"
         ))
         .bind(self.client_id.to_string())
         .bind(engagement_id.to_string())
         .bind(external_ref)
-        .fetch_optional(&self.store.writer)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         row.as_ref().map(work_item_row).transpose()
     }
 
@@ -374,7 +378,7 @@ impl Tenant {
         expected_version: Option<u64>,
         now: Timestamp,
     ) -> Result<WorkItem> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(&format!(
             "SELECT {WORK_ITEM_COLUMNS} FROM work_items WHERE client_id = $1 AND id = $2"
         ))
@@ -405,7 +409,7 @@ impl Tenant {
 
     /// Makes several steps tasks in one transaction: all of them or none.
     pub async fn create_tasks(&self, new: &[NewTask], now: Timestamp) -> Result<Vec<Task>> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let mut tasks = Vec::with_capacity(new.len());
         // Consecutive tasks of one work item (the usual case) read the item once.
         let mut cached: Option<WorkItem> = None;
@@ -487,7 +491,7 @@ impl Tenant {
     /// Moves a task to another state. Leaving the held states (to ready, on hold, escalated or
     /// cancelled) releases the worker's assignment in the same transaction.
     pub async fn transition_task(&self, id: TaskId, to: TaskState, now: Timestamp) -> Result<Task> {
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2"
         ))
@@ -568,7 +572,7 @@ impl Tenant {
             Engine::Postgres => " FOR UPDATE",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.store.writer).await?;
+        let mut tx = crate::tx::Tx::begin(&self.store).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE client_id = $1 AND id = $2{lock}"
         ))
@@ -731,7 +735,7 @@ impl Store {
             Engine::Postgres => " FOR UPDATE OF t SKIP LOCKED",
             Engine::Sqlite => "",
         };
-        let mut tx = crate::tx::Tx::begin(&self.writer).await?;
+        let mut tx = crate::tx::Tx::begin(self).await?;
         let row = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks t WHERE state = 'ready' AND NOT {}
              ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}",

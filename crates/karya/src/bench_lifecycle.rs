@@ -366,6 +366,7 @@ async fn measure_karya(
     }));
     let result = async {
         let ctx = Arc::new(seed(&store, addr, options).await?);
+        let groups_before = store.group_commits();
         let started = Instant::now();
         let mut handles = Vec::with_capacity(options.workers);
         for me in 0..options.workers {
@@ -377,14 +378,18 @@ async fn measure_karya(
             samples.merge(handle.await.context("a simulated worker panicked")?);
         }
         let elapsed = started.elapsed();
+        let groups = store
+            .group_commits()
+            .zip(groups_before)
+            .map(|((commits, changes), (c0, ch0))| (commits - c0, changes - ch0));
         let delivered = delivered_items(&store, ctx.client_id).await?;
-        anyhow::Ok((elapsed, samples, delivered))
+        anyhow::Ok((elapsed, samples, delivered, groups))
     }
     .await;
     stop.send(()).ok();
     server.await.ok();
     store.close().await;
-    let (elapsed, mut samples, delivered) = result?;
+    let (elapsed, mut samples, delivered, groups) = result?;
     if delivered != samples.items {
         samples.errors += samples.items.abs_diff(delivered);
         samples.error_texts.push(format!(
@@ -418,6 +423,13 @@ async fn measure_karya(
             lat.len(),
             percentile(lat.clone(), 0.5) as f64 / 1000.0,
             percentile(lat.clone(), 0.99) as f64 / 1000.0
+        )?;
+    }
+    if let Some((commits, changes)) = groups {
+        writeln!(
+            out,
+            "  sqlite writer: {changes} changes in {commits} group commits ({:.1} per commit)",
+            changes as f64 / commits.max(1) as f64
         )?;
     }
     for text in &samples.error_texts {

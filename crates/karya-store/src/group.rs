@@ -1,0 +1,602 @@
+//! SQLite's writer: one connection whose transactions commit in groups.
+//!
+//! SQLite has one writer, so karya's writes queue for one connection. Each used to be its own
+//! transaction, and each commit waited for the write-ahead log to reach the disk (`fsync`, as
+//! `synchronous = FULL` asks). Here the connection keeps one transaction open for as long as
+//! writers queue for it: each change runs inside it as a savepoint, in the order the changes got
+//! the connection, and the group commits once, with one `fsync`, when the queue is empty or the
+//! group is full. A change's caller hears that it committed only after the group's commit; if
+//! that commit fails, every change of the group hears the error, and none of them is stored.
+//!
+//! A change that fails or is dropped rolls back to its savepoint and leaves the others alone.
+//! Changes in one group see the earlier ones' writes, as they would after those committed,
+//! and they commit or fail together, so nothing ever depends on a write that is later lost.
+//! Readers on other connections see a group's changes when it commits, as before.
+//!
+//! Who commits: a change that finds nobody queued commits the group itself; one that finds
+//! others queued leaves the group open for them and makes sure a closer is queued behind them.
+//! The closer takes the connection after everyone queued before it and commits. So a group
+//! always ends, even when the changes queued in it are dropped before they run.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::any::AnyTransactionManager;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, TransactionManager};
+use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
+
+use crate::{Result, StoreError};
+
+/// Changes committed by one group at most: bounds how many changes one failed commit takes
+/// with it, and how long the first change of a group waits for the last.
+pub const GROUP_MAX: usize = 64;
+
+/// The outcome of a group's commit, as each of its changes hears it.
+type Outcome = std::result::Result<(), Arc<str>>;
+
+/// The writer shared by a store's clones.
+#[derive(Clone)]
+pub(crate) struct GroupWriter {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// The pool holding the one write connection.
+    pool: AnyPool,
+    slot: Arc<Mutex<Slot>>,
+    /// Changes waiting for the connection: while there are any, a finished change leaves the
+    /// group open for them.
+    queued: AtomicUsize,
+    acquire_timeout: Duration,
+    /// Groups committed, and the changes they carried.
+    commits: AtomicU64,
+    changes: AtomicU64,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The write connection, once taken from the pool; kept between groups.
+    conn: Option<PoolConnection<Any>>,
+    /// Whether the connection has a group's transaction open.
+    open: bool,
+    /// Changes of the open group that are done and wait for its commit.
+    done: Vec<oneshot::Sender<Outcome>>,
+    /// Whether a closer is queued for the open group.
+    closer: bool,
+}
+
+impl GroupWriter {
+    pub fn new(pool: AnyPool, acquire_timeout: Duration) -> GroupWriter {
+        GroupWriter {
+            shared: Arc::new(Shared {
+                pool,
+                slot: Arc::new(Mutex::new(Slot::default())),
+                queued: AtomicUsize::new(0),
+                acquire_timeout,
+                commits: AtomicU64::new(0),
+                changes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Starts a change: waits for the connection, opens a group if none is open, and sets the
+    /// change's savepoint.
+    pub async fn begin(&self) -> Result<Change> {
+        let shared = &self.shared;
+        let slot = {
+            let _queued = Queued::enter(&shared.queued);
+            tokio::time::timeout(shared.acquire_timeout, shared.slot.clone().lock_owned())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+        };
+        // From here on, dropping `change` hands the group on (see its `Drop`).
+        let mut change = Change {
+            shared: shared.clone(),
+            slot: Some(slot),
+            savepoint: false,
+        };
+        let slot: &mut Slot = change.slot.as_mut().expect("held until the change ends");
+        if slot.conn.is_none() {
+            slot.conn = Some(shared.pool.acquire().await?);
+        }
+        let conn = slot.conn.as_mut().expect("taken above");
+        if !slot.open {
+            // IMMEDIATE takes SQLite's write lock now, so another process writing the same
+            // file makes this wait (busy_timeout) rather than fail halfway through a group.
+            AnyTransactionManager::begin(conn, Some("BEGIN IMMEDIATE".into())).await?;
+            slot.open = true;
+        }
+        AnyTransactionManager::begin(conn, None).await?;
+        change.savepoint = true;
+        Ok(change)
+    }
+
+    /// Commits the open group, if any, and gives the connection back to the pool (before the
+    /// pool closes).
+    pub async fn close(&self) {
+        let mut slot = self.shared.slot.clone().lock_owned().await;
+        commit_group(&self.shared, &mut slot).await;
+        slot.conn = None;
+    }
+
+    /// Groups committed so far, and the changes they carried.
+    pub fn commits(&self) -> (u64, u64) {
+        (
+            self.shared.commits.load(Ordering::Relaxed),
+            self.shared.changes.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One change in a group: the connection, held until the change commits or rolls back.
+pub(crate) struct Change {
+    shared: Arc<Shared>,
+    /// `None` once the change has let go of the connection.
+    slot: Option<OwnedMutexGuard<Slot>>,
+    /// Whether the change's savepoint is set and neither released nor rolled back.
+    savepoint: bool,
+}
+
+impl Change {
+    pub fn conn(&self) -> &AnyConnection {
+        let slot = self.slot.as_ref().expect("held until the change ends");
+        slot.conn.as_ref().expect("set while a change runs")
+    }
+
+    pub fn conn_mut(&mut self) -> &mut AnyConnection {
+        let slot = self.slot.as_mut().expect("held until the change ends");
+        slot.conn.as_mut().expect("set while a change runs")
+    }
+
+    /// Releases the change's savepoint and waits for its group to commit.
+    pub async fn commit(mut self) -> Result<()> {
+        AnyTransactionManager::commit(self.conn_mut()).await?;
+        self.savepoint = false;
+        let (sender, receiver) = oneshot::channel();
+        let mut slot = self.slot.take().expect("held until the change ends");
+        slot.done.push(sender);
+        let others_queued = self.shared.queued.load(Ordering::Acquire) > 0;
+        if others_queued && slot.done.len() < GROUP_MAX {
+            hand_on(&self.shared, slot);
+        } else {
+            // Committed by a task of its own, so that a caller that stops waiting cannot
+            // leave the commit half done.
+            let shared = self.shared.clone();
+            tokio::spawn(async move { commit_group(&shared, &mut slot).await });
+        }
+        match receiver.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(StoreError::Other(anyhow::anyhow!(
+                "database error: the commit failed: {message}"
+            ))),
+            Err(_) => Err(StoreError::Other(anyhow::anyhow!(
+                "database error: the write connection went away before the commit"
+            ))),
+        }
+    }
+
+    /// Rolls the change back to its savepoint; the rest of its group goes on.
+    pub async fn rollback(mut self) -> Result<()> {
+        AnyTransactionManager::rollback(self.conn_mut()).await?;
+        self.savepoint = false;
+        Ok(())
+    }
+}
+
+impl Drop for Change {
+    fn drop(&mut self) {
+        let Some(mut slot) = self.slot.take() else {
+            return;
+        };
+        if self.savepoint {
+            if let Some(conn) = slot.conn.as_mut() {
+                // Queued on the connection: runs before anything sent to it after.
+                AnyTransactionManager::start_rollback(conn);
+            }
+        }
+        if slot.open {
+            hand_on(&self.shared, slot);
+        }
+    }
+}
+
+/// Lets go of the connection with the group still open, making sure a closer will commit it.
+fn hand_on(shared: &Arc<Shared>, mut slot: OwnedMutexGuard<Slot>) {
+    if slot.closer {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        // No runtime to queue a closer on (the process is ending): the next change to begin
+        // joins the open group and commits it.
+        return;
+    };
+    slot.closer = true;
+    drop(slot);
+    let shared = shared.clone();
+    runtime.spawn(async move {
+        let mut slot = shared.slot.clone().lock_owned().await;
+        slot.closer = false;
+        commit_group(&shared, &mut slot).await;
+    });
+}
+
+/// Commits the open group and tells its changes the outcome.
+async fn commit_group(shared: &Shared, slot: &mut Slot) {
+    let done = std::mem::take(&mut slot.done);
+    if !slot.open {
+        debug_assert!(done.is_empty(), "done changes only wait in an open group");
+        return;
+    }
+    slot.open = false;
+    let Some(conn) = slot.conn.as_mut() else {
+        return;
+    };
+    let outcome = match AnyTransactionManager::commit(conn).await {
+        Ok(()) => {
+            shared.commits.fetch_add(1, Ordering::Relaxed);
+            shared
+                .changes
+                .fetch_add(done.len() as u64, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(err) => {
+            tracing::error!(error = %err, changes = done.len(), "a group commit failed");
+            // Whatever state the failed commit left, the connection is not trusted again:
+            // roll back what may be left and let the pool open a fresh one.
+            AnyTransactionManager::rollback(conn).await.ok();
+            if let Some(conn) = slot.conn.take() {
+                conn.close().await.ok();
+            }
+            Err(Arc::from(err.to_string()))
+        }
+    };
+    for change in done {
+        change.send(outcome.clone()).ok();
+    }
+}
+
+/// Counts a change as queued for the connection while it waits, however the wait ends.
+struct Queued<'a>(&'a AtomicUsize);
+
+impl<'a> Queued<'a> {
+    fn enter(count: &'a AtomicUsize) -> Queued<'a> {
+        count.fetch_add(1, Ordering::AcqRel);
+        Queued(count)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::future::Future;
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use sqlx::Connection;
+
+    use crate::tx::Tx;
+    use crate::{Store, StoreOptions};
+
+    struct Db {
+        store: Store,
+        url: String,
+        dir: PathBuf,
+    }
+
+    impl Db {
+        async fn open() -> Db {
+            let dir =
+                std::env::temp_dir().join(format!("karya-group-{}", uuid::Uuid::now_v7().simple()));
+            let url = format!("sqlite://{}/karya.db", dir.display());
+            let store = Store::open(&url, &StoreOptions::default())
+                .await
+                .expect("open sqlite");
+            // `parent` is checked at commit, so a change can be fine on its own and still make
+            // its group's commit fail.
+            store
+                .execute_raw_for_tests(
+                    "CREATE TABLE probe_parents (n INTEGER PRIMARY KEY);
+                     INSERT INTO probe_parents (n) VALUES (1);
+                     CREATE TABLE probes (n INTEGER PRIMARY KEY,
+                        parent INTEGER NOT NULL REFERENCES probe_parents (n) DEFERRABLE INITIALLY DEFERRED)",
+                )
+                .await
+                .expect("create the probe tables");
+            Db { store, url, dir }
+        }
+
+        /// The probes as a separate connection sees them: only what was committed.
+        async fn stored(&self) -> BTreeSet<i64> {
+            let mut conn = sqlx::AnyConnection::connect(&self.url)
+                .await
+                .expect("connect");
+            let rows: Vec<(i64,)> = sqlx::query_as("SELECT n FROM probes")
+                .fetch_all(&mut conn)
+                .await
+                .expect("read probes");
+            conn.close().await.ok();
+            rows.into_iter().map(|(n,)| n).collect()
+        }
+
+        fn queued(&self) -> usize {
+            let group = self
+                .store
+                .group
+                .as_ref()
+                .expect("sqlite has a group writer");
+            group.shared.queued.load(Ordering::Acquire)
+        }
+
+        /// Waits until `n` changes wait for the connection.
+        async fn until_queued(&self, n: usize) {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while self.queued() < n {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{n} changes never queued"
+                );
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+
+        async fn finish(self) {
+            self.store.close().await;
+            std::fs::remove_dir_all(&self.dir).ok();
+        }
+    }
+
+    /// What one change does.
+    #[derive(Debug, Clone, Copy)]
+    enum Plan {
+        Commit,
+        /// Inserts, then rolls back on purpose.
+        Rollback,
+        /// Inserts, then returns early: the transaction is dropped.
+        Drop,
+        /// Inserts, then hits a duplicate key: a failed statement.
+        Duplicate,
+        /// Inserts a row its group's commit refuses.
+        BadParent,
+    }
+
+    async fn insert(tx: &mut Tx, n: i64, parent: i64) -> crate::Result<()> {
+        sqlx::query("INSERT INTO probes (n, parent) VALUES ($1, $2)")
+            .bind(n)
+            .bind(parent)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs one change; `Ok` means its caller was told it committed.
+    async fn change(store: Store, n: i64, plan: Plan, taken: i64) -> crate::Result<()> {
+        let mut tx = Tx::begin(&store).await?;
+        let parent = match plan {
+            Plan::BadParent => 99,
+            _ => 1,
+        };
+        insert(&mut tx, n, parent).await?;
+        match plan {
+            Plan::Commit | Plan::BadParent => tx.commit().await,
+            Plan::Rollback => {
+                tx.rollback().await?;
+                Err(crate::StoreError::Rejected {
+                    message: "rolled back".into(),
+                })
+            }
+            Plan::Drop => Err(crate::StoreError::Rejected {
+                message: "dropped".into(),
+            }),
+            Plan::Duplicate => {
+                insert(&mut tx, taken, 1).await?;
+                unreachable!("the duplicate insert fails")
+            }
+        }
+    }
+
+    /// Holds the connection while `plans` queue behind it, then commits `gate`, so that the
+    /// changes run as one group (or more, past `GROUP_MAX`); returns each change's outcome.
+    async fn grouped(db: &Db, gate: i64, plans: &[(i64, Plan)], taken: i64) -> Vec<bool> {
+        let mut tx = Tx::begin(&db.store).await.expect("begin the gate");
+        insert(&mut tx, gate, 1).await.expect("gate insert");
+        let handles: Vec<_> = plans
+            .iter()
+            .map(|&(n, plan)| tokio::spawn(change(db.store.clone(), n, plan, taken)))
+            .collect();
+        db.until_queued(plans.len()).await;
+        let gate_ok = tx.commit().await.is_ok();
+        let mut outcomes = vec![gate_ok];
+        for handle in handles {
+            outcomes.push(handle.await.expect("change task").is_ok());
+        }
+        outcomes
+    }
+
+    fn run<F: Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn changes_queued_behind_a_change_commit_with_it() {
+        run(async {
+            let db = Db::open().await;
+            let plans = [(10, Plan::Commit), (11, Plan::Commit), (12, Plan::Commit)];
+            let group = db.store.group.clone().expect("group writer");
+            let (commits, changes) = group.commits();
+            let outcomes = grouped(&db, 1, &plans, 1).await;
+            assert_eq!(outcomes, [true; 4]);
+            assert_eq!(db.stored().await, BTreeSet::from([1, 10, 11, 12]));
+            assert_eq!(
+                group.commits(),
+                (commits + 1, changes + 4),
+                "the four changes commit together"
+            );
+            db.finish().await;
+        });
+    }
+
+    #[test]
+    fn a_failed_change_leaves_the_rest_of_its_group_alone() {
+        run(async {
+            let db = Db::open().await;
+            let plans = [
+                (10, Plan::Rollback),
+                (11, Plan::Commit),
+                (12, Plan::Drop),
+                (13, Plan::Duplicate),
+                (14, Plan::Commit),
+            ];
+            let outcomes = grouped(&db, 1, &plans, 1).await;
+            assert_eq!(outcomes, [true, false, true, false, false, true]);
+            assert_eq!(db.stored().await, BTreeSet::from([1, 11, 14]));
+            db.finish().await;
+        });
+    }
+
+    #[test]
+    fn a_failed_commit_fails_every_change_of_its_group_and_stores_none() {
+        run(async {
+            let db = Db::open().await;
+            let plans = [
+                (10, Plan::Commit),
+                (11, Plan::BadParent),
+                (12, Plan::Commit),
+            ];
+            let outcomes = grouped(&db, 1, &plans, 1).await;
+            assert_eq!(outcomes, [false; 4]);
+            assert_eq!(db.stored().await, BTreeSet::new());
+            // The writer goes on, on a fresh connection.
+            change(db.store.clone(), 20, Plan::Commit, 1)
+                .await
+                .expect("a change after the failed group");
+            assert_eq!(db.stored().await, BTreeSet::from([20]));
+            db.finish().await;
+        });
+    }
+
+    #[test]
+    fn a_change_cancelled_while_it_holds_the_connection_is_rolled_back() {
+        run(async {
+            let db = Db::open().await;
+            let (inserted, was_inserted) = oneshot::channel();
+            let store = db.store.clone();
+            let stuck = tokio::spawn(async move {
+                let mut tx = Tx::begin(&store).await.expect("begin");
+                insert(&mut tx, 5, 1).await.expect("insert");
+                inserted.send(()).ok();
+                std::future::pending::<()>().await;
+                tx.commit().await
+            });
+            was_inserted.await.expect("the stuck change inserted");
+            let after = tokio::spawn(change(db.store.clone(), 6, Plan::Commit, 1));
+            db.until_queued(1).await;
+            stuck.abort();
+            after
+                .await
+                .expect("task")
+                .expect("the change after the cancelled one");
+            assert_eq!(db.stored().await, BTreeSet::from([6]));
+            db.finish().await;
+        });
+    }
+
+    fn plan() -> impl Strategy<Value = Plan> {
+        prop_oneof![
+            6 => Just(Plan::Commit),
+            1 => Just(Plan::Rollback),
+            1 => Just(Plan::Drop),
+            1 => Just(Plan::Duplicate),
+            1 => Just(Plan::BadParent),
+        ]
+    }
+
+    /// Whatever mix of changes shares the writer, a change is stored if and only if its caller
+    /// was told it committed, and a group whose commit fails stores none of its changes.
+    #[test]
+    fn a_change_is_stored_exactly_when_it_was_acknowledged() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let db = runtime.block_on(Db::open());
+        let mut runner = TestRunner::new(Config {
+            cases: 24,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let case = std::sync::atomic::AtomicI64::new(0);
+        runner
+            .run(
+                &(proptest::collection::vec(plan(), 1..12), any::<bool>()),
+                |(plans, gated)| {
+                    let base = case.fetch_add(1, Ordering::AcqRel) * 1000 + 1000;
+                    let taken = base + 999;
+                    runtime
+                        .block_on(change(db.store.clone(), taken, Plan::Commit, 1))
+                        .unwrap();
+                    let plans: Vec<(i64, Plan)> = plans
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, plan)| (base + 1 + i as i64, plan))
+                        .collect();
+                    let outcomes = runtime.block_on(async {
+                        if gated {
+                            grouped(&db, base, &plans, taken).await
+                        } else {
+                            let handles: Vec<_> = plans
+                                .iter()
+                                .map(|&(n, plan)| {
+                                    tokio::spawn(change(db.store.clone(), n, plan, taken))
+                                })
+                                .collect();
+                            let mut outcomes = Vec::new();
+                            for handle in handles {
+                                outcomes.push(handle.await.expect("change task").is_ok());
+                            }
+                            outcomes
+                        }
+                    });
+                    let ids: Vec<i64> = match gated {
+                        true => std::iter::once(base)
+                            .chain(plans.iter().map(|p| p.0))
+                            .collect(),
+                        false => plans.iter().map(|p| p.0).collect(),
+                    };
+                    let acknowledged: BTreeSet<i64> = ids
+                        .iter()
+                        .zip(&outcomes)
+                        .filter(|(_, ok)| **ok)
+                        .map(|(n, _)| *n)
+                        .collect();
+                    let stored: BTreeSet<i64> = runtime
+                        .block_on(db.stored())
+                        .into_iter()
+                        .filter(|n| (base..taken).contains(n))
+                        .collect();
+                    prop_assert_eq!(&stored, &acknowledged);
+                    if gated && plans.iter().any(|p| matches!(p.1, Plan::BadParent)) {
+                        prop_assert!(stored.is_empty(), "a failed group stored {:?}", stored);
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        runtime.block_on(db.finish());
+    }
+}
