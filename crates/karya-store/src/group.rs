@@ -9,6 +9,9 @@
 //! that commit fails, every change of the group hears the error, and none of them is stored.
 //!
 //! A change that fails or is dropped rolls back to its savepoint and leaves the others alone.
+//! The change that opens a group needs no savepoint: nothing else is in the transaction while
+//! it runs, so it rolls back the transaction itself, and a change that runs alone costs no
+//! more statements than a transaction of its own.
 //! Changes in one group see the earlier ones' writes, as they would after those committed,
 //! and they commit or fail together, so nothing ever depends on a write that is later lost.
 //! Readers on other connections see a group's changes when it commits, as before.
@@ -95,30 +98,36 @@ impl GroupWriter {
         let mut change = Change {
             shared: shared.clone(),
             slot: Some(slot),
-            savepoint: false,
+            level: Level::None,
         };
         let slot: &mut Slot = change.slot.as_mut().expect("held until the change ends");
         if slot.conn.is_none() {
             slot.conn = Some(shared.pool.acquire().await?);
         }
         let conn = slot.conn.as_mut().expect("taken above");
-        if !slot.open {
+        if slot.open {
+            AnyTransactionManager::begin(conn, None).await?;
+            change.level = Level::Savepoint;
+        } else {
             // IMMEDIATE takes SQLite's write lock now, so another process writing the same
             // file makes this wait (busy_timeout) rather than fail halfway through a group.
             AnyTransactionManager::begin(conn, Some("BEGIN IMMEDIATE".into())).await?;
             slot.open = true;
+            change.level = Level::Opener;
         }
-        AnyTransactionManager::begin(conn, None).await?;
-        change.savepoint = true;
         Ok(change)
     }
 
-    /// Commits the open group, if any, and gives the connection back to the pool (before the
-    /// pool closes).
+    /// Commits the open group, if any, and closes the connection. Closed here, not handed
+    /// back to the pool: a connection on its way back while the pool closes can land in the
+    /// closed pool's idle queue and stay open, and the last connection to close is the one that
+    /// moves the write-ahead log into the database file, which a caller may then copy.
     pub async fn close(&self) {
         let mut slot = self.shared.slot.clone().lock_owned().await;
         commit_group(&self.shared, &mut slot).await;
-        slot.conn = None;
+        if let Some(conn) = slot.conn.take() {
+            conn.close().await.ok();
+        }
     }
 
     /// Groups committed so far, and the changes they carried.
@@ -135,8 +144,19 @@ pub(crate) struct Change {
     shared: Arc<Shared>,
     /// `None` once the change has let go of the connection.
     slot: Option<OwnedMutexGuard<Slot>>,
-    /// Whether the change's savepoint is set and neither released nor rolled back.
-    savepoint: bool,
+    /// What the change has open and must release or roll back.
+    level: Level,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// Nothing (the change ended, or never began).
+    None,
+    /// The group's transaction, which this change began: alone in it, it rolls back by
+    /// rolling the transaction back.
+    Opener,
+    /// A savepoint inside the open group.
+    Savepoint,
 }
 
 impl Change {
@@ -152,8 +172,10 @@ impl Change {
 
     /// Releases the change's savepoint and waits for its group to commit.
     pub async fn commit(mut self) -> Result<()> {
-        AnyTransactionManager::commit(self.conn_mut()).await?;
-        self.savepoint = false;
+        if self.level == Level::Savepoint {
+            AnyTransactionManager::commit(self.conn_mut()).await?;
+        }
+        self.level = Level::None;
         let (sender, receiver) = oneshot::channel();
         let mut slot = self.slot.take().expect("held until the change ends");
         slot.done.push(sender);
@@ -177,10 +199,25 @@ impl Change {
         }
     }
 
-    /// Rolls the change back to its savepoint; the rest of its group goes on.
+    /// Rolls the change back (to its savepoint); the rest of its group goes on.
     pub async fn rollback(mut self) -> Result<()> {
-        AnyTransactionManager::rollback(self.conn_mut()).await?;
-        self.savepoint = false;
+        let level = self.level;
+        if level == Level::None {
+            return Ok(());
+        }
+        let rolled_back = AnyTransactionManager::rollback(self.conn_mut()).await;
+        self.level = Level::None;
+        if level == Level::Opener {
+            let slot = self.slot.as_mut().expect("held until the change ends");
+            slot.open = false;
+            if rolled_back.is_err() {
+                // The transaction's state is unknown: let the pool open a fresh connection.
+                if let Some(conn) = slot.conn.take() {
+                    conn.close().await.ok();
+                }
+            }
+        }
+        rolled_back?;
         Ok(())
     }
 }
@@ -190,10 +227,14 @@ impl Drop for Change {
         let Some(mut slot) = self.slot.take() else {
             return;
         };
-        if self.savepoint {
+        if self.level != Level::None {
             if let Some(conn) = slot.conn.as_mut() {
                 // Queued on the connection: runs before anything sent to it after.
                 AnyTransactionManager::start_rollback(conn);
+            }
+            if self.level == Level::Opener {
+                // Alone in the transaction, which that rolls back.
+                slot.open = false;
             }
         }
         if slot.open {
@@ -465,6 +506,92 @@ mod tests {
             assert_eq!(outcomes, [true, false, true, false, false, true]);
             assert_eq!(db.stored().await, BTreeSet::from([1, 11, 14]));
             db.finish().await;
+        });
+    }
+
+    #[test]
+    fn a_group_opener_that_fails_leaves_the_changes_queued_behind_it_alone() {
+        run(async {
+            let db = Db::open().await;
+            change(db.store.clone(), 1_000_000, Plan::Commit, 1)
+                .await
+                .expect("the row the duplicate collides with");
+            for (n, fail) in [
+                (1, Plan::Drop),
+                (100, Plan::Rollback),
+                (200, Plan::Duplicate),
+            ] {
+                let store = db.store.clone();
+                let (began, has_begun) = oneshot::channel();
+                let (go, proceed) = oneshot::channel::<()>();
+                let opener = tokio::spawn(async move {
+                    let mut tx = Tx::begin(&store).await.expect("begin");
+                    insert(&mut tx, n, 1).await.expect("insert");
+                    began.send(()).ok();
+                    proceed.await.ok();
+                    match fail {
+                        Plan::Rollback => tx.rollback().await.expect("rollback"),
+                        Plan::Duplicate => {
+                            insert(&mut tx, 1_000_000, 1).await.expect_err("duplicate");
+                        }
+                        _ => drop(tx),
+                    }
+                });
+                has_begun.await.expect("the opener began");
+                let queued: Vec<_> = (1..=3)
+                    .map(|i| tokio::spawn(change(db.store.clone(), n + i, Plan::Commit, 1)))
+                    .collect();
+                db.until_queued(3).await;
+                go.send(()).ok();
+                opener.await.expect("opener task");
+                for handle in queued {
+                    handle
+                        .await
+                        .expect("task")
+                        .expect("a change queued behind the opener");
+                }
+            }
+            let expected: BTreeSet<i64> = [2, 3, 4, 101, 102, 103, 201, 202, 203, 1_000_000].into();
+            assert_eq!(db.stored().await, expected);
+            db.finish().await;
+        });
+    }
+
+    /// Closing the store closes every connection, so the write-ahead log is folded into the
+    /// database file and removed, and the file alone holds everything (the demo copies it).
+    #[test]
+    fn closing_the_store_leaves_everything_in_the_database_file() {
+        run(async {
+            for round in 0..20 {
+                let db = Db::open().await;
+                change(db.store.clone(), round, Plan::Commit, 1)
+                    .await
+                    .expect("a change");
+                let _: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM probes")
+                    .fetch_one(&db.store.reader)
+                    .await
+                    .expect("a read");
+                db.store.close().await;
+                let file = db.dir.join("karya.db");
+                let wal = db.dir.join("karya.db-wal");
+                assert!(
+                    !wal.exists(),
+                    "round {round}: a connection outlived the store's close"
+                );
+                let copy = db.dir.join("copy.db");
+                std::fs::copy(&file, &copy).expect("copy the database file");
+                let url = format!("sqlite://{}", copy.display());
+                let mut conn = sqlx::AnyConnection::connect(&url)
+                    .await
+                    .expect("open the copy");
+                let (n,): (i64,) = sqlx::query_as("SELECT n FROM probes")
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("the change is in the copied file");
+                assert_eq!(n, round);
+                conn.close().await.ok();
+                std::fs::remove_dir_all(&db.dir).ok();
+            }
         });
     }
 

@@ -285,8 +285,8 @@ impl Store {
         if let Some(group) = &self.group {
             group.close().await;
         }
-        self.writer.close().await;
-        self.reader.close().await;
+        close_fully(&self.writer).await;
+        close_fully(&self.reader).await;
     }
 
     /// On SQLite, the group commits of the writer so far and the changes they carried
@@ -382,6 +382,24 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
     };
     check_sqlite_settings(&store).await?;
     Ok(store)
+}
+
+/// Closes a pool and every connection of it. `Pool::close` can return while a connection is on
+/// its way back (the pool checks a returned connection before taking it), and that one then
+/// stays open in the closed pool; closing again closes it. On SQLite the last connection to
+/// close folds the write-ahead log into the database file, which callers may then copy.
+async fn close_fully(pool: &AnyPool) {
+    for _ in 0..200 {
+        pool.close().await;
+        if pool.size() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tracing::warn!(
+        open = pool.size(),
+        "connections still open after closing their pool"
+    );
 }
 
 /// Reader connections on SQLite: each is a thread of its own, and reads are CPU work, so more
