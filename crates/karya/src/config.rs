@@ -19,7 +19,7 @@ pub const DEFAULT_TOML: &str = r#"# karya configuration. Every key is optional; 
 # sqlite://PATH (embedded, one file, created on first start) or postgres://USER:PASSWORD@HOST/DB.
 # Environment: KARYA_DATABASE_URL. Flag: --db.
 url = "sqlite://karya-data/karya.db"
-# Connections in the pool (readers on SQLite, all connections on PostgreSQL).
+# Connections in the pool: all connections on PostgreSQL; on SQLite the most readers (at most twice the cores are opened; writes go through one connection of their own).
 max_connections = 8
 
 [server]
