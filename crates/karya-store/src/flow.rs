@@ -688,26 +688,21 @@ pub(crate) async fn record_output(
 ) -> Result<()> {
     check_output(document)?;
     let sha256 = sha256_hex(document.as_bytes());
+    // Numbered and stored in one statement: the write transaction orders it after any other.
     let row = sqlx::query(
-        "SELECT COALESCE(MAX(submission), 0) AS last FROM task_outputs WHERE client_id = $1 AND task_id = $2",
-    )
-    .bind(client_id.to_string())
-    .bind(task_id.to_string())
-    .fetch_one(&mut *conn)
-    .await?;
-    let submission = get::<i64>(&row, "last")? + 1;
-    sqlx::query(
         "INSERT INTO task_outputs (task_id, submission, client_id, output, sha256, recorded_at_us)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, COALESCE(MAX(submission), 0) + 1, $2, $3, $4, $5
+         FROM task_outputs WHERE client_id = $2 AND task_id = $1
+         RETURNING submission",
     )
     .bind(task_id.to_string())
-    .bind(submission)
     .bind(client_id.to_string())
     .bind(document)
     .bind(&sha256)
     .bind(us(now))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let submission: i64 = get(&row, "submission")?;
     append(
         conn,
         client_id,
@@ -720,19 +715,28 @@ pub(crate) async fn record_output(
     .map(|_| ())
 }
 
-/// Starts a new work item of a pack engagement: `received → in_progress` and its first step.
+/// The steps a new work item of the engagement starts on, when the engagement runs on a pack.
+pub(crate) async fn intake_plan(
+    conn: &mut crate::tx::Tx,
+    client_id: ClientId,
+    engagement_id: EngagementId,
+) -> Result<Option<Vec<PlanStep>>> {
+    Ok(load_plan(conn, client_id, engagement_id)
+        .await?
+        .map(|(steps, _)| steps))
+}
+
+/// Queues the first step of a new work item of a pack engagement, stored `in_progress` with
+/// its `received → in_progress` event by the caller.
 pub(crate) async fn start_item(
     conn: &mut crate::tx::Tx,
     item: &mut WorkItem,
+    plan: &[PlanStep],
     first_id: uuid::Uuid,
     now: Timestamp,
 ) -> Result<()> {
-    let Some((plan, _)) = load_plan(conn, item.client_id, item.engagement_id).await? else {
-        return Ok(());
-    };
-    move_item(conn, item, WorkItemState::InProgress, "intake", now).await?;
-    let next = flow::first(&plan);
-    enqueue(conn, item, next, first_id, now).await
+    debug_assert_eq!(item.state, WorkItemState::InProgress);
+    enqueue(conn, item, flow::first(plan), first_id, now).await
 }
 
 /// Moves the work item of a task that just became `done` to its next step.

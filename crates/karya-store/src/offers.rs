@@ -273,21 +273,48 @@ async fn held_locked(
     engine: Engine,
     worker_id: WorkerId,
 ) -> Result<Held> {
-    let lock = match engine {
-        Engine::Postgres => " FOR UPDATE",
-        Engine::Sqlite => "",
+    // One statement reads what the worker holds, a row per assignment ('a', weighed by its
+    // requirements) and per open offer ('o', with its units). On SQLite the worker's own row
+    // ('w': capacity in `units`, channel caps in `requirements`) comes with it; PostgreSQL
+    // locks that row first, with a statement of its own, as `FOR UPDATE` cannot lock one
+    // branch of a union.
+    let mut worker_row = None;
+    let worker_branch = match engine {
+        Engine::Postgres => {
+            worker_row = Some(
+                sqlx::query(
+                    "SELECT capacity_units, channel_caps FROM worker_routing WHERE worker_id = $1 FOR UPDATE",
+                )
+                .bind(worker_id.to_string())
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?,
+            );
+            ""
+        }
+        Engine::Sqlite => {
+            "UNION ALL SELECT 'w' AS kind, capacity_units AS units, channel_caps AS requirements
+             FROM worker_routing WHERE worker_id = $1"
+        }
     };
-    let row = sqlx::query(&format!(
-        "SELECT capacity_units, channel_caps FROM worker_routing WHERE worker_id = $1{lock}"
+    let rows = sqlx::query(&format!(
+        "SELECT 'a' AS kind, 0 AS units, {TASK_REQUIREMENTS} AS requirements FROM assignments a
+         JOIN tasks t ON t.id = a.task_id
+         {TASK_ROUTING_JOINS}
+         WHERE a.worker_id = $1 AND a.released_at_us IS NULL
+         UNION ALL
+         SELECT 'o' AS kind, o.units, {TASK_REQUIREMENTS} AS requirements FROM offers o
+         JOIN tasks t ON t.id = o.task_id
+         {TASK_ROUTING_JOINS}
+         WHERE o.worker_id = $1 AND o.outcome IS NULL
+         {worker_branch}"
     ))
     .bind(worker_id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?;
-    let max = get::<i64>(&row, "capacity_units")?.max(0) as u32;
-    let capacity = Capacity {
-        units_max: max,
-        channels: caps_of(&get::<String>(&row, "channel_caps")?)?,
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut capacity_row: Option<(i64, String)> = match &worker_row {
+        Some(row) => Some((get(row, "capacity_units")?, get(row, "channel_caps")?)),
+        None => None,
     };
     let mut channels: Vec<(String, u32)> = Vec::new();
     let mut used = 0u32;
@@ -298,35 +325,29 @@ async fn held_locked(
             None => channels.push((channel, units)),
         }
     };
-    let rows = sqlx::query(&format!(
-        "SELECT {TASK_REQUIREMENTS} AS requirements FROM assignments a
-         JOIN tasks t ON t.id = a.task_id
-         {TASK_ROUTING_JOINS}
-         WHERE a.worker_id = $1 AND a.released_at_us IS NULL"
-    ))
-    .bind(worker_id.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
     for row in &rows {
-        let (channel, weight) = load_of(get(row, "requirements")?)?;
-        add(channel, weight);
+        let kind: String = get(row, "kind")?;
+        match kind.as_str() {
+            "a" => {
+                let (channel, weight) = load_of(get(row, "requirements")?)?;
+                add(channel, weight);
+            }
+            "o" => {
+                let (channel, _) = load_of(get(row, "requirements")?)?;
+                add(channel, get::<i64>(row, "units")?.max(0) as u32);
+            }
+            _ => capacity_row = Some((get(row, "units")?, get(row, "requirements")?)),
+        }
     }
-    let rows = sqlx::query(&format!(
-        "SELECT o.units, {TASK_REQUIREMENTS} AS requirements FROM offers o
-         JOIN tasks t ON t.id = o.task_id
-         {TASK_ROUTING_JOINS}
-         WHERE o.worker_id = $1 AND o.outcome IS NULL"
-    ))
-    .bind(worker_id.to_string())
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in &rows {
-        let (channel, _) = load_of(get(row, "requirements")?)?;
-        add(channel, get::<i64>(row, "units")?.max(0) as u32);
-    }
+    let (max, caps) =
+        capacity_row.ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?;
+    let max = max.max(0) as u32;
     Ok(Held {
         units: Units { used, max },
-        capacity,
+        capacity: Capacity {
+            units_max: max,
+            channels: caps_of(&caps)?,
+        },
         channels,
     })
 }

@@ -232,50 +232,149 @@ pub(crate) async fn load_task(
     Ok((task_row(&row)?, parse(&row, "engagement_id")?))
 }
 
+/// The columns of `qa_policies` a [`QaPolicy`] is read from.
+const POLICY_COLUMNS: &str = "accuracy_target_ppm, confidence_ppm, min_checks, floor_rate_ppm, \
+    checks_after_failure, reviewer_min_designation, reviewer_qualification, rework_policy, \
+    defect_categories, gold_window, gold_min_scored, gold_threshold_ppm";
+
 pub(crate) async fn load_policy(
     conn: &mut AnyConnection,
     tenant: &Tenant,
     engagement_id: EngagementId,
 ) -> Result<QaPolicy> {
-    let row = sqlx::query(
-        "SELECT accuracy_target_ppm, confidence_ppm, min_checks, floor_rate_ppm, checks_after_failure,
-                reviewer_min_designation, reviewer_qualification, rework_policy, defect_categories,
-                gold_window, gold_min_scored, gold_threshold_ppm
-         FROM qa_policies WHERE client_id = $1 AND engagement_id = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {POLICY_COLUMNS} FROM qa_policies WHERE client_id = $1 AND engagement_id = $2"
+    ))
     .bind(tenant.client_id.to_string())
     .bind(engagement_id.to_string())
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(QaPolicy::default());
-    };
-    let designation: String = get(&row, "reviewer_min_designation")?;
-    let rework_text: String = get(&row, "rework_policy")?;
-    let categories: String = get(&row, "defect_categories")?;
+    match row {
+        Some(row) => policy_row(&row),
+        None => Ok(QaPolicy::default()),
+    }
+}
+
+/// A policy from a row holding [`POLICY_COLUMNS`].
+fn policy_row(row: &sqlx::any::AnyRow) -> Result<QaPolicy> {
+    let designation: String = get(row, "reviewer_min_designation")?;
+    let rework_text: String = get(row, "rework_policy")?;
+    let categories: String = get(row, "defect_categories")?;
     Ok(QaPolicy {
         sampling: SamplingPolicy {
             // Subtracted in integers, so that 95% reads back as exactly 0.05.
-            error_target: from_ppm(PPM as i64 - get::<i64>(&row, "accuracy_target_ppm")?),
-            confidence: from_ppm(get(&row, "confidence_ppm")?),
-            min_checks: get::<i64>(&row, "min_checks")? as u32,
-            floor_rate: from_ppm(get(&row, "floor_rate_ppm")?),
-            checks_after_failure: get::<i64>(&row, "checks_after_failure")? as u32,
+            error_target: from_ppm(PPM as i64 - get::<i64>(row, "accuracy_target_ppm")?),
+            confidence: from_ppm(get(row, "confidence_ppm")?),
+            min_checks: get::<i64>(row, "min_checks")? as u32,
+            floor_rate: from_ppm(get(row, "floor_rate_ppm")?),
+            checks_after_failure: get::<i64>(row, "checks_after_failure")? as u32,
         },
         reviewers: ReviewerRequirements {
             min_designation: parse_designation(&designation)
                 .ok_or_else(|| anyhow::anyhow!("stored designation {designation:?} unknown"))?,
-            qualification: get(&row, "reviewer_qualification")?,
+            qualification: get(row, "reviewer_qualification")?,
         },
         rework: ReworkPolicy::parse(&rework_text)
             .ok_or_else(|| anyhow::anyhow!("stored rework policy {rework_text:?} unknown"))?,
         defect_categories: serde_json::from_str(&categories)
             .map_err(|err| anyhow::anyhow!("stored defect categories: {err}"))?,
         gold: GoldPolicy {
-            window: get::<i64>(&row, "gold_window")? as u32,
-            min_scored: get::<i64>(&row, "gold_min_scored")? as u32,
-            accuracy_threshold: from_ppm(get(&row, "gold_threshold_ppm")?),
+            window: get::<i64>(row, "gold_window")? as u32,
+            min_scored: get::<i64>(row, "gold_min_scored")? as u32,
+            accuracy_threshold: from_ppm(get(row, "gold_threshold_ppm")?),
         },
+    })
+}
+
+/// What a submission is decided on, read in one statement: the task and its engagement, whether
+/// it belongs to a consensus group, its maker, the engagement's QA policy, the maker's sampling
+/// state on the step, the submissions before this one and the task's gold answer.
+struct SubmitContext {
+    task: Task,
+    engagement_id: EngagementId,
+    in_consensus: bool,
+    maker: Option<WorkerId>,
+    policy: QaPolicy,
+    state: SamplingState,
+    paused_at_us: Option<i64>,
+    previous: i64,
+    gold_expected: Option<String>,
+}
+
+async fn load_submit_context(
+    conn: &mut AnyConnection,
+    tenant: &Tenant,
+    task_id: TaskId,
+) -> Result<SubmitContext> {
+    let task_columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
+    let policy_columns: Vec<String> = POLICY_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{}", c.trim()))
+        .collect();
+    // A held task has one open assignment (a task is never held by two workers), so the
+    // joins give at most one row.
+    let row = sqlx::query(&format!(
+        "SELECT {}, w.engagement_id,
+                CASE WHEN EXISTS (SELECT 1 FROM consensus_parts cp
+                                  WHERE cp.client_id = t.client_id AND cp.task_id = t.id)
+                     THEN 1 ELSE 0 END AS in_consensus,
+                a.worker_id AS maker,
+                p.engagement_id AS policy_engagement_id, {},
+                s.checks, s.errors, s.checks_since_error, s.paused_at_us,
+                (SELECT COUNT(*) FROM qa_submissions q WHERE q.task_id = t.id) AS previous,
+                (SELECT g.expected FROM gold_answers g WHERE g.client_id = t.client_id AND g.task_id = t.id)
+                    AS gold_expected
+         FROM tasks t
+         JOIN work_items w ON w.id = t.work_item_id
+         LEFT JOIN assignments a ON a.task_id = t.id AND a.released_at_us IS NULL
+         LEFT JOIN qa_policies p ON p.client_id = t.client_id AND p.engagement_id = w.engagement_id
+         LEFT JOIN sampling_states s
+           ON s.engagement_id = w.engagement_id AND s.worker_id = a.worker_id AND s.step = t.step
+         WHERE t.client_id = $1 AND t.id = $2",
+        task_columns.join(", "),
+        policy_columns.join(", "),
+    ))
+    .bind(tenant.client_id.to_string())
+    .bind(task_id.to_string())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("task", task_id))?;
+    let maker: Option<String> = get(&row, "maker")?;
+    let maker = maker
+        .map(|text| {
+            text.parse()
+                .map_err(|_| anyhow::anyhow!("stored worker id {text:?} is malformed"))
+        })
+        .transpose()?;
+    let policy = match get::<Option<String>>(&row, "policy_engagement_id")? {
+        Some(_) => policy_row(&row)?,
+        None => QaPolicy::default(),
+    };
+    let checks: Option<i64> = get(&row, "checks")?;
+    let (state, paused_at_us) = match checks {
+        Some(checks) => {
+            let since: Option<i64> = get(&row, "checks_since_error")?;
+            (
+                SamplingState {
+                    checks: checks as u64,
+                    errors: get::<i64>(&row, "errors")? as u64,
+                    checks_since_error: since.map(|n| n as u64),
+                },
+                get(&row, "paused_at_us")?,
+            )
+        }
+        None => (SamplingState::default(), None),
+    };
+    Ok(SubmitContext {
+        task: task_row(&row)?,
+        engagement_id: parse(&row, "engagement_id")?,
+        in_consensus: get::<i64>(&row, "in_consensus")? != 0,
+        maker,
+        policy,
+        state,
+        paused_at_us,
+        previous: get(&row, "previous")?,
+        gold_expected: get(&row, "gold_expected")?,
     })
 }
 
@@ -364,7 +463,20 @@ pub(crate) async fn move_task(
     to: TaskState,
     now: Timestamp,
 ) -> Result<()> {
-    let action = task.state.transition(to).map_err(rejected)?;
+    task.state.transition(to).map_err(rejected)?;
+    set_task_state(conn, task, to, now).await?;
+    record_transition(conn, task, to, now).await
+}
+
+/// Stores `to` as the state of a task still in `task.state` (a conflict if it moved
+/// meanwhile). The caller checks the path there and records each hop with
+/// [`record_transition`].
+async fn set_task_state(
+    conn: &mut crate::tx::Tx,
+    task: &Task,
+    to: TaskState,
+    now: Timestamp,
+) -> Result<()> {
     let updated = sqlx::query(
         "UPDATE tasks SET state = $1, updated_at_us = $2 WHERE client_id = $3 AND id = $4 AND state = $5",
     )
@@ -380,6 +492,18 @@ pub(crate) async fn move_task(
             message: format!("task {} changed concurrently: reload and retry", task.id),
         });
     }
+    Ok(())
+}
+
+/// Records one hop of a task (already stored by [`set_task_state`]): its event, and the
+/// release of the assignment when it leaves the held states.
+async fn record_transition(
+    conn: &mut crate::tx::Tx,
+    task: &mut Task,
+    to: TaskState,
+    now: Timestamp,
+) -> Result<()> {
+    let action = task.state.transition(to).map_err(rejected)?;
     append(
         conn,
         task.client_id,
@@ -556,11 +680,18 @@ impl Tenant {
     ) -> Result<SubmitOutcome> {
         let output = submission_in.fields;
         let mut tx = crate::tx::Tx::begin(&self.store).await?;
-        let (mut task, engagement_id) = load_task(&mut tx, self, task_id).await?;
-        if crate::consensus::part_of(&mut tx, self, task_id)
-            .await?
-            .is_some()
-        {
+        let SubmitContext {
+            mut task,
+            engagement_id,
+            in_consensus,
+            maker,
+            policy,
+            state,
+            paused_at_us,
+            previous,
+            gold_expected,
+        } = load_submit_context(&mut tx, self, task_id).await?;
+        if in_consensus {
             return Err(rejected(format!(
                 "task {task_id} is part of a consensus group: key it or adjudicate it instead"
             )));
@@ -568,32 +699,31 @@ impl Tenant {
         task.state
             .transition(TaskState::Submitted)
             .map_err(rejected)?;
-        let maker = maker_of(&mut tx, task_id).await?;
-        let policy = load_policy(&mut tx, self, engagement_id).await?;
+        let maker =
+            maker.ok_or_else(|| rejected(format!("task {task_id} is held by no worker")))?;
         let step = task.step.clone();
         let key = Key {
             engagement_id,
             worker_id: maker,
             step: &step,
         };
-        let (state, paused_at_us) = load_state(&mut tx, &key).await?;
-        let (previous,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM qa_submissions WHERE task_id = $1")
-                .bind(task_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
         let submission = previous as u32 + 1;
-        move_task(&mut tx, &mut task, TaskState::Submitted, now).await?;
+        // Where the submission leaves the task is known before anything is written: one
+        // update takes it there, and the events tell each hop in turn.
+        let sampled = gold_expected.is_none().then(|| {
+            let draw = sampling::draw(task_id, submission);
+            (draw, sampling::decide(&policy.sampling, &state, draw))
+        });
+        let to = match &sampled {
+            Some((_, decision)) if decision.review => TaskState::InReview,
+            _ => TaskState::Done,
+        };
+        TaskState::Submitted.transition(to).map_err(rejected)?;
+        set_task_state(&mut tx, &task, to, now).await?;
+        record_transition(&mut tx, &mut task, TaskState::Submitted, now).await?;
 
-        let gold_row =
-            sqlx::query("SELECT expected FROM gold_answers WHERE client_id = $1 AND task_id = $2")
-                .bind(self.client_id.to_string())
-                .bind(task_id.to_string())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let outcome = match gold_row {
-            Some(row) => {
-                let expected: String = get(&row, "expected")?;
+        let outcome = match gold_expected {
+            Some(expected) => {
                 let expected: Fields = serde_json::from_str(&expected)
                     .map_err(|err| anyhow::anyhow!("stored gold answer: {err}"))?;
                 let score = gold::score(&expected, output);
@@ -681,7 +811,7 @@ impl Tenant {
                     )
                     .await?;
                 }
-                move_task(&mut tx, &mut task, TaskState::Done, now).await?;
+                record_transition(&mut tx, &mut task, TaskState::Done, now).await?;
                 SubmitOutcome::Gold {
                     task: task.clone(),
                     submission,
@@ -690,8 +820,7 @@ impl Tenant {
                 }
             }
             None => {
-                let draw = sampling::draw(task_id, submission);
-                let decision = sampling::decide(&policy.sampling, &state, draw);
+                let (draw, decision) = sampled.expect("decided above when there is no gold");
                 let code = decision.rate.reason.code();
                 let outcome = if decision.review { "review" } else { "skip" };
                 insert_submission(
@@ -727,11 +856,7 @@ impl Tenant {
                     now,
                 )
                 .await?;
-                let to = match decision.review {
-                    true => TaskState::InReview,
-                    false => TaskState::Done,
-                };
-                move_task(&mut tx, &mut task, to, now).await?;
+                record_transition(&mut tx, &mut task, to, now).await?;
                 SubmitOutcome::Sampled {
                     task: task.clone(),
                     submission,

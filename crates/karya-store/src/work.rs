@@ -234,8 +234,21 @@ impl Tenant {
         // The engagement must be this client's: checked by the same scoped read a client uses.
         self.engagement(new.engagement_id).await?;
         let mut tx = crate::tx::Tx::begin(&self.store).await?;
+        // An item of a pack engagement that starts now is stored `in_progress` at once, as the
+        // `received → in_progress` move would leave it (version 2), with both events: one write
+        // and one SLA evaluation instead of two.
+        let plan = match first_id {
+            Some(first_id) => crate::flow::intake_plan(&mut tx, self.client_id, new.engagement_id)
+                .await?
+                .map(|plan| (plan, first_id)),
+            None => None,
+        };
+        let (state, version) = match plan {
+            Some(_) => (WorkItemState::InProgress, 2),
+            None => (WorkItemState::Received, 1),
+        };
         let inserted = sqlx::query(&format!(
-            "INSERT INTO work_items ({WORK_ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1)"
+            "INSERT INTO work_items ({WORK_ITEM_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)"
         ))
         .bind(new.id.to_string())
         .bind(self.client_id.to_string())
@@ -243,9 +256,10 @@ impl Tenant {
         .bind(new.external_ref.clone())
         .bind(&new.title)
         .bind(priority_rank(new.priority))
-        .bind(WorkItemState::Received.code())
+        .bind(state.code())
         .bind(&new.input)
         .bind(us(now))
+        .bind(version as i64)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -278,6 +292,24 @@ impl Tenant {
             now,
         )
         .await?;
+        if plan.is_some() {
+            let to = WorkItemState::InProgress;
+            let action =
+                WorkItemState::Received
+                    .transition(to)
+                    .map_err(|err| StoreError::Rejected {
+                        message: err.to_string(),
+                    })?;
+            append(
+                &mut tx,
+                self.client_id,
+                EventKind::WorkItemTransitioned,
+                &new.id.to_string(),
+                &json!({"from": WorkItemState::Received.code(), "to": to.code(), "action": action, "reason": "intake"}),
+                now,
+            )
+            .await?;
+        }
         crate::sla::refresh_item(
             &mut tx,
             self.client_id,
@@ -294,14 +326,14 @@ impl Tenant {
             external_ref: new.external_ref.clone(),
             title: new.title.clone(),
             priority: new.priority,
-            state: WorkItemState::Received,
+            state,
             input: new.input.clone(),
             received_at: stored(now),
             updated_at: stored(now),
-            version: 1,
+            version,
         };
-        if let Some(first_id) = first_id {
-            crate::flow::start_item(&mut tx, &mut item, first_id, now).await?;
+        if let Some((plan, first_id)) = &plan {
+            crate::flow::start_item(&mut tx, &mut item, plan, *first_id, now).await?;
         }
         tx.commit().await?;
         Ok(item)
