@@ -11,7 +11,11 @@
 //! A change that fails or is dropped rolls back to its savepoint and leaves the others alone.
 //! The change that opens a group needs no savepoint: nothing else is in the transaction while
 //! it runs, so it rolls back the transaction itself, and a change that runs alone costs no
-//! more statements than a transaction of its own.
+//! more statements than a transaction of its own. A change that succeeds does not release its
+//! savepoint (a round trip to the connection's thread for nothing): the next change nests its
+//! own inside, every savepoint has a name of its own, and the group's `COMMIT` ends them all.
+//! The group issues its transaction statements itself, not through sqlx's transaction manager,
+//! whose depth count would have to follow every savepoint left open.
 //! Changes in one group see the earlier ones' writes, as they would after those committed,
 //! and they commit or fail together, so nothing ever depends on a write that is later lost.
 //! Readers on other connections see a group's changes when it commits, as before.
@@ -23,11 +27,10 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::any::AnyTransactionManager;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, TransactionManager};
+use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
 
 use crate::{Result, StoreError};
@@ -56,6 +59,30 @@ struct Shared {
     /// Groups committed, and the changes they carried.
     commits: AtomicU64,
     changes: AtomicU64,
+    /// Microseconds the connection was held, by changes and by commits, and by commits alone.
+    busy_us: AtomicU64,
+    commit_us: AtomicU64,
+}
+
+impl Shared {
+    fn add_busy(&self, since: Instant) -> u64 {
+        let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.busy_us.fetch_add(us, Ordering::Relaxed);
+        us
+    }
+}
+
+/// What the writer has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupStats {
+    /// Groups committed.
+    pub commits: u64,
+    /// Changes those groups carried.
+    pub changes: u64,
+    /// Time the write connection was held, by changes running and groups committing.
+    pub busy: Duration,
+    /// The part of `busy` spent committing groups.
+    pub committing: Duration,
 }
 
 #[derive(Default)]
@@ -68,6 +95,8 @@ struct Slot {
     done: Vec<oneshot::Sender<Outcome>>,
     /// Whether a closer is queued for the open group.
     closer: bool,
+    /// Savepoints set so far on this connection, which numbers the next one's name.
+    savepoints: u64,
 }
 
 impl GroupWriter {
@@ -80,6 +109,8 @@ impl GroupWriter {
                 acquire_timeout,
                 commits: AtomicU64::new(0),
                 changes: AtomicU64::new(0),
+                busy_us: AtomicU64::new(0),
+                commit_us: AtomicU64::new(0),
             }),
         }
     }
@@ -99,21 +130,32 @@ impl GroupWriter {
             shared: shared.clone(),
             slot: Some(slot),
             level: Level::None,
+            since: Instant::now(),
         };
         let slot: &mut Slot = change.slot.as_mut().expect("held until the change ends");
         if slot.conn.is_none() {
             slot.conn = Some(shared.pool.acquire().await?);
         }
-        let conn = slot.conn.as_mut().expect("taken above");
+        // The level is set before the statement runs: a change dropped while it waits for the
+        // statement still rolls back whatever of it ran.
         if slot.open {
-            AnyTransactionManager::begin(conn, None).await?;
-            change.level = Level::Savepoint;
+            slot.savepoints += 1;
+            let name = slot.savepoints;
+            change.level = Level::Savepoint(name);
+            let conn = slot.conn.as_mut().expect("taken above");
+            conn.execute(format!("SAVEPOINT karya_change_{name}").as_str())
+                .await?;
         } else {
+            change.level = Level::Opener;
+            slot.open = true;
+            let conn = slot.conn.as_mut().expect("taken above");
             // IMMEDIATE takes SQLite's write lock now, so another process writing the same
             // file makes this wait (busy_timeout) rather than fail halfway through a group.
-            AnyTransactionManager::begin(conn, Some("BEGIN IMMEDIATE".into())).await?;
-            slot.open = true;
-            change.level = Level::Opener;
+            if let Err(err) = conn.execute("BEGIN IMMEDIATE").await {
+                change.level = Level::None;
+                slot.open = false;
+                return Err(err.into());
+            }
         }
         Ok(change)
     }
@@ -130,12 +172,15 @@ impl GroupWriter {
         }
     }
 
-    /// Groups committed so far, and the changes they carried.
-    pub fn commits(&self) -> (u64, u64) {
-        (
-            self.shared.commits.load(Ordering::Relaxed),
-            self.shared.changes.load(Ordering::Relaxed),
-        )
+    /// Groups committed so far, the changes they carried, and how long the connection was
+    /// held.
+    pub fn stats(&self) -> GroupStats {
+        GroupStats {
+            commits: self.shared.commits.load(Ordering::Relaxed),
+            changes: self.shared.changes.load(Ordering::Relaxed),
+            busy: Duration::from_micros(self.shared.busy_us.load(Ordering::Relaxed)),
+            committing: Duration::from_micros(self.shared.commit_us.load(Ordering::Relaxed)),
+        }
     }
 }
 
@@ -146,6 +191,8 @@ pub(crate) struct Change {
     slot: Option<OwnedMutexGuard<Slot>>,
     /// What the change has open and must release or roll back.
     level: Level,
+    /// When the change got the connection.
+    since: Instant,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +202,8 @@ enum Level {
     /// The group's transaction, which this change began: alone in it, it rolls back by
     /// rolling the transaction back.
     Opener,
-    /// A savepoint inside the open group.
-    Savepoint,
+    /// A savepoint inside the open group, by the number in its name.
+    Savepoint(u64),
 }
 
 impl Change {
@@ -170,14 +217,13 @@ impl Change {
         slot.conn.as_mut().expect("set while a change runs")
     }
 
-    /// Releases the change's savepoint and waits for its group to commit.
+    /// Ends the change (its savepoint stays, for the group's commit to end) and waits for its
+    /// group to commit.
     pub async fn commit(mut self) -> Result<()> {
-        if self.level == Level::Savepoint {
-            AnyTransactionManager::commit(self.conn_mut()).await?;
-        }
         self.level = Level::None;
         let (sender, receiver) = oneshot::channel();
         let mut slot = self.slot.take().expect("held until the change ends");
+        let _ = self.shared.add_busy(self.since);
         slot.done.push(sender);
         let others_queued = self.shared.queued.load(Ordering::Acquire) > 0;
         if others_queued && slot.done.len() < GROUP_MAX {
@@ -201,25 +247,36 @@ impl Change {
 
     /// Rolls the change back (to its savepoint); the rest of its group goes on.
     pub async fn rollback(mut self) -> Result<()> {
-        let level = self.level;
-        if level == Level::None {
-            return Ok(());
-        }
-        let rolled_back = AnyTransactionManager::rollback(self.conn_mut()).await;
-        self.level = Level::None;
-        if level == Level::Opener {
-            let slot = self.slot.as_mut().expect("held until the change ends");
-            slot.open = false;
-            if rolled_back.is_err() {
-                // The transaction's state is unknown: let the pool open a fresh connection.
-                if let Some(conn) = slot.conn.take() {
-                    conn.close().await.ok();
-                }
-            }
-        }
-        rolled_back?;
-        Ok(())
+        let level = std::mem::replace(&mut self.level, Level::None);
+        let slot = self.slot.as_mut().expect("held until the change ends");
+        roll_back(slot, level).await
     }
+}
+
+/// Rolls back what a change at `level` did. A savepoint that cannot be rolled back (SQLite
+/// ended the transaction on an I/O error, say) leaves the group's state unknown: the group
+/// fails as a whole.
+async fn roll_back(slot: &mut Slot, level: Level) -> Result<()> {
+    let sql = match level {
+        Level::None => return Ok(()),
+        Level::Opener => "ROLLBACK".to_string(),
+        Level::Savepoint(name) => {
+            format!(
+                "ROLLBACK TO SAVEPOINT karya_change_{name}; RELEASE SAVEPOINT karya_change_{name}"
+            )
+        }
+    };
+    let Some(conn) = slot.conn.as_mut() else {
+        return Ok(());
+    };
+    let rolled_back = conn.execute(sql.as_str()).await;
+    match (level, &rolled_back) {
+        (Level::Opener, Ok(_)) => slot.open = false,
+        (_, Err(err)) => abandon_group(slot, &err.to_string()).await,
+        _ => {}
+    }
+    rolled_back?;
+    Ok(())
 }
 
 impl Drop for Change {
@@ -227,19 +284,50 @@ impl Drop for Change {
         let Some(mut slot) = self.slot.take() else {
             return;
         };
-        if self.level != Level::None {
-            if let Some(conn) = slot.conn.as_mut() {
-                // Queued on the connection: runs before anything sent to it after.
-                AnyTransactionManager::start_rollback(conn);
+        let _ = self.shared.add_busy(self.since);
+        let level = std::mem::replace(&mut self.level, Level::None);
+        if level == Level::None {
+            if slot.open {
+                hand_on(&self.shared, slot);
             }
-            if self.level == Level::Opener {
-                // Alone in the transaction, which that rolls back.
-                slot.open = false;
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to roll back on (the process is ending): closing the connection
+            // rolls back the open transaction, and the changes waiting on it hear so.
+            slot.conn.take();
+            slot.open = false;
+            slot.done.clear();
+            return;
+        };
+        // Dropped mid-change (an error returned early, or its caller went away): the rollback
+        // runs before the connection serves anyone else, as the task holds it meanwhile.
+        let shared = self.shared.clone();
+        runtime.spawn(async move {
+            roll_back(&mut slot, level).await.ok();
+            if slot.open {
+                hand_on(&shared, slot);
             }
-        }
-        if slot.open {
-            hand_on(&self.shared, slot);
-        }
+        });
+    }
+}
+
+/// Fails the open group: rolls its transaction back, closes the connection (its state is not
+/// trusted again; the pool opens a fresh one) and tells the group's changes.
+async fn abandon_group(slot: &mut Slot, reason: &str) {
+    tracing::error!(
+        reason,
+        changes = slot.done.len(),
+        "a group of changes failed"
+    );
+    if let Some(mut conn) = slot.conn.take() {
+        conn.execute("ROLLBACK").await.ok();
+        conn.close().await.ok();
+    }
+    slot.open = false;
+    let outcome: Outcome = Err(Arc::from(reason));
+    for change in std::mem::take(&mut slot.done) {
+        change.send(outcome.clone()).ok();
     }
 }
 
@@ -274,8 +362,9 @@ async fn commit_group(shared: &Shared, slot: &mut Slot) {
     let Some(conn) = slot.conn.as_mut() else {
         return;
     };
-    let outcome = match AnyTransactionManager::commit(conn).await {
-        Ok(()) => {
+    let since = Instant::now();
+    let outcome = match conn.execute("COMMIT").await {
+        Ok(_) => {
             shared.commits.fetch_add(1, Ordering::Relaxed);
             shared
                 .changes
@@ -286,13 +375,15 @@ async fn commit_group(shared: &Shared, slot: &mut Slot) {
             tracing::error!(error = %err, changes = done.len(), "a group commit failed");
             // Whatever state the failed commit left, the connection is not trusted again:
             // roll back what may be left and let the pool open a fresh one.
-            AnyTransactionManager::rollback(conn).await.ok();
+            conn.execute("ROLLBACK").await.ok();
             if let Some(conn) = slot.conn.take() {
                 conn.close().await.ok();
             }
             Err(Arc::from(err.to_string()))
         }
     };
+    let took = shared.add_busy(since);
+    shared.commit_us.fetch_add(took, Ordering::Relaxed);
     for change in done {
         change.send(outcome.clone()).ok();
     }
@@ -478,15 +569,62 @@ mod tests {
             let db = Db::open().await;
             let plans = [(10, Plan::Commit), (11, Plan::Commit), (12, Plan::Commit)];
             let group = db.store.group.clone().expect("group writer");
-            let (commits, changes) = group.commits();
+            let before = group.stats();
             let outcomes = grouped(&db, 1, &plans, 1).await;
             assert_eq!(outcomes, [true; 4]);
             assert_eq!(db.stored().await, BTreeSet::from([1, 10, 11, 12]));
+            let after = group.stats();
             assert_eq!(
-                group.commits(),
-                (commits + 1, changes + 4),
+                (after.commits, after.changes),
+                (before.commits + 1, before.changes + 4),
                 "the four changes commit together"
             );
+            assert!(after.busy > before.busy, "the changes held the connection");
+            db.finish().await;
+        });
+    }
+
+    #[test]
+    fn savepoints_left_open_by_a_full_group_nest_and_commit_together() {
+        run(async {
+            let db = Db::open().await;
+            let group = db.store.group.clone().expect("group writer");
+            // More changes than one group takes, every seventh failing in its own way: the
+            // ones that succeed leave their savepoints open, nested, and a failure rolls back
+            // only its own.
+            let plans: Vec<(i64, Plan)> = (0..(2 * GROUP_MAX as i64 + 32))
+                .map(|k| {
+                    let plan = match k % 7 {
+                        3 => Plan::Rollback,
+                        5 => Plan::Drop,
+                        6 => Plan::Duplicate,
+                        _ => Plan::Commit,
+                    };
+                    (100 + k, plan)
+                })
+                .collect();
+            let before = group.stats();
+            let outcomes = grouped(&db, 1, &plans, 1).await;
+            let expected: BTreeSet<i64> = std::iter::once(1)
+                .chain(
+                    plans
+                        .iter()
+                        .filter(|(_, plan)| matches!(plan, Plan::Commit))
+                        .map(|(n, _)| *n),
+                )
+                .collect();
+            assert_eq!(db.stored().await, expected);
+            for ((n, plan), ok) in plans.iter().zip(&outcomes[1..]) {
+                assert_eq!(*ok, matches!(plan, Plan::Commit), "change {n} ({plan:?})");
+            }
+            let after = group.stats();
+            assert!(
+                after.commits >= before.commits + 2,
+                "past {GROUP_MAX} changes a group commits and the next one opens"
+            );
+            // The connection is clean for the next change after all that nesting.
+            let outcomes = grouped(&db, 2, &[(500, Plan::Commit)], 1).await;
+            assert_eq!(outcomes, [true, true]);
             db.finish().await;
         });
     }

@@ -72,6 +72,7 @@ pub use decisions::{designation_from_code, NewDecision, PolicyReport, StoredDeci
 pub use documents::{sha256_hex, Document, NewDocument};
 pub use events::{AuditReport, ChainStatus, StoredEvent, FIRM_CHAIN};
 pub use flow::{jobs_queued, Deliverable, Job, JobFailed, Submission, JOB_ATTEMPTS_MAX, JOB_LEASE};
+pub use group::GroupStats;
 pub use intake::{
     ImportOutcome, ImportProblem, ImportRefusal, ImportRowError, ImportSummary,
     IMPORT_ROW_ERRORS_MAX,
@@ -289,10 +290,10 @@ impl Store {
         close_fully(&self.reader).await;
     }
 
-    /// On SQLite, the group commits of the writer so far and the changes they carried
-    /// ([`group`](crate::group)); `None` on PostgreSQL.
-    pub fn group_commits(&self) -> Option<(u64, u64)> {
-        self.group.as_ref().map(|group| group.commits())
+    /// On SQLite, what the writer did so far: group commits, the changes they carried and
+    /// the time the write connection was held ([`group`](crate::group)); `None` on PostgreSQL.
+    pub fn group_stats(&self) -> Option<group::GroupStats> {
+        self.group.as_ref().map(|group| group.stats())
     }
 
     /// Access to one client's data. Every method of [`Tenant`] is scoped to `client_id`.
@@ -363,6 +364,10 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // The pages a savepoint changes are copied to a sub-journal so that it can
+                    // roll back: kept in memory, not in a temporary file, as every change of a
+                    // group commit runs in a savepoint.
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
                     Ok(())
                 })
             })

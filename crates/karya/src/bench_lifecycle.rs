@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use karya_core::model::Role;
 use karya_server::AppState;
-use karya_store::{Engine, Store, StoreOptions};
+use karya_store::{Engine, GroupStats, Store, StoreOptions};
 use serde_json::json;
 use sqlx::{Connection, Executor};
 
@@ -366,7 +366,7 @@ async fn measure_karya(
     }));
     let result = async {
         let ctx = Arc::new(seed(&store, addr, options).await?);
-        let groups_before = store.group_commits();
+        let groups_before = store.group_stats();
         let started = Instant::now();
         let mut handles = Vec::with_capacity(options.workers);
         for me in 0..options.workers {
@@ -379,9 +379,14 @@ async fn measure_karya(
         }
         let elapsed = started.elapsed();
         let groups = store
-            .group_commits()
+            .group_stats()
             .zip(groups_before)
-            .map(|((commits, changes), (c0, ch0))| (commits - c0, changes - ch0));
+            .map(|(after, before)| GroupStats {
+                commits: after.commits - before.commits,
+                changes: after.changes - before.changes,
+                busy: after.busy.saturating_sub(before.busy),
+                committing: after.committing.saturating_sub(before.committing),
+            });
         let delivered = delivered_items(&store, ctx.client_id).await?;
         anyhow::Ok((elapsed, samples, delivered, groups))
     }
@@ -425,11 +430,15 @@ async fn measure_karya(
             percentile(lat.clone(), 0.99) as f64 / 1000.0
         )?;
     }
-    if let Some((commits, changes)) = groups {
+    if let Some(groups) = groups {
         writeln!(
             out,
-            "  sqlite writer: {changes} changes in {commits} group commits ({:.1} per commit)",
-            changes as f64 / commits.max(1) as f64
+            "  sqlite writer: {} changes in {} group commits ({:.1} per commit); the write connection was held {:.0}% of the run, {:.0}% committing",
+            groups.changes,
+            groups.commits,
+            groups.changes as f64 / groups.commits.max(1) as f64,
+            100.0 * groups.busy.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
+            100.0 * groups.committing.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
         )?;
     }
     for text in &samples.error_texts {
