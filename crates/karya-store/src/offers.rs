@@ -224,17 +224,19 @@ pub struct RankedTask<'a> {
 }
 
 /// The highest-ranked of `remaining` (pairs of rank index and task) still ready and not
-/// stored as excluded for the worker, locked (PostgreSQL, skipping rows other claimers hold),
-/// with its rank index and the channel and weight it puts on the worker.
+/// stored as excluded for the worker, with its rank index and the channel and weight it puts
+/// on the worker. With `lock`, on PostgreSQL, the row is locked and rows other claimers hold
+/// are skipped.
 async fn first_ready(
     conn: &mut AnyConnection,
     engine: Engine,
+    lock: bool,
     worker_id: WorkerId,
     remaining: &[(usize, &RankedTask<'_>)],
 ) -> Result<Option<(usize, Task, (String, u32))>> {
-    let lock = match engine {
-        Engine::Postgres => " FOR UPDATE OF t SKIP LOCKED",
-        Engine::Sqlite => "",
+    let lock = match (engine, lock) {
+        (Engine::Postgres, true) => " FOR UPDATE OF t SKIP LOCKED",
+        _ => "",
     };
     let values: Vec<String> = (0..remaining.len())
         .map(|n| format!("(${}, {n})", n + 2))
@@ -651,6 +653,11 @@ impl Store {
         }
         let mut tx = crate::tx::Tx::begin(self).await?;
         let held = held_locked(&mut tx, self.engine, worker_id).await?;
+        // A worker with no unit left can take no task (every task weighs at least one): the
+        // best one is only looked at, to tell "full" from "nothing left", not locked. Locked,
+        // it would be skipped by a claimer with room, who could then find nothing and give up
+        // while the task stays ready.
+        let lock = held.units.used < held.units.max;
         let mut passed_over: Vec<usize> = Vec::new();
         loop {
             let remaining: Vec<(usize, &RankedTask<'_>)> = ranked
@@ -662,7 +669,7 @@ impl Store {
                 rollback_and_return!(tx, Ok((0, Claim::Taken)));
             }
             let Some((idx, task, load)) =
-                first_ready(&mut tx, self.engine, worker_id, &remaining).await?
+                first_ready(&mut tx, self.engine, lock, worker_id, &remaining).await?
             else {
                 rollback_and_return!(tx, Ok((0, Claim::Taken)));
             };
