@@ -350,19 +350,9 @@ async fn load_submit_context(
         Some(_) => policy_row(&row)?,
         None => QaPolicy::default(),
     };
-    let checks: Option<i64> = get(&row, "checks")?;
-    let (state, paused_at_us) = match checks {
-        Some(checks) => {
-            let since: Option<i64> = get(&row, "checks_since_error")?;
-            (
-                SamplingState {
-                    checks: checks as u64,
-                    errors: get::<i64>(&row, "errors")? as u64,
-                    checks_since_error: since.map(|n| n as u64),
-                },
-                get(&row, "paused_at_us")?,
-            )
-        }
+    // The maker has no sampling state on the step yet when the join found none.
+    let (state, paused_at_us) = match get::<Option<i64>>(&row, "checks")? {
+        Some(_) => state_row(&row)?,
         None => (SamplingState::default(), None),
     };
     Ok(SubmitContext {
@@ -410,17 +400,23 @@ async fn load_state(
     .bind(key.step)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok((SamplingState::default(), None));
-    };
-    let since: Option<i64> = get(&row, "checks_since_error")?;
+    match row {
+        Some(row) => state_row(&row),
+        None => Ok((SamplingState::default(), None)),
+    }
+}
+
+/// A sampling state and when the worker was paused on the step, from a row holding
+/// `checks, errors, checks_since_error, paused_at_us` of `sampling_states`.
+fn state_row(row: &sqlx::any::AnyRow) -> Result<(SamplingState, Option<i64>)> {
+    let since: Option<i64> = get(row, "checks_since_error")?;
     Ok((
         SamplingState {
-            checks: get::<i64>(&row, "checks")? as u64,
-            errors: get::<i64>(&row, "errors")? as u64,
+            checks: get::<i64>(row, "checks")? as u64,
+            errors: get::<i64>(row, "errors")? as u64,
             checks_since_error: since.map(|n| n as u64),
         },
-        get(&row, "paused_at_us")?,
+        get(row, "paused_at_us")?,
     ))
 }
 
