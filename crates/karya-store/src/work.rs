@@ -293,19 +293,13 @@ impl Tenant {
         )
         .await?;
         if plan.is_some() {
-            let to = WorkItemState::InProgress;
-            let action =
-                WorkItemState::Received
-                    .transition(to)
-                    .map_err(|err| StoreError::Rejected {
-                        message: err.to_string(),
-                    })?;
+            let payload = transition_payload(WorkItemState::Received, state, Some("intake"))?;
             append(
                 &mut tx,
                 self.client_id,
                 EventKind::WorkItemTransitioned,
                 &new.id.to_string(),
-                &json!({"from": WorkItemState::Received.code(), "to": to.code(), "action": action, "reason": "intake"}),
+                &payload,
                 now,
             )
             .await?;
@@ -695,9 +689,23 @@ pub(crate) async fn assign(
     Ok(task)
 }
 
+/// The payload of a work item's `work_item.transitioned` event from `from` to `to`; a move the
+/// state machine does not allow is rejected.
+fn transition_payload(
+    from: WorkItemState,
+    to: WorkItemState,
+    reason: Option<&str>,
+) -> Result<serde_json::Value> {
+    let action = from.transition(to).map_err(|err| StoreError::Rejected {
+        message: err.to_string(),
+    })?;
+    Ok(json!({"from": from.code(), "to": to.code(), "action": action, "reason": reason}))
+}
+
 /// Moves a work item (as read in this transaction) to another state inside the caller's
 /// transaction: the transition-table check, the update conditional on the version read, the
-/// event, and the SLA clock. Every change of a work item's state goes through here.
+/// event, and the SLA clock. Every change of a work item's state goes through here (a new item
+/// stored started records the same event, see `take_in`).
 pub(crate) async fn move_work_item(
     conn: &mut crate::tx::Tx,
     mut item: WorkItem,
@@ -706,12 +714,7 @@ pub(crate) async fn move_work_item(
     now: Timestamp,
 ) -> Result<WorkItem> {
     let id = item.id;
-    let action = item
-        .state
-        .transition(to)
-        .map_err(|err| StoreError::Rejected {
-            message: err.to_string(),
-        })?;
+    let payload = transition_payload(item.state, to, reason)?;
     let updated = sqlx::query(
         "UPDATE work_items SET state = $1, updated_at_us = $2, version = version + 1
          WHERE client_id = $3 AND id = $4 AND version = $5",
@@ -733,7 +736,7 @@ pub(crate) async fn move_work_item(
         item.client_id,
         EventKind::WorkItemTransitioned,
         &id.to_string(),
-        &json!({"from": item.state.code(), "to": to.code(), "action": action, "reason": reason}),
+        &payload,
         now,
     )
     .await?;
