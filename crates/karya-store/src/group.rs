@@ -97,6 +97,9 @@ struct Slot {
     closer: bool,
     /// Savepoints set so far on this connection, which numbers the next one's name.
     savepoints: u64,
+    /// A change was dropped where nothing could roll it back (no runtime): the open group is
+    /// failed, not committed, by whoever takes the connection next.
+    poisoned: bool,
 }
 
 impl GroupWriter {
@@ -133,6 +136,9 @@ impl GroupWriter {
             since: Instant::now(),
         };
         let slot: &mut Slot = change.slot.as_mut().expect("held until the change ends");
+        if slot.poisoned {
+            abandon_group(slot, "a change was dropped and could not be rolled back").await;
+        }
         if slot.conn.is_none() {
             slot.conn = Some(shared.pool.acquire().await?);
         }
@@ -293,11 +299,9 @@ impl Drop for Change {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // No runtime to roll back on (the process is ending): closing the connection
-            // rolls back the open transaction, and the changes waiting on it hear so.
-            slot.conn.take();
-            slot.open = false;
-            slot.done.clear();
+            // No runtime to roll back on (the process is ending): the next to take the
+            // connection fails the group instead of committing it.
+            slot.poisoned = true;
             return;
         };
         // Dropped mid-change (an error returned early, or its caller went away): the rollback
@@ -325,6 +329,7 @@ async fn abandon_group(slot: &mut Slot, reason: &str) {
         conn.close().await.ok();
     }
     slot.open = false;
+    slot.poisoned = false;
     let outcome: Outcome = Err(Arc::from(reason));
     for change in std::mem::take(&mut slot.done) {
         change.send(outcome.clone()).ok();
@@ -353,6 +358,10 @@ fn hand_on(shared: &Arc<Shared>, mut slot: OwnedMutexGuard<Slot>) {
 
 /// Commits the open group and tells its changes the outcome.
 async fn commit_group(shared: &Shared, slot: &mut Slot) {
+    if slot.poisoned {
+        abandon_group(slot, "a change was dropped and could not be rolled back").await;
+        return;
+    }
     let done = std::mem::take(&mut slot.done);
     if !slot.open {
         debug_assert!(done.is_empty(), "done changes only wait in an open group");
@@ -625,6 +634,24 @@ mod tests {
             // The connection is clean for the next change after all that nesting.
             let outcomes = grouped(&db, 2, &[(500, Plan::Commit)], 1).await;
             assert_eq!(outcomes, [true, true]);
+            db.finish().await;
+        });
+    }
+
+    #[test]
+    fn a_change_dropped_outside_any_runtime_is_never_committed() {
+        run(async {
+            let db = Db::open().await;
+            let mut tx = Tx::begin(&db.store).await.expect("begin");
+            insert(&mut tx, 7, 1).await.expect("insert");
+            // Dropped on a thread with no runtime: nothing can roll it back there and then.
+            std::thread::spawn(move || drop(tx))
+                .join()
+                .expect("drop thread");
+            // The next change finds the group failed, starts afresh, and commits on its own.
+            let outcomes = grouped(&db, 8, &[(9, Plan::Commit)], 1).await;
+            assert_eq!(outcomes, [true, true]);
+            assert_eq!(db.stored().await, BTreeSet::from([8, 9]));
             db.finish().await;
         });
     }
