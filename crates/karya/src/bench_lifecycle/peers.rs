@@ -169,10 +169,20 @@ fn run_script(mut command: Command, what: &str) -> anyhow::Result<f64> {
 fn pgqueuer(cache: &Path, url: &str, jobs: u64) -> anyhow::Result<f64> {
     let target = cache.join("pgqueuer");
     if !target.join("pgqueuer").exists() {
+        // Installed into a directory of its own: what the system's own Python packages
+        // require of each other is no concern of this install, so pip need not warn about it.
         let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-warn-conflicts",
+                "--target",
+            ])
             .arg(&target)
             .args([PGQUEUER_SPEC, ASYNCPG_SPEC])
+            .env("PIP_ROOT_USER_ACTION", "ignore")
             .status()
             .context("cannot run pip")?;
         if !status.success() {
