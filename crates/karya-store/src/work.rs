@@ -57,6 +57,10 @@ pub struct WorkItemFilter {
 const ENGAGEMENT_COLUMNS: &str = "id, client_id, name, service_line, created_at_us";
 pub(crate) const WORK_ITEM_COLUMNS: &str =
     "id, client_id, engagement_id, external_ref, title, priority, state, input, received_at_us, updated_at_us, version";
+/// Ready tasks [`Store::claim_next_task`] passes over at most because the case rules exclude
+/// the worker from them (they made the work those tasks check), before it answers "nothing".
+const CASE_PASSES_MAX: usize = 32;
+
 pub(crate) const TASK_COLUMNS: &str =
     "id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us";
 
@@ -586,7 +590,9 @@ impl Tenant {
         Ok(task)
     }
     /// Gives one particular task to a worker: an accepted offer, or a lead taking an escalated
-    /// task. Refused unless the task's state allows assignment.
+    /// task. Refused unless the task's state allows assignment, and when a QA bar or the case
+    /// rules keep the worker from it (a maker does not check their own work; a worker who
+    /// declined the task or let its offer lapse does not get it again).
     pub async fn assign_task(
         &self,
         task_id: TaskId,
@@ -613,6 +619,14 @@ impl Tenant {
             tx.rollback().await?;
             return Err(StoreError::Rejected {
                 message: bar.to_string(),
+            });
+        }
+        if crate::case::is_excluded(&mut tx, task_id, worker_id).await? {
+            tx.rollback().await?;
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "worker {worker_id} is excluded from task {task_id}: they made the work it checks, or declined it or let its offer lapse"
+                ),
             });
         }
         let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
@@ -771,15 +785,47 @@ impl Store {
             Engine::Sqlite => "",
         };
         let mut tx = crate::tx::Tx::begin(self).await?;
-        let row = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks t WHERE state = 'ready' AND NOT {}
-             ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}",
-            crate::bars::any_bar_sql("$1")
-        ))
-        .bind(worker_id.to_string())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
+        // Stored exclusions are filtered by the statement; the case rules (a maker does not
+        // check their own work) need the item's history, so a task they exclude the worker
+        // from is passed over and the next one read, up to a bound.
+        let mut passed_over: Vec<String> = Vec::new();
+        let row = loop {
+            if passed_over.len() >= CASE_PASSES_MAX {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let skip: Vec<String> = (0..passed_over.len())
+                .map(|n| format!("${}", n + 2))
+                .collect();
+            let skip = match skip.is_empty() {
+                true => String::new(),
+                false => format!(" AND t.id NOT IN ({})", skip.join(", ")),
+            };
+            let sql = format!(
+                "SELECT {TASK_COLUMNS} FROM tasks t WHERE state = 'ready' AND NOT {}
+                   AND NOT EXISTS (SELECT 1 FROM task_exclusions x WHERE x.task_id = t.id AND x.worker_id = $1){skip}
+                 ORDER BY priority DESC, created_at_us, id LIMIT 1{lock}",
+                crate::bars::any_bar_sql("$1")
+            );
+            let mut query = sqlx::query(&sql).bind(worker_id.to_string());
+            for id in &passed_over {
+                query = query.bind(id.clone());
+            }
+            let Some(row) = query.fetch_optional(&mut *tx).await? else {
+                tx.rollback().await?;
+                return Ok(None);
+            };
+            let task = task_row(&row)?;
+            let case = crate::case::CaseQuery {
+                task_id: task.id,
+                work_item_id: task.work_item_id,
+                step: task.step.clone(),
+            };
+            if !crate::case::excluded_by_case(&mut tx, &case, worker_id).await? {
+                break row;
+            }
+            passed_over.push(task.id.to_string());
+        };
         let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
         tx.commit().await?;
         Ok(Some(task))

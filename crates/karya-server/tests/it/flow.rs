@@ -206,6 +206,26 @@ impl Crew {
             .unwrap();
         crew
     }
+
+    /// Who does a step and who reviews it. The case rules keep everyone who made earlier work
+    /// of the item off a check step, so each check step gets a checker of its own.
+    async fn for_step(&self, store: &Store, step: &str, clock: &mut Clock) -> (WorkerId, WorkerId) {
+        if !karya_core::routing::case::is_check_step(step) {
+            return (self.maker, self.reviewer);
+        }
+        let checker = WorkerId::from_uuid(uuid::Uuid::now_v7());
+        store
+            .create_worker(
+                checker,
+                "Meera Nair",
+                None,
+                Designation::Manager,
+                clock.tick(),
+            )
+            .await
+            .unwrap();
+        (checker, self.reviewer)
+    }
 }
 
 /// A complete output of a pack: a sample of its output form, valid against it.
@@ -294,10 +314,11 @@ async fn drive_to_delivery(
             "{line}: {}",
             step.name
         );
+        let (maker, reviewer) = crew.for_step(store, &task.step, clock).await;
         tenant
             .assign_task(
                 task.id,
-                crew.maker,
+                maker,
                 AssignmentId::from_uuid(uuid::Uuid::now_v7()),
                 clock.tick(),
             )
@@ -322,13 +343,13 @@ async fn drive_to_delivery(
                         decision_type: name.clone(),
                         payload: attr_of(&payload),
                         team: None,
-                        decided_by: crew.maker,
+                        decided_by: maker,
                     },
                     clock.tick(),
                 )
                 .await
                 .unwrap_or_else(|e| panic!("{line}: decision {name}: {e}"));
-            assert_eq!(taken.decided_by, crew.maker);
+            assert_eq!(taken.decided_by, maker);
         }
         let step_output = match step.name == last_human.name {
             true => output.clone(),
@@ -356,7 +377,7 @@ async fn drive_to_delivery(
         if submitted.state == TaskState::InReview {
             let review = NewReview {
                 id: ReviewId::from_uuid(uuid::Uuid::now_v7()),
-                reviewer_id: crew.reviewer,
+                reviewer_id: reviewer,
                 verdict: Verdict::Pass,
                 defects: Vec::new(),
             };

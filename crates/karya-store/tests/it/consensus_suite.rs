@@ -502,3 +502,27 @@ pub async fn rework_excluded_maker_does_not_get_the_task(db: &TestDb) {
         .is_empty());
     assert_eq!(claim(store, other).await, Some(task_id));
 }
+
+pub async fn a_maker_never_checks_their_own_work_on_any_claim_path(db: &TestDb) {
+    let store = &db.store;
+    let floor = floor(store, "case rule client").await;
+    let tenant = &floor.tenant;
+    let maker = worker(store, "maker", Designation::Analyst).await;
+    let checker = worker(store, "checker", Designation::Analyst).await;
+    let keying = ready_task(&floor, "keying").await;
+    start(&floor, keying, maker).await;
+    let check = ready_task(&floor, "keying_review").await;
+
+    // Claiming the next task passes over the check of the maker's own work.
+    assert_eq!(claim(store, maker).await, None);
+    // Nor can it be given to them directly.
+    let message = rejected(tenant.assign_task(check, maker, assignment(), now()).await);
+    assert_eq!(
+        message,
+        format!("worker {maker} is excluded from task {check}: they made the work it checks, or declined it or let its offer lapse")
+    );
+    assert_eq!(tenant.task(check).await.unwrap().state, TaskState::Ready);
+    // Another worker gets it.
+    assert_eq!(claim(store, checker).await, Some(check));
+    assert!(store.audit(None).await.unwrap().intact());
+}

@@ -340,6 +340,12 @@ async fn do_task(
     next_id: uuid::Uuid,
     (maker, reviewer): (WorkerId, WorkerId),
 ) {
+    // The case rules keep a maker off the check of their own work: the two swap on a check step.
+    let step = tenant.task(task_id).await.unwrap().step;
+    let (maker, reviewer) = match karya_core::routing::case::is_check_step(&step) {
+        true => (reviewer, maker),
+        false => (maker, reviewer),
+    };
     tenant
         .assign_task(task_id, maker, id(), now())
         .await

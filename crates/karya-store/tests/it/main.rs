@@ -85,6 +85,7 @@ conformance!(
     consensus_disagreement_goes_to_an_adjudicator,
     gold_pause_bars_claims_until_lifted,
     rework_excluded_maker_does_not_get_the_task,
+    a_maker_never_checks_their_own_work_on_any_claim_path,
     views_read_queues_outputs_and_history,
     exclusions_affinity_and_channel_caps_are_honoured,
     lapsed_qualifications_send_work_back_to_routing,
