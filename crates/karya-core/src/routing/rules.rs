@@ -212,7 +212,11 @@ pub fn eligibility(
     let Some(shift_end) = shift_end else {
         return Err(Ineligible::OffShift);
     };
-    let finish = now.saturating_add(req.expected_handling).unwrap_or(now);
+    // Work longer than one sitting (the cap on continuous work) is done over several: it
+    // starts only with a whole sitting ahead, inside the shift and the cap. Shorter work must
+    // fit whole.
+    let sitting = req.expected_handling.min(config.continuous_work_max);
+    let finish = now.saturating_add(sitting).unwrap_or(now);
     if finish > shift_end {
         return Err(Ineligible::ShiftEndsTooSoon);
     }

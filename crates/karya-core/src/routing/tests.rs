@@ -297,6 +297,26 @@ fn no_offer_runs_past_the_end_of_a_shift() {
 }
 
 #[test]
+fn work_longer_than_one_sitting_starts_with_a_whole_sitting_ahead() {
+    // Seven hours of work, more than the four-hour cap on continuous work: it is done over
+    // several sittings, and starts with a worker who has a whole sitting ahead. At 04:00 w1's
+    // shift ends in three hours; w2's in ten.
+    let mut ending = worker(1);
+    ending.shift = ShiftPattern::daily(
+        TimeZone::UTC,
+        time(0, 0, 0, 0),
+        SignedDuration::from_hours(7),
+    );
+    let mut long = requirements();
+    long.expected_handling = SignedDuration::from_hours(7);
+    check(
+        vec![ending, worker(2)],
+        vec![Call::Add(task(1, long), 0)],
+        &["offer t1 w2 step=as_required rule=best_score eligible=1/2 rejected=shift_ends_too_soon:1"],
+    );
+}
+
+#[test]
 fn conflicts_of_interest_exclude_a_worker_from_a_client() {
     let mut conflicted = worker(1);
     conflicted.excluded_clients = vec![CLIENT];
