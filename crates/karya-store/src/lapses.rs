@@ -4,6 +4,9 @@
 //! [`Store::withdraw_lapsed`] for the open offers and the not-yet-started assignments whose
 //! worker no longer holds a qualification the task requires, and whose lapsed record is the
 //! reason: the offer is withdrawn, or the assignment released, and the task is `ready` again.
+//! A qualification a task requires by name counts, and so does one its target expression asks
+//! for (a pack step's "at least one of"): the target held with the lapsed record still valid and
+//! fails without it.
 //! Each change writes its task event (reason `qualification_expired`, naming the qualification)
 //! in the same transaction. Started work is left with the worker: taking it away midway would
 //! waste it, and a lead decides.
@@ -12,15 +15,17 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use karya_core::event::EventKind;
-use karya_core::id::{ClientId, OfferId, TaskId, WorkerId};
+use karya_core::id::{ClientId, EngagementId, OfferId, TaskId, WorkerId};
 use karya_core::lifecycle::TaskState;
-use karya_core::workforce::Qualification;
+use karya_core::routing::{rules::eval_target, Expr, OpenTask};
+use karya_core::workforce::{Qualification, WorkerProfile};
 use serde_json::json;
 
 use crate::events::append;
 use crate::offers::move_task;
 use crate::routing::{requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS};
 use crate::rows::{get, parse, timestamp, us};
+use crate::work::priority_of;
 use crate::{Result, Store};
 
 /// Most offers and most assignments one call withdraws: one transaction stays short, and the
@@ -61,6 +66,41 @@ fn lapsed_kind(held: &[Qualification], required: &[String], now: Timestamp) -> O
         .cloned()
 }
 
+/// The lapsed qualification that made `target` fail for the worker: the target holds with
+/// that lapsed record counted as valid, and fails at `now` without it. `None` when no lapse is
+/// the reason (the target fails anyway, holds still, or cannot be evaluated).
+fn lapsed_for_target(
+    worker: &WorkerProfile,
+    task: &OpenTask,
+    target: &Expr,
+    now: Timestamp,
+) -> Option<String> {
+    if eval_target(target, worker, task, now) != Ok(false) {
+        return None;
+    }
+    let mut lapsed: Vec<&str> = Vec::new();
+    for q in &worker.qualifications {
+        let of_kind = || worker.qualifications.iter().filter(|o| o.kind == q.kind);
+        if q.valid_until.is_some_and(|until| until <= now)
+            && !of_kind().any(|o| o.is_valid_at(now))
+            && !lapsed.contains(&q.kind.as_str())
+        {
+            lapsed.push(&q.kind);
+        }
+    }
+    lapsed.into_iter().find_map(|kind| {
+        let mut restored = worker.clone();
+        for q in restored
+            .qualifications
+            .iter_mut()
+            .filter(|q| q.kind == kind)
+        {
+            q.valid_until = None;
+        }
+        (eval_target(target, &restored, task, now) == Ok(true)).then(|| kind.to_string())
+    })
+}
+
 impl Store {
     /// Withdraws the offers and releases the not-yet-started assignments that needed a
     /// qualification which has lapsed by `now` (at most [`LAPSE_BATCH_MAX`] of each), sending
@@ -68,7 +108,7 @@ impl Store {
     pub async fn withdraw_lapsed(&self, now: Timestamp) -> Result<Vec<Lapsed>> {
         let mut tx = crate::tx::Tx::begin(self).await?;
         let offers = sqlx::query(&format!(
-            "SELECT o.id, o.client_id, o.task_id, o.worker_id,
+            "SELECT o.id, o.client_id, o.task_id, o.worker_id, t.step, t.priority, w.engagement_id,
                     {TASK_REQUIREMENTS} AS requirements FROM offers o
              JOIN tasks t ON t.id = o.task_id
              {TASK_ROUTING_JOINS}
@@ -81,7 +121,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let held = sqlx::query(&format!(
-            "SELECT a.client_id, a.task_id, a.worker_id,
+            "SELECT a.client_id, a.task_id, a.worker_id, t.step, t.priority, w.engagement_id,
                     {TASK_REQUIREMENTS} AS requirements FROM assignments a
              JOIN tasks t ON t.id = a.task_id
              {TASK_ROUTING_JOINS}
@@ -124,11 +164,59 @@ impl Store {
             }
             qualifications.insert(worker_id, list);
         }
+        // Workers whose work has a target expression are evaluated as routing sees them:
+        // their profile, with the qualifications read above.
+        let mut profiles: HashMap<WorkerId, WorkerProfile> = HashMap::new();
+        let mut engagements: Vec<EngagementId> = Vec::new();
+        for row in offers.iter().chain(held.iter()) {
+            let text: String = get(row, "requirements")?;
+            if requirements_shared(&text)?.target.is_none() {
+                continue;
+            }
+            engagements.push(parse(row, "engagement_id")?);
+            let worker_id: WorkerId = parse(row, "worker_id")?;
+            if profiles.contains_key(&worker_id) {
+                continue;
+            }
+            let mut profile = self.routed_worker(worker_id).await?.profile;
+            profile.qualifications = qualifications[&worker_id].clone();
+            profiles.insert(worker_id, profile);
+        }
+        let lines = match engagements.is_empty() {
+            true => HashMap::new(),
+            false => self.engagement_lines(&engagements).await?,
+        };
         let lapsed_of = |row: &sqlx::any::AnyRow| -> Result<Option<String>> {
             let worker_id: WorkerId = parse(row, "worker_id")?;
             let text: String = get(row, "requirements")?;
-            let required = requirements_shared(&text)?.qualifications.clone();
-            Ok(lapsed_kind(&qualifications[&worker_id], &required, now))
+            let requirements = requirements_shared(&text)?;
+            if let Some(kind) = lapsed_kind(
+                &qualifications[&worker_id],
+                &requirements.qualifications,
+                now,
+            ) {
+                return Ok(Some(kind));
+            }
+            let (Some(target), Some(profile)) = (&requirements.target, profiles.get(&worker_id))
+            else {
+                return Ok(None);
+            };
+            let engagement_id: EngagementId = parse(row, "engagement_id")?;
+            let task = OpenTask {
+                id: parse(row, "task_id")?,
+                client_id: parse(row, "client_id")?,
+                engagement_id,
+                priority: priority_of(row)?,
+                created_at: now,
+                due_at: None,
+                requirements: requirements.clone(),
+                preferred_worker: None,
+                excluded_workers: Vec::new(),
+                attributes: Vec::new(),
+                step: get(row, "step")?,
+                service_line: lines.get(&engagement_id).copied(),
+            };
+            Ok(lapsed_for_target(profile, &task, target, now))
         };
         let mut taken = Vec::new();
         for row in &offers {

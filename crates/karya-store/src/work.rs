@@ -71,7 +71,7 @@ pub(crate) fn priority_rank(priority: Priority) -> i64 {
         .expect("every priority is listed") as i64
 }
 
-fn priority_of(row: &AnyRow) -> Result<Priority> {
+pub(crate) fn priority_of(row: &AnyRow) -> Result<Priority> {
     let rank: i64 = get(row, "priority")?;
     usize::try_from(rank)
         .ok()

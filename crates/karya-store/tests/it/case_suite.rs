@@ -536,3 +536,71 @@ pub async fn shifts_drive_presence(db: &TestDb) {
     );
     assert_intact(store).await;
 }
+
+pub async fn a_lapse_that_breaks_an_any_of_qualification_takes_the_work_back(db: &TestDb) {
+    let store = &db.store;
+    let tenant = client(store, "Patent Co").await;
+    let asha = routed(store, "Asha", 10, WorkerRoutingExtras::default()).await;
+    let ben = routed(store, "Ben", 10, WorkerRoutingExtras::default()).await;
+    let start = now();
+    let lapses_at = start + SignedDuration::from_hours(1);
+    let qualification = |kind: &str, until: Option<Timestamp>| Qualification {
+        kind: kind.into(),
+        field: None,
+        issuer: "patent office".into(),
+        valid_from: start - SignedDuration::from_hours(24 * 365),
+        valid_until: until,
+    };
+    // Both hold a patent agent's registration that lapses; Ben is a patent attorney as well.
+    for worker_id in [asha, ben] {
+        store
+            .add_qualification(
+                worker_id,
+                uuid::Uuid::now_v7(),
+                &qualification("patent_agent", Some(lapses_at)),
+                now(),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .add_qualification(
+            ben,
+            uuid::Uuid::now_v7(),
+            &qualification("patent_attorney", None),
+            now(),
+        )
+        .await
+        .unwrap();
+    // A pack step's "at least one of", as routing gets it: a target expression.
+    let mut req = Requirements::any("research", 1, SignedDuration::from_mins(30));
+    req.target = Some(
+        karya_core::routing::expr::parse(
+            "('patent_agent' in worker.qualifications || 'patent_attorney' in worker.qualifications)",
+        )
+        .unwrap(),
+    );
+    let engagement_id = routed_engagement(&tenant, req).await;
+    let ashas = task_on(&tenant, item(&tenant, engagement_id).await, "search").await;
+    let bens = task_on(&tenant, item(&tenant, engagement_id).await, "search").await;
+    assert!(matches!(
+        claim(store, &tenant, ashas, asha).await,
+        Claim::Assigned(_)
+    ));
+    assert!(matches!(
+        claim(store, &tenant, bens, ben).await,
+        Claim::Assigned(_)
+    ));
+
+    let taken: Vec<(TaskId, WorkerId, String)> = store
+        .withdraw_lapsed(lapses_at + SignedDuration::from_mins(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.task_id, l.worker_id, l.qualification))
+        .collect();
+    assert_eq!(taken, vec![(ashas, asha, "patent_agent".to_string())]);
+    assert_eq!(tenant.task(ashas).await.unwrap().state, TaskState::Ready);
+    assert_eq!(tenant.task(bens).await.unwrap().state, TaskState::Assigned);
+    assert_intact(store).await;
+}
