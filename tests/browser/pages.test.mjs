@@ -254,11 +254,14 @@ test("bulk upload imports a good file and lists the rows of a bad one", async ()
     (await api("GET", `/api/v1/clients/${ids.client}/work-items?limit=500`)).items.length;
   const before = await count();
 
+  // The engagement runs on the IT helpdesk pack: rows fill its intake form, the requester (a
+  // nested object of the form) as a JSON cell.
+  const requester = (id, email) => `"{""employee_id"": ""${id}"", ""email"": ""${email}""}"`;
   const good = [
-    "title,priority,external_ref,summary",
-    "Laptop will not boot,high,INC-1042,Black screen after update",
-    "VPN drops every hour,normal,INC-1043,Since Monday",
-    "New starter needs accounts,low,REQ-2001,Starts on the 1st",
+    "title,priority,external_ref,ticket_number,ticket_type,requester,impact,urgency,short_description",
+    `Laptop will not boot,high,INC-1042,INC0001042,incident,${requester("E1001", "anna@northwind.example")},individual,high,Black screen after update`,
+    `VPN drops every hour,normal,INC-1043,INC0001043,incident,${requester("E1002", "raj@northwind.example")},department,medium,Since Monday`,
+    `New starter needs accounts,low,REQ-2001,REQ0002001,service_request,${requester("E1003", "li@northwind.example")},individual,low,Starts on the 1st`,
   ].join("\n");
   await client.setInputFiles("#bulk-upload-file", { name: "tickets.csv", mimeType: "text/csv", buffer: Buffer.from(good) });
   await client.click("#bulk-upload button[type=submit]");

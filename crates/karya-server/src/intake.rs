@@ -3,7 +3,10 @@
 //!
 //! The file's columns are `title` (required), `priority` and `external_ref` (optional); every
 //! other column becomes a key of the item's `input` object. A cell that is a JSON number stays
-//! a number, empty cells are left out. A file with any bad row is refused whole, with a report
+//! a number, `true` and `false` are booleans, and a cell that is a JSON object or array (`{"name": "Ann"}`, `["a.pdf"]`) stays that
+//! object or array, so that flat files can carry the nested fields of a pack's input form;
+//! empty cells are left out. When the engagement runs on a pack, every row's input must match
+//! the pack's input form (checked by [`store`]). A file with any bad row is refused whole, with a report
 //! naming row, column and problem for the first [`ROW_ERRORS_MAX`] rows and counting the rest.
 //!
 //! Parsing is synchronous and reads from a file (a spooled upload, or the CLI's argument), one
@@ -184,15 +187,26 @@ pub fn parse(
     sink.finish()
 }
 
-/// Hands validated rows to the store in one import. Duplicate references come back as row
-/// errors with the file's row numbers.
+/// Hands validated rows to the store in one import. When the engagement runs on a pack, every
+/// row's input is first checked against the pack's input form, as a single intake checks it,
+/// and the items start on the pack's first step. Duplicate references and inputs the form
+/// refuses come back as row errors with the file's row numbers.
 pub async fn store(
     tenant: &Tenant,
+    packs: &karya_packs::Catalog,
     engagement_id: EngagementId,
     parsed: &ParsedFile,
     now: jiff::Timestamp,
     on_progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<ImportSummary, IntakeError> {
+    if let Some((pack_id, _)) = tenant.engagement_pack(engagement_id).await? {
+        let pack = packs.by_id(&pack_id).ok_or_else(|| {
+            IntakeError::Store(karya_store::StoreError::Other(anyhow::anyhow!(
+                "engagement runs on pack {pack_id}, which is not loaded"
+            )))
+        })?;
+        check_pack_form(pack, parsed)?;
+    }
     let outcome = tenant
         .import_work_items_with_progress(engagement_id, &parsed.rows, now, on_progress)
         .await?;
@@ -231,8 +245,40 @@ pub async fn store(
     }
 }
 
-/// Validates one row's `input` object (JSON text). This is where the service line's pack
-/// input form will be checked; today the rule is: a JSON object within [`INPUT_BYTES_MAX`].
+/// Checks every row's input against the pack's input form; the refusal names the first
+/// [`ROW_ERRORS_MAX`] problems (row, `input` and the field's JSON pointer) and counts them all.
+fn check_pack_form(pack: &karya_packs::LoadedPack, parsed: &ParsedFile) -> Result<(), IntakeError> {
+    let mut errors = Vec::new();
+    let mut total_errors = 0u64;
+    for (row, number) in parsed.rows.iter().zip(&parsed.row_numbers) {
+        let Err(problems) = karya_packs::validate_input(pack, &row.input) else {
+            continue;
+        };
+        for problem in problems {
+            total_errors += 1;
+            if errors.len() < ROW_ERRORS_MAX {
+                errors.push(RowError {
+                    row: *number,
+                    column: Some(format!("input{}", problem.path)),
+                    message: format!(
+                        "does not match the {} input form: {}",
+                        pack.pack.id, problem.problem
+                    ),
+                });
+            }
+        }
+    }
+    match total_errors {
+        0 => Ok(()),
+        _ => Err(IntakeError::Refused(ErrorReport {
+            errors,
+            total_errors,
+        })),
+    }
+}
+
+/// Validates one row's `input` object (JSON text): a JSON object within [`INPUT_BYTES_MAX`].
+/// The pack's input form, when the engagement runs on one, is checked by [`store`].
 pub fn validate_row_input(input: &str) -> Result<(), String> {
     if input.len() > INPUT_BYTES_MAX {
         return Err(format!(
@@ -297,6 +343,24 @@ impl Draft {
         self.input_key(key_json);
         self.input.push_str(raw);
     }
+
+    /// A text cell: a JSON number, `true` or `false`, object or array as itself, anything else
+    /// as a string.
+    fn input_cell(&mut self, key_json: &str, text: &str) {
+        let trimmed = text.trim();
+        if is_json_number(text) || text == "true" || text == "false" || is_json_structure(trimmed) {
+            self.input_raw(key_json, trimmed);
+        } else {
+            self.input_str(key_json, text);
+        }
+    }
+}
+
+/// Whether a cell holds a JSON object or array (checked by parsing it).
+fn is_json_structure(text: &str) -> bool {
+    let bracketed = (text.starts_with('{') && text.ends_with('}'))
+        || (text.starts_with('[') && text.ends_with(']'));
+    bracketed && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 impl RowSink<'_> {
@@ -522,10 +586,7 @@ fn parse_csv(source: &mut dyn FileSource, sink: &mut RowSink<'_>) -> Result<(), 
                         Column::Title => draft.title = Some(cell.to_string()),
                         Column::Priority => draft.priority = Some(cell.to_string()),
                         Column::ExternalRef => draft.external_ref = Some(cell.to_string()),
-                        Column::Input { key_json } if is_json_number(cell) => {
-                            draft.input_raw(key_json, cell)
-                        }
-                        Column::Input { key_json } => draft.input_str(key_json, cell),
+                        Column::Input { key_json } => draft.input_cell(key_json, cell),
                     }
                 }
                 sink.row(row, draft);
@@ -784,8 +845,13 @@ fn xlsx_row(
                     return;
                 }
                 other => {
+                    // A sheet types its numbers itself: a text cell stays text unless it
+                    // holds a JSON object or array.
                     if let Some(text) = cell_text(other).filter(|t| !t.trim().is_empty()) {
-                        draft.input_str(key_json, &text);
+                        match is_json_structure(text.trim()) {
+                            true => draft.input_raw(key_json, text.trim()),
+                            false => draft.input_str(key_json, &text),
+                        }
                     }
                 }
             },
@@ -881,7 +947,17 @@ async fn import(
     .await
     .map_err(|err| ApiError::internal(&err))?;
     let summary = match parsed {
-        Ok(parsed) => store(&tenant, engagement_id, &parsed, state.now(), &|_| {}).await,
+        Ok(parsed) => {
+            store(
+                &tenant,
+                &state.packs,
+                engagement_id,
+                &parsed,
+                state.now(),
+                &|_| {},
+            )
+            .await
+        }
         Err(err) => Err(err),
     };
     match summary {

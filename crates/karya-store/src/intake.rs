@@ -9,7 +9,10 @@
 //! PostgreSQL waits for that lock, so the chain stays one line.
 //!
 //! Each item's SLA clocks start in the same transaction, exactly as a single intake starts them
-//! (the engagement's calendar and terms for the item's priority).
+//! (the engagement's calendar and terms for the item's priority). When the engagement runs on a
+//! pack, each item then starts on the pack's first step as a single intake starts it
+//! (`received → in_progress`, its first task or job): item by item, after the bulk writes, so
+//! an import into a pack engagement is slower per row than one into a plain engagement.
 //!
 //! This module does not parse files or validate item input: the caller (the HTTP edge, the CLI)
 //! does that and hands over [`NewWorkItem`]s. What only the store can know, duplicate
@@ -23,7 +26,7 @@ use karya_core::chain::{self, ChainHash, EventFields};
 use karya_core::event::EventKind;
 use karya_core::id::{EngagementId, WorkItemId};
 use karya_core::lifecycle::WorkItemState;
-use karya_core::model::Priority;
+use karya_core::model::{Priority, WorkItem};
 use sqlx::AnyConnection;
 
 use crate::rows::{get, is_unique_violation, parse, us};
@@ -281,6 +284,36 @@ impl Tenant {
             .bind(&client)
             .execute(&mut *tx)
             .await?;
+        // Events from here on are linked at commit, after the import's own (the head is
+        // current again).
+        if let Some(plan) = crate::flow::intake_plan(&mut tx, self.client_id, engagement_id).await?
+        {
+            for row in rows {
+                let item = WorkItem {
+                    id: row.id,
+                    client_id: self.client_id,
+                    engagement_id,
+                    external_ref: row.external_ref.clone(),
+                    title: row.title.clone(),
+                    priority: row.priority,
+                    state: WorkItemState::Received,
+                    input: row.input.clone(),
+                    received_at: crate::work::stored(now),
+                    updated_at: crate::work::stored(now),
+                    version: 1,
+                };
+                let mut item = crate::work::move_work_item(
+                    &mut tx,
+                    item,
+                    WorkItemState::InProgress,
+                    Some("intake"),
+                    now,
+                )
+                .await?;
+                crate::flow::start_item(&mut tx, &mut item, &plan, uuid::Uuid::now_v7(), now)
+                    .await?;
+            }
+        }
         tx.commit().await?;
         Ok(ImportOutcome::Imported(ImportSummary {
             imported: rows.len() as u64,

@@ -88,6 +88,7 @@ async fn measure(
     let parsed_at = started.elapsed();
     let summary = intake::store(
         &tenant,
+        &karya_server::builtin_packs(),
         engagement_id,
         &parsed,
         jiff::Timestamp::now(),

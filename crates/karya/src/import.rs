@@ -62,8 +62,11 @@ pub async fn run(
     let n_rows = parsed.rows.len() as u64;
     let storing = bar(n_rows, "storing  {bar:40} {pos}/{len} rows ({eta})");
     let on_progress = |written: u64| storing.set_position(written);
+    // The packs `karya serve` runs on: an engagement's pack decides the input form and the
+    // first step.
     let outcome = intake::store(
         &tenant,
+        &karya_server::builtin_packs(),
         engagement_id,
         &parsed,
         jiff::Timestamp::now(),

@@ -126,14 +126,17 @@ async fn bulk_page(
                 (
                     "any other column".into(),
                     super::Cell::text(
-                        "Becomes a field of the item's input, as the service's intake form names it.",
+                        "Becomes a field of the item's input, which must match the service's \
+                         intake form (its required fields, their names and values). A cell \
+                         holding a JSON object or array ({…} or […]) becomes that object or \
+                         array, for the form's nested fields; a number stays a number, and \
+                         true or false a yes or no.",
                     ),
                 ),
             ]),
             Block::Pre(
-                "title,priority,external_ref,summary\n\
-                 Laptop will not boot,high,INC-1042,Black screen after update\n\
-                 VPN drops every hour,normal,INC-1043,Since Monday"
+                "title,priority,external_ref,ticket_number,ticket_type,requester,impact,urgency,short_description\n\
+                 Laptop will not boot,high,INC-1042,INC0001042,incident,\"{\"\"employee_id\"\": \"\"E1001\"\", \"\"email\"\": \"\"anna@example.com\"\"}\",individual,high,Black screen after update"
                     .into(),
             ),
             Block::Text(format!(

@@ -69,6 +69,16 @@ fn csv_rows_become_items() {
 }
 
 #[test]
+fn csv_cells_holding_json_objects_or_arrays_stay_structured() {
+    check(
+        Format::Csv,
+        "title,claimant,documents,note\n\
+         Claim,\"{\"\"name\"\": \"\"Ann\"\"}\",\"[\"\"a.pdf\"\"]\",{not json}\n",
+        "row 2: \"Claim\" normal ref=None {\"claimant\":{\"name\": \"Ann\"},\"documents\":[\"a.pdf\"],\"note\":\"{not json}\"}\n",
+    );
+}
+
+#[test]
 fn csv_bad_rows_refuse_the_file() {
     check(
         Format::Csv,
@@ -227,6 +237,26 @@ fn xlsx_rows_become_items() {
     );
 }
 
+/// A client with an engagement that runs on no pack, created in the store (the API gives every
+/// engagement its service line's pack): the file mechanics, without an intake form.
+async fn plain_engagement(app: &TestApp, name: &str) -> (String, String) {
+    let (client_id, _) = app.client_with_engagement(name).await;
+    let engagement_id = EngagementId::from_uuid(uuid::Uuid::now_v7());
+    app.store
+        .tenant(client_id.parse().unwrap())
+        .create_engagement(
+            &karya_store::NewEngagement {
+                id: engagement_id,
+                name: "Claims intake".into(),
+                service_line: karya_core::service_line::ServiceLine::InsuranceProcessing,
+            },
+            jiff::Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    (client_id, engagement_id.to_string())
+}
+
 fn imports_path(client_id: &str, engagement_id: &str) -> String {
     format!("/api/v1/clients/{client_id}/engagements/{engagement_id}/imports")
 }
@@ -242,7 +272,7 @@ async fn upload(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) ->
 #[tokio::test]
 async fn a_clean_file_is_imported_whole() {
     let app = TestApp::new().await;
-    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    let (client_id, engagement_id) = plain_engagement(&app, "Acme").await;
     let path = imports_path(&client_id, &engagement_id);
     let csv = "title,priority,external_ref,claimant\nFlood,high,F-1,Ann\nFire,,F-2,Bob\n";
     let reply = upload(&app, &path, "text/csv; charset=utf-8", csv.into()).await;
@@ -303,7 +333,7 @@ async fn a_clean_file_is_imported_whole() {
 #[tokio::test]
 async fn a_file_with_bad_rows_is_refused_whole() {
     let app = TestApp::new().await;
-    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    let (client_id, engagement_id) = plain_engagement(&app, "Acme").await;
     let path = imports_path(&client_id, &engagement_id);
     let csv = "title,priority\nGood,low\n,high\nAlso good,whenever\n";
     let reply = upload(&app, &path, "text/csv", csv.into()).await;
@@ -349,7 +379,7 @@ async fn a_file_with_bad_rows_is_refused_whole() {
 #[tokio::test]
 async fn imports_refuse_wrong_types_bodies_and_tenants() {
     let app = TestApp::new().await;
-    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    let (client_id, engagement_id) = plain_engagement(&app, "Acme").await;
     let path = imports_path(&client_id, &engagement_id);
     let csv = || b"title\nx\n".to_vec();
 
@@ -401,7 +431,7 @@ async fn imports_refuse_wrong_types_bodies_and_tenants() {
 #[tokio::test]
 async fn an_upload_over_the_limit_is_refused_unread() {
     let app = TestApp::new().await;
-    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    let (client_id, engagement_id) = plain_engagement(&app, "Acme").await;
     let path = imports_path(&client_id, &engagement_id);
     // A streamed body that claims no length and goes past the limit.
     let limit = karya_server::intake::FILE_BYTES_MAX as usize;
@@ -443,4 +473,84 @@ impl futures_core::Stream for ChunkStream {
         self.left -= 1;
         std::task::Poll::Ready(Some(Ok(self.chunk.clone())))
     }
+}
+
+#[tokio::test]
+async fn a_pack_engagement_checks_its_intake_form_and_starts_each_item() {
+    let app = TestApp::new().await;
+    // Over the API an engagement runs on its service line's pack: here IP research.
+    let (client_id, engagement_id) = app.client_with_engagement("Acme").await;
+    let path = imports_path(&client_id, &engagement_id);
+    let input = crate::ip_research_input();
+
+    // Rows whose input misses the form's required fields are refused, naming the field.
+    let csv = "title,external_ref,invention_title\nSearch,P-1,Heat pump\n";
+    let reply = upload(&app, &path, "text/csv", csv.into()).await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{reply:?}");
+    let rows = reply.body["error"]["rows"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["row"] == 2), "{rows:?}");
+    assert!(
+        rows.iter().all(|r| r["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("does not match the ip-prior-art-search input form")),
+        "{rows:?}"
+    );
+    let items = app
+        .get(&format!("/api/v1/clients/{client_id}/work-items"))
+        .await;
+    assert_eq!(items.body["items"].as_array().unwrap().len(), 0);
+
+    // Valid rows (JSON Lines, and CSV with the nested fields in JSON cells) are imported and
+    // start on the pack's first step, as a single intake does.
+    let mut line = input.clone();
+    line["title"] = json!("Prior-art search, heat pump");
+    line["external_ref"] = json!("P-2");
+    let jsonl = format!("{line}\n");
+    let reply = upload(&app, &path, "application/x-ndjson", jsonl.into()).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+    let mut header = vec!["title".to_string(), "external_ref".to_string()];
+    let mut cells = vec!["\"Prior-art search, valve\"".to_string(), "P-3".to_string()];
+    for (key, value) in input.as_object().unwrap() {
+        header.push(key.clone());
+        let text = match value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        cells.push(format!("\"{}\"", text.replace('"', "\"\"")));
+    }
+    let csv = format!("{}\n{}\n", header.join(","), cells.join(","));
+    let reply = upload(&app, &path, "text/csv", csv.into()).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{reply:?}");
+
+    let items = app
+        .get(&format!("/api/v1/clients/{client_id}/work-items"))
+        .await;
+    let items = items.body["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    for item in &items {
+        assert_eq!(item["state"], "in_progress", "{item}");
+        let tasks = app
+            .store
+            .tenant(client_id.parse().unwrap())
+            .tasks_of(item["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap();
+        let jobs = app
+            .store
+            .tenant(client_id.parse().unwrap())
+            .jobs_of(item["id"].as_str().unwrap().parse().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            tasks.len() + jobs.len(),
+            1,
+            "the first step is queued: {item}"
+        );
+    }
+    let audit = app.get(&format!("/api/v1/clients/{client_id}/audit")).await;
+    assert_eq!(audit.status, StatusCode::OK, "{audit:?}");
+    assert_eq!(audit.body["intact"], true, "{audit:?}");
+    app.finish().await;
 }

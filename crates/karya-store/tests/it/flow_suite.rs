@@ -530,3 +530,48 @@ pub async fn the_deliverable_is_assembled_from_the_steps_outputs(db: &TestDb) {
     ));
     assert_intact(store).await;
 }
+
+/// A bulk import into a pack engagement starts every item on the pack's first step, as a
+/// single intake does, in the import's one transaction.
+pub async fn a_bulk_import_starts_each_item_of_a_pack_engagement(db: &TestDb) {
+    let store = &db.store;
+    let pack = claims_pack();
+    let tenant = client(store, "Bulk Claims").await;
+    let engagement_id = claims_engagement(&tenant, &pack).await;
+    let example = &pack.examples[0];
+    let rows: Vec<NewWorkItem> = (0..3)
+        .map(|n| NewWorkItem {
+            id: id(),
+            engagement_id,
+            external_ref: Some(format!("BULK-{n}")),
+            title: example.name.clone(),
+            priority: example.priority,
+            input: example.input.clone(),
+        })
+        .collect();
+    let outcome = tenant
+        .import_work_items(engagement_id, &rows, now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, karya_store::ImportOutcome::Imported(_)),
+        "{outcome:?}"
+    );
+    for row in &rows {
+        let item = tenant.work_item(row.id).await.unwrap();
+        assert_eq!(item.state, WorkItemState::InProgress);
+        assert_eq!(item.version, 2);
+        let queued = tenant.tasks_of(row.id).await.unwrap().len()
+            + tenant.jobs_of(row.id).await.unwrap().len();
+        assert_eq!(queued, 1, "the first step of {} is queued", row.id);
+        let kinds: Vec<String> = tenant
+            .entity_events("work_item", &row.id.to_string())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["work_item.created", "work_item.transitioned"]);
+    }
+    assert_intact(store).await;
+}

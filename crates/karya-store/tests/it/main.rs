@@ -90,6 +90,7 @@ conformance!(
     exclusions_affinity_and_channel_caps_are_honoured,
     lapsed_qualifications_send_work_back_to_routing,
     a_lapse_that_breaks_an_any_of_qualification_takes_the_work_back,
+    a_bulk_import_starts_each_item_of_a_pack_engagement,
     shifts_drive_presence,
     site_calendar_clocks_engagements_of_several_clients,
     bulk_import_starts_sla_clocks_as_single_intake_does,
