@@ -66,6 +66,21 @@ fn lapsed_kind(held: &[Qualification], required: &[String], now: Timestamp) -> O
         .cloned()
 }
 
+/// The kinds of which the worker holds a lapsed record and no valid one at `now`.
+fn unrenewed(held: &[Qualification], now: Timestamp) -> Vec<&str> {
+    let mut kinds: Vec<&str> = Vec::new();
+    for q in held {
+        let of_kind = || held.iter().filter(|o| o.kind == q.kind);
+        if q.valid_until.is_some_and(|until| until <= now)
+            && !of_kind().any(|o| o.is_valid_at(now))
+            && !kinds.contains(&q.kind.as_str())
+        {
+            kinds.push(&q.kind);
+        }
+    }
+    kinds
+}
+
 /// The lapsed qualification that made `target` fail for the worker: the target holds with
 /// that lapsed record counted as valid, and fails at `now` without it. `None` when no lapse is
 /// the reason (the target fails anyway, holds still, or cannot be evaluated).
@@ -78,27 +93,19 @@ fn lapsed_for_target(
     if eval_target(target, worker, task, now) != Ok(false) {
         return None;
     }
-    let mut lapsed: Vec<&str> = Vec::new();
-    for q in &worker.qualifications {
-        let of_kind = || worker.qualifications.iter().filter(|o| o.kind == q.kind);
-        if q.valid_until.is_some_and(|until| until <= now)
-            && !of_kind().any(|o| o.is_valid_at(now))
-            && !lapsed.contains(&q.kind.as_str())
-        {
-            lapsed.push(&q.kind);
-        }
-    }
-    lapsed.into_iter().find_map(|kind| {
-        let mut restored = worker.clone();
-        for q in restored
-            .qualifications
-            .iter_mut()
-            .filter(|q| q.kind == kind)
-        {
-            q.valid_until = None;
-        }
-        (eval_target(target, &restored, task, now) == Ok(true)).then(|| kind.to_string())
-    })
+    unrenewed(&worker.qualifications, now)
+        .into_iter()
+        .find_map(|kind| {
+            let mut restored = worker.clone();
+            for q in restored
+                .qualifications
+                .iter_mut()
+                .filter(|q| q.kind == kind)
+            {
+                q.valid_until = None;
+            }
+            (eval_target(target, &restored, task, now) == Ok(true)).then(|| kind.to_string())
+        })
 }
 
 impl Store {
@@ -173,8 +180,12 @@ impl Store {
             if requirements_shared(&text)?.target.is_none() {
                 continue;
             }
-            engagements.push(parse(row, "engagement_id")?);
             let worker_id: WorkerId = parse(row, "worker_id")?;
+            // Most of these workers renewed what lapsed: nothing to evaluate for them.
+            if unrenewed(&qualifications[&worker_id], now).is_empty() {
+                continue;
+            }
+            engagements.push(parse(row, "engagement_id")?);
             if profiles.contains_key(&worker_id) {
                 continue;
             }
@@ -182,6 +193,8 @@ impl Store {
             profile.qualifications = qualifications[&worker_id].clone();
             profiles.insert(worker_id, profile);
         }
+        engagements.sort_unstable_by_key(|id| id.to_string());
+        engagements.dedup();
         let lines = match engagements.is_empty() {
             true => HashMap::new(),
             false => self.engagement_lines(&engagements).await?,

@@ -770,10 +770,11 @@ pub(crate) async fn move_work_item(
 }
 
 impl Store {
-    /// Gives the worker the most urgent ready task (highest priority, then oldest) that no
-    /// QA bar keeps from them (see `bars`), or `None` when nothing is ready. Exactly-once under any number of concurrent claimers: on
-    /// PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, on SQLite writes are serial;
-    /// in both, a partial unique index refuses a second active assignment of a task.
+    /// Gives the worker the most urgent ready task (highest priority, then oldest) that no QA
+    /// bar (see `bars`) and no case rule (a stored exclusion, a check of their own work) keeps
+    /// from them, or `None` when nothing is ready. Exactly-once under any number of concurrent
+    /// claimers: on PostgreSQL rows are claimed with `FOR UPDATE SKIP LOCKED`, on SQLite writes
+    /// are serial; in both, a partial unique index refuses a second active assignment of a task.
     pub async fn claim_next_task(
         &self,
         worker_id: WorkerId,
@@ -789,7 +790,7 @@ impl Store {
         // check their own work) need the item's history, so a task they exclude the worker
         // from is passed over and the next one read, up to a bound.
         let mut passed_over: Vec<String> = Vec::new();
-        let row = loop {
+        let task = loop {
             if passed_over.len() >= CASE_PASSES_MAX {
                 tx.rollback().await?;
                 return Ok(None);
@@ -822,11 +823,11 @@ impl Store {
                 step: task.step.clone(),
             };
             if !crate::case::excluded_by_case(&mut tx, &case, worker_id).await? {
-                break row;
+                break task;
             }
             passed_over.push(task.id.to_string());
         };
-        let task = assign(&mut tx, task_row(&row)?, worker_id, assignment_id, now).await?;
+        let task = assign(&mut tx, task, worker_id, assignment_id, now).await?;
         tx.commit().await?;
         Ok(Some(task))
     }
