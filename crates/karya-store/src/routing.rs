@@ -655,16 +655,23 @@ impl Store {
 
     /// A worker's whole routing profile with presence.
     pub async fn routed_worker(&self, worker_id: WorkerId) -> Result<RoutedWorker> {
-        let worker = self.worker(worker_id).await?;
+        // One connection for the profile's reads, the worker and their routing row in one.
+        let mut conn = self.reader.acquire().await?;
         let row = sqlx::query(
-            "SELECT presence, presence_since_us, presence_by, languages, time_zone, shifts, capacity_units,
-                    excluded_clients, channel_caps, attributes, breaks
-             FROM worker_routing WHERE worker_id = $1",
+            "SELECT w.id, w.name, w.site_id, w.designation, w.created_at_us,
+                    r.worker_id AS routed, r.presence, r.presence_since_us, r.presence_by, r.languages,
+                    r.time_zone, r.shifts, r.capacity_units, r.excluded_clients, r.channel_caps,
+                    r.attributes, r.breaks
+             FROM workers w LEFT JOIN worker_routing r ON r.worker_id = w.id WHERE w.id = $1",
         )
         .bind(worker_id.to_string())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *conn)
         .await?
-        .ok_or_else(|| StoreError::not_found("worker routing profile", worker_id))?;
+        .ok_or_else(|| StoreError::not_found("worker", worker_id))?;
+        let worker = crate::clients::worker_row(&row)?;
+        if get::<Option<String>>(&row, "routed")?.is_none() {
+            return Err(StoreError::not_found("worker routing profile", worker_id));
+        }
         let presence_text: String = get(&row, "presence")?;
         let presence =
             Presence::parse(&presence_text).ok_or_else(|| bad("presence", &presence_text))?;
@@ -694,7 +701,7 @@ impl Store {
              WHERE worker_id = $1 ORDER BY id",
         )
         .bind(worker_id.to_string())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await?;
         let mut qualifications = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -714,7 +721,7 @@ impl Store {
             "SELECT skill, level, growing FROM worker_skills WHERE worker_id = $1 ORDER BY skill",
         )
         .bind(worker_id.to_string())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await?;
         let mut skills = Vec::with_capacity(rows.len());
         let mut growth_skills = Vec::new();
@@ -737,7 +744,7 @@ impl Store {
         )
         .bind(worker_id.to_string())
         .bind(crate::leave::LEAVE_MAX)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *conn)
         .await?;
         let mut leave = rows
             .iter()
