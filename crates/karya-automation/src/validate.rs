@@ -273,30 +273,18 @@ pub fn check_record(record_id: &str, record: &Value, rules: &[Value]) -> Vec<Vio
             "integer" => value.as_i64().is_some() || text.trim().parse::<i64>().is_ok(),
             "decimal" | "number" => value_number(value).is_some(),
             "date" => {
-                Regex::new(r"^\d{4}-\d{2}-\d{2}$")
-                    .expect("valid")
-                    .is_match(&text)
+                type_pattern(&DATE, r"^\d{4}-\d{2}-\d{2}$").is_match(&text)
                     && crate::text::parse_date(&text).as_deref() == Some(text.as_str())
             }
-            "email" => Regex::new(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
-                .expect("valid")
-                .is_match(&text),
+            "email" => type_pattern(&EMAIL, r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$").is_match(&text),
             "phone" => {
                 let digits = text.chars().filter(char::is_ascii_digit).count();
                 (8..=15).contains(&digits)
-                    && Regex::new(r"^\+?[0-9 ()\-]+$")
-                        .expect("valid")
-                        .is_match(&text)
+                    && type_pattern(&PHONE, r"^\+?[0-9 ()\-]+$").is_match(&text)
             }
-            "e164" => Regex::new(r"^\+[1-9][0-9]{7,14}$")
-                .expect("valid")
-                .is_match(&text),
-            "pin_code" => Regex::new(r"^[1-9][0-9]{5}$")
-                .expect("valid")
-                .is_match(&text),
-            "zip_code" => Regex::new(r"^[0-9]{5}(-[0-9]{4})?$")
-                .expect("valid")
-                .is_match(&text),
+            "e164" => type_pattern(&E164, r"^\+[1-9][0-9]{7,14}$").is_match(&text),
+            "pin_code" => type_pattern(&PIN_CODE, r"^[1-9][0-9]{5}$").is_match(&text),
+            "zip_code" => type_pattern(&ZIP_CODE, r"^[0-9]{5}(-[0-9]{4})?$").is_match(&text),
             "checkbox" | "boolean" => {
                 value.is_boolean()
                     || matches!(
@@ -668,6 +656,19 @@ fn record_name(record: &Value, i: usize) -> String {
         .find_map(|k| record.get(*k).and_then(Value::as_str))
         .map(str::to_string)
         .unwrap_or_else(|| i.to_string())
+}
+
+/// The patterns of the field types, compiled once each (a validation job checks every field of
+/// every record against them).
+static DATE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+static EMAIL: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+static PHONE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+static E164: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+static PIN_CODE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+static ZIP_CODE: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+
+fn type_pattern(cell: &'static std::sync::OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).expect("the field type patterns are valid"))
 }
 
 #[cfg(test)]
