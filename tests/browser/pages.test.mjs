@@ -298,6 +298,8 @@ test("a worker sees the week's shifts and toggles presence", async () => {
   await wendy.click("nav >> text=My shift");
   await wendy.locator("#my-week .pill", { hasText: "today" }).waitFor();
   await wendy.getByText("Pune · times in Asia/Kolkata").waitFor();
+  // Her days meet at midnight: one shift round the clock, not one ending every midnight.
+  await wendy.getByText("with no end this week").waitFor();
   await Promise.all([
     wendy.waitForURL(/\/ui\/shift$/),
     wendy.click("#presence-form button[value=break]"),

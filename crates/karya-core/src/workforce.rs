@@ -255,30 +255,28 @@ impl ShiftPattern {
     }
 
     /// The end of the shift that contains `now`, or `None` when the worker is off shift (no
-    /// block covers `now`, or `now` falls in leave).
+    /// block covers `now`, or `now` falls in leave). Blocks that meet or overlap make one shift
+    /// (a round-the-clock pattern, overtime right after a shift): its end is the end of the
+    /// last of them, looked for up to [`PHASE_LOOKBACK_DAYS`] ahead.
     pub fn shift_end_at(&self, now: Timestamp) -> Option<Timestamp> {
         if self.leave.iter().any(|l| l.from <= now && now < l.until) {
             return None;
         }
         let today = now.to_zoned(self.time_zone.clone()).date();
-        // A block that started yesterday may still run (night shifts).
-        let mut end: Option<Timestamp> = None;
-        for date in [today.yesterday().ok()?, today] {
-            for (start, length) in self.blocks_on(date) {
-                let Ok(start) = date.to_datetime(start).to_zoned(self.time_zone.clone()) else {
-                    continue;
-                };
-                let start = start.timestamp();
-                let Ok(stop) = start.checked_add(length) else {
-                    continue;
-                };
-                if start <= now && now < stop {
-                    end = Some(end.map_or(stop, |e: Timestamp| e.max(stop)));
-                }
+        let blocks = self.intervals(today.yesterday().ok()?, PHASE_LOOKBACK_DAYS + 1);
+        let mut end = blocks
+            .iter()
+            .filter(|(start, stop)| *start <= now && now < *stop)
+            .map(|&(_, stop)| stop)
+            .max()?;
+        // Blocks are sorted by start: one pass extends the shift through every block that
+        // begins before it ends.
+        for &(start, stop) in &blocks {
+            if start <= end && stop > end {
+                end = stop;
             }
         }
         // Leave that begins inside the shift cuts it short.
-        let end = end?;
         let cut = self
             .leave
             .iter()
@@ -290,6 +288,8 @@ impl ShiftPattern {
 
     /// The phase at `now` (see [`ShiftPhase`]) and when it began. Blocks are searched up to
     /// [`PHASE_LOOKBACK_DAYS`] back; an off phase older than that reads as beginning then.
+    /// Blocks that meet or overlap make one shift, which begins with the first of them; a
+    /// pattern's breaks are taken in each block.
     pub fn phase_at(&self, now: Timestamp) -> PhaseAt {
         let window_start = now
             .checked_sub(SignedDuration::from_hours(24 * PHASE_LOOKBACK_DAYS))
@@ -303,12 +303,85 @@ impl ShiftPattern {
             return off(leave.from);
         }
         let today = now.to_zoned(self.time_zone.clone()).date();
-        let mut current: Option<(Timestamp, Timestamp)> = None;
+        let first = today
+            .checked_sub(jiff::Span::new().days(PHASE_LOOKBACK_DAYS))
+            .unwrap_or(today);
+        let blocks = self.intervals(first, PHASE_LOOKBACK_DAYS + 1);
+        // The shifts (runs of blocks that meet or overlap) that began by `now`.
+        let mut shift: Option<(Timestamp, Timestamp)> = None;
         let mut last_end: Option<Timestamp> = None;
-        for back in (0..=PHASE_LOOKBACK_DAYS).rev() {
-            let Ok(date) = today.checked_sub(jiff::Span::new().days(back)) else {
-                continue;
+        for &(start, stop) in blocks.iter().filter(|(start, _)| *start <= now) {
+            shift = match shift {
+                Some((from, until)) if start <= until => Some((from, until.max(stop))),
+                Some((_, until)) => {
+                    last_end = Some(until);
+                    Some((start, stop))
+                }
+                None => Some((start, stop)),
             };
+        }
+        let current = match shift {
+            Some((from, until)) if now < until => Some(from),
+            Some((_, until)) => {
+                last_end = Some(until);
+                None
+            }
+            None => None,
+        };
+        // Leave that ended after the last shift's end is when the off phase began.
+        let leave_end = self
+            .leave
+            .iter()
+            .filter(|l| l.until <= now)
+            .map(|l| l.until)
+            .max();
+        let Some(shift_start) = current else {
+            let since = match (last_end.filter(|e| *e <= now), leave_end) {
+                (Some(a), Some(b)) => a.max(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => window_start,
+            };
+            return off(since);
+        };
+        // Breaks count from the start of each block of the shift.
+        let mut since = shift_start;
+        let starts = blocks
+            .iter()
+            .map(|&(start, _)| start)
+            .filter(|start| shift_start <= *start && *start <= now);
+        for block in starts {
+            for b in &self.breaks {
+                let Ok(from) = block.checked_add(b.after) else {
+                    continue;
+                };
+                let Ok(until) = from.checked_add(b.length) else {
+                    continue;
+                };
+                if from <= now && now < until {
+                    return PhaseAt {
+                        phase: ShiftPhase::Break,
+                        since: from,
+                        block_start: Some(shift_start),
+                    };
+                }
+                if until <= now {
+                    since = since.max(until);
+                }
+            }
+        }
+        PhaseAt {
+            phase: ShiftPhase::On,
+            since,
+            block_start: Some(shift_start),
+        }
+    }
+
+    /// The blocks of `days` local dates from `first`, as `(start, stop)` instants sorted by
+    /// start, each cut short by leave that begins inside it.
+    fn intervals(&self, first: Date, days: i64) -> Vec<(Timestamp, Timestamp)> {
+        let mut blocks = Vec::new();
+        let mut date = first;
+        for _ in 0..=days {
             for (start, length) in self.blocks_on(date) {
                 let Ok(start) = date.to_datetime(start).to_zoned(self.time_zone.clone()) else {
                     continue;
@@ -317,7 +390,6 @@ impl ShiftPattern {
                 let Ok(mut stop) = start.checked_add(length) else {
                     continue;
                 };
-                // Leave that begins inside a block ends it there.
                 if let Some(cut) = self
                     .leave
                     .iter()
@@ -327,54 +399,15 @@ impl ShiftPattern {
                 {
                     stop = cut;
                 }
-                if start <= now && now < stop {
-                    if current.is_none_or(|(s, _)| start < s) {
-                        current = Some((start, stop));
-                    }
-                } else if stop <= now && last_end.is_none_or(|e| stop > e) {
-                    last_end = Some(stop);
+                if start < stop {
+                    blocks.push((start, stop));
                 }
             }
+            let Ok(next) = date.tomorrow() else { break };
+            date = next;
         }
-        // Leave that ended after the last shift's end is when the off phase began.
-        let leave_end = self
-            .leave
-            .iter()
-            .filter(|l| l.until <= now)
-            .map(|l| l.until)
-            .max();
-        let Some((block_start, _)) = current else {
-            let since = match (last_end, leave_end) {
-                (Some(a), Some(b)) => a.max(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => window_start,
-            };
-            return off(since);
-        };
-        let mut since = block_start;
-        for b in &self.breaks {
-            let Ok(from) = block_start.checked_add(b.after) else {
-                continue;
-            };
-            let Ok(until) = from.checked_add(b.length) else {
-                continue;
-            };
-            if from <= now && now < until {
-                return PhaseAt {
-                    phase: ShiftPhase::Break,
-                    since: from,
-                    block_start: Some(block_start),
-                };
-            }
-            if until <= now {
-                since = since.max(until);
-            }
-        }
-        PhaseAt {
-            phase: ShiftPhase::On,
-            since,
-            block_start: Some(block_start),
-        }
+        blocks.sort();
+        blocks
     }
 
     /// The blocks in force on a local date: the exceptions for that date if any, else the
@@ -513,6 +546,95 @@ mod tests {
         check(&night, "2026-03-02T06:00:00Z", Some("2026-03-02T07:00:00Z"));
         check(&night, "2026-03-02T23:00:00Z", Some("2026-03-03T07:00:00Z"));
         check(&night, "2026-03-02T12:00:00Z", None);
+    }
+
+    #[test]
+    fn blocks_that_meet_make_one_shift() {
+        // Round the clock in Kolkata: a 24-hour block every day, each ending where the next
+        // begins (local midnight, 18:30 UTC). The shift runs on past the seam.
+        let ist = TimeZone::fixed(jiff::tz::Offset::from_seconds(5 * 3600 + 1800).unwrap());
+        let mut always = ShiftPattern::daily(
+            ist.clone(),
+            time(0, 0, 0, 0),
+            SignedDuration::from_hours(24),
+        );
+        let end = always.shift_end_at(ts("2026-03-02T18:20:00Z")).unwrap();
+        assert!(end >= ts("2026-03-09T18:30:00Z"), "shift ends at {end}");
+        // Leave ends the shift where it begins.
+        always.leave.push(Leave {
+            from: ts("2026-03-04T06:00:00Z"),
+            until: ts("2026-03-05T00:00:00Z"),
+        });
+        check(
+            &always,
+            "2026-03-02T18:20:00Z",
+            Some("2026-03-04T06:00:00Z"),
+        );
+        check(&always, "2026-03-04T07:00:00Z", None);
+
+        // A day shift with two hours of overtime right after it on one date.
+        let mut day = ShiftPattern::daily(
+            TimeZone::UTC,
+            time(9, 0, 0, 0),
+            SignedDuration::from_hours(8),
+        );
+        day.exceptions.push(ShiftException {
+            date: jiff::civil::date(2026, 3, 3),
+            start: time(9, 0, 0, 0),
+            length: SignedDuration::from_hours(8),
+        });
+        day.exceptions.push(ShiftException {
+            date: jiff::civil::date(2026, 3, 3),
+            start: time(17, 0, 0, 0),
+            length: SignedDuration::from_hours(2),
+        });
+        check(&day, "2026-03-03T16:30:00Z", Some("2026-03-03T19:00:00Z"));
+        check(&day, "2026-03-02T16:30:00Z", Some("2026-03-02T17:00:00Z"));
+
+        // The phase is one shift too: on since the first block began, not since the seam.
+        let phase = always.phase_at(ts("2026-03-03T19:00:00Z"));
+        assert_eq!(phase.phase, ShiftPhase::On);
+        assert!(phase.block_start.unwrap() <= ts("2026-02-24T18:30:00Z"));
+        let off = always.phase_at(ts("2026-03-04T07:00:00Z"));
+        assert_eq!(
+            (off.phase, off.since),
+            (ShiftPhase::Off, ts("2026-03-04T06:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_round_the_clock_shift_does_not_reset_presence_at_midnight() {
+        use Presence::*;
+        use PresenceSource::*;
+        let mut always = ShiftPattern::daily(
+            TimeZone::UTC,
+            time(0, 0, 0, 0),
+            SignedDuration::from_hours(24),
+        );
+        // The worker signed off on Monday evening; Tuesday's block leaves them offline.
+        let away = PresenceState {
+            presence: Offline,
+            since: ts("2026-03-02T22:00:00Z"),
+            source: Worker,
+        };
+        assert_eq!(
+            shift_presence(&always, ts("2026-03-03T00:05:00Z"), away, false),
+            None
+        );
+        // A break four hours into each block is still taken.
+        always.breaks.push(ShiftBreak {
+            after: SignedDuration::from_hours(4),
+            length: SignedDuration::from_mins(30),
+        });
+        let on = PresenceState {
+            presence: Available,
+            since: ts("2026-03-02T22:00:00Z"),
+            source: Shift,
+        };
+        assert_eq!(
+            shift_presence(&always, ts("2026-03-03T04:10:00Z"), on, false),
+            Some(Break)
+        );
     }
 
     /// `(minutes after Monday 2026-03-02 00:00 UTC, presence before, set at minute, by,

@@ -307,16 +307,24 @@ async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> Ui
         ]);
     }
     let on_shift = match shift.shift_end_at(now) {
-        Some(end) => Stat::new(
-            "On shift",
-            "yes",
-            format!(
-                "until {} ({})",
-                end.to_zoned(zone.clone()).strftime("%H:%M"),
-                zone_name
-            ),
-        )
-        .tone("ok"),
+        Some(end) => {
+            // Blocks that meet make one shift; a round-the-clock pattern has no end in sight.
+            let ahead = end.duration_since(now);
+            let until = match ahead {
+                a if a >= SignedDuration::from_hours(24 * 7) => "with no end this week".to_string(),
+                a if a >= SignedDuration::from_hours(20) => format!(
+                    "until {} ({})",
+                    end.to_zoned(zone.clone()).strftime("%a %d %b %H:%M"),
+                    zone_name
+                ),
+                _ => format!(
+                    "until {} ({})",
+                    end.to_zoned(zone.clone()).strftime("%H:%M"),
+                    zone_name
+                ),
+            };
+            Stat::new("On shift", "yes", until).tone("ok")
+        }
         None => Stat::new("On shift", "no", "the router offers you nothing now"),
     };
     let units = state.store.worker_capacity(worker_id).await?;
