@@ -58,7 +58,10 @@ fn paused_sql(worker: &str) -> String {
 }
 
 fn rework_sql(worker: &str) -> String {
-    format!("EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id AND r.rework_excluded_id = {worker})")
+    format!(
+        "EXISTS (SELECT 1 FROM reviews r
+            WHERE r.client_id = t.client_id AND r.task_id = t.id AND r.rework_excluded_id = {worker})"
+    )
 }
 
 fn consensus_sql(worker: &str) -> String {

@@ -66,7 +66,7 @@ fn assignment_row(row: &sqlx::any::AnyRow) -> Result<AssignmentRow> {
     })
 }
 
-const HISTORY_SQL: &str =
+pub(crate) const HISTORY_SQL: &str =
     "SELECT t.id AS task_id, t.work_item_id, t.step, t.state, a.worker_id, a.assigned_at_us
      FROM assignments a JOIN tasks t ON t.id = a.task_id";
 
@@ -276,4 +276,69 @@ pub(crate) async fn store_exclusion(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::HISTORY_SQL;
+    use crate::bars::any_bar_sql;
+    use crate::views::REVIEWS_OF_MAKER_SQL;
+    use crate::{Store, StoreOptions};
+
+    /// The steps of SQLite's plan for `sql` that read a whole table.
+    async fn scans(store: &Store, sql: &str, params: usize) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&explain);
+        for _ in 0..params {
+            query = query.bind("x");
+        }
+        let rows = query.fetch_all(&store.reader).await.expect("plan");
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("detail").expect("detail"))
+            // A scan of the statement's own VALUES list is no table scan.
+            .filter(|step| step.starts_with("SCAN ") && !step.starts_with("SCAN r (VALUES"))
+            .collect()
+    }
+
+    /// The look-ups made for every routing decision (the case history of the candidate tasks'
+    /// items, the bars on a worker) and a worker's own review page find their rows through an
+    /// index, so they do not slow down as the tables grow.
+    #[test]
+    fn routing_look_ups_read_no_whole_table() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(async {
+                let dir = std::env::temp_dir()
+                    .join(format!("karya-plans-{}", uuid::Uuid::now_v7().simple()));
+                let url = format!("sqlite://{}/karya.db", dir.display());
+                let store = Store::open(&url, &StoreOptions::default())
+                    .await
+                    .expect("open sqlite");
+                let statements = [
+                    (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
+                    (format!("{HISTORY_SQL} WHERE t.work_item_id IN ($1, $2)"), 2),
+                    (
+                        format!(
+                            "SELECT t.id FROM tasks t WHERE t.id IN ($2, $3) AND {}",
+                            any_bar_sql("$1")
+                        ),
+                        3,
+                    ),
+                    (REVIEWS_OF_MAKER_SQL.to_string(), 2),
+                ];
+                for (sql, params) in &statements {
+                    assert_eq!(
+                        scans(&store, sql, *params).await,
+                        Vec::<String>::new(),
+                        "{sql}"
+                    );
+                }
+                store.close().await;
+                let _ = std::fs::remove_dir_all(&dir);
+            });
+    }
 }

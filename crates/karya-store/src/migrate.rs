@@ -78,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0014_case_routing.sql"),
         include_str!("../migrations/postgres/0014_case_routing.sql"),
     ),
+    (
+        15,
+        include_str!("../migrations/sqlite/0015_lookups.sql"),
+        include_str!("../migrations/postgres/0015_lookups.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,13 @@ use crate::rows::{get, parse, timestamp, us};
 use crate::work::{task_row, TASK_COLUMNS};
 use crate::{Result, Store, Tenant};
 
+/// The reviews of a maker's work, newest first (`$1` the maker, `$2` how many).
+pub(crate) const REVIEWS_OF_MAKER_SQL: &str =
+    "SELECT r.client_id, r.task_id, r.step, r.verdict, r.reviewed_at_us,
+            (SELECT COUNT(*) FROM review_defects d WHERE d.review_id = r.id) AS defects
+     FROM reviews r WHERE r.maker_id = $1
+     ORDER BY r.reviewed_at_us DESC, r.id LIMIT $2";
+
 /// Most rows any view returns: a screen's worth and then some; pages beyond it are for exports.
 pub const VIEW_ROWS_MAX: u32 = 500;
 
@@ -164,16 +171,11 @@ impl Store {
 
     /// Reviews of work the worker made, newest first.
     pub async fn reviews_of_maker(&self, worker_id: WorkerId, n: u32) -> Result<Vec<ReviewLine>> {
-        let rows = sqlx::query(
-            "SELECT r.client_id, r.task_id, r.step, r.verdict, r.reviewed_at_us,
-                    (SELECT COUNT(*) FROM review_defects d WHERE d.review_id = r.id) AS defects
-             FROM reviews r WHERE r.maker_id = $1
-             ORDER BY r.reviewed_at_us DESC, r.id LIMIT $2",
-        )
-        .bind(worker_id.to_string())
-        .bind(limit(n))
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = sqlx::query(REVIEWS_OF_MAKER_SQL)
+            .bind(worker_id.to_string())
+            .bind(limit(n))
+            .fetch_all(&self.reader)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ReviewLine {

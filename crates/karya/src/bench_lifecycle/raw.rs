@@ -115,7 +115,10 @@ async fn sqlite(options: &Options, url: &str) -> anyhow::Result<(f64, String)> {
     }
     let rate = options.items as f64 / started.elapsed().as_secs_f64();
     conn.close().await.ok();
-    Ok((rate, "one connection, WAL, synchronous = FULL, file mapped".into()))
+    Ok((
+        rate,
+        "one connection, WAL, synchronous = FULL, file mapped".into(),
+    ))
 }
 
 /// The pgbench script: one item per run of the script. A claim that finds every ready task
