@@ -1,6 +1,7 @@
 //! Firm-level records: clients (tenants), sites and workers.
 
 use jiff::Timestamp;
+use karya_core::chain::ChainHash;
 use karya_core::event::EventKind;
 use karya_core::id::{ClientId, SiteId, WorkerId};
 use karya_core::model::{Client, Designation, Site, Worker};
@@ -48,15 +49,18 @@ pub(crate) fn parse_designation(text: &str) -> Option<Designation> {
     .find(|d| d.code() == text)
 }
 
-/// Makes sure the firm's own chain exists; called once per process, idempotent.
+/// Makes sure the firm's own chain exists; idempotent, and safe for writers that make the firm's
+/// first events at the same time (each inserts the head unless there is one: a check and then
+/// an insert let two of them insert it, and one then failed).
 pub(crate) async fn ensure_firm_chain(conn: &mut sqlx::AnyConnection) -> Result<()> {
-    let exists = sqlx::query("SELECT 1 FROM chain_heads WHERE client_id = $1")
-        .bind(FIRM_CHAIN.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    if exists.is_none() {
-        start_chain(conn, FIRM_CHAIN).await?;
-    }
+    sqlx::query(
+        "INSERT INTO chain_heads (client_id, seq, hash) VALUES ($1, 0, $2)
+         ON CONFLICT (client_id) DO NOTHING",
+    )
+    .bind(FIRM_CHAIN.to_string())
+    .bind(ChainHash::GENESIS.to_hex())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 

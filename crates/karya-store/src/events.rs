@@ -1,9 +1,12 @@
 //! Appending to and verifying the hash-chained event log.
 //!
 //! [`append`] is called inside the transaction that makes a change, so the change and its event
-//! commit or vanish together. The transaction links its events at commit ([`link_all`]): that
-//! takes the chain head's row lock (`UPDATE ... RETURNING`), which orders one client's events even
-//! with many writers on PostgreSQL, and holds it only for the linking and the commit.
+//! commit or vanish together. The transaction links its events at commit: on SQLite itself
+//! ([`link_all`]), taking the chain head's row (`UPDATE ... RETURNING`); on PostgreSQL it queues
+//! them ([`queue_all`]) and a deferred trigger links them inside COMMIT, holding the head's row
+//! lock, which orders one client's events across concurrent writers, only for the linking and
+//! the flush of the log. The trigger computes each hash as [`chain::link`] does; the audit
+//! recomputes them here.
 
 use jiff::Timestamp;
 use karya_core::chain::{self, ChainBreak, ChainHash, ChainVerifier, EventFields, StoredLink};
@@ -88,6 +91,46 @@ pub(crate) async fn append(
         payload: payload.to_string(),
         at: now,
     });
+    Ok(())
+}
+
+/// Events queued per statement on PostgreSQL: six values each, inside its limit of parameters.
+const QUEUE_ROWS_MAX: usize = 1_000;
+
+/// Queues `pending` for linking at commit (PostgreSQL): the deferred trigger of migration 0016
+/// links a transaction's queued events, in the order queued, inside its COMMIT.
+pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]) -> Result<()> {
+    for chunk in pending.chunks(QUEUE_ROWS_MAX) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|n| {
+                let b = n * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO event_queue (client_id, at_us, kind, entity_type, entity_id, payload) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(event.client_id.to_string())
+                .bind(us(event.at))
+                .bind(event.kind.code())
+                .bind(event.kind.entity_type().code())
+                .bind(&event.entity_id)
+                .bind(&event.payload);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

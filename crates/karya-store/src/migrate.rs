@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0015_lookups.sql"),
         include_str!("../migrations/postgres/0015_lookups.sql"),
     ),
+    (
+        16,
+        include_str!("../migrations/sqlite/0016_link_at_commit.sql"),
+        include_str!("../migrations/postgres/0016_link_at_commit.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

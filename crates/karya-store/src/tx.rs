@@ -3,11 +3,14 @@
 //! A change's events are appended to the client's hash chain in the same transaction as the
 //! change ([`crate::events`]). Linking an event takes the chain head's row lock, and on
 //! PostgreSQL that lock orders every writer of the client: whoever holds it makes the others
-//! wait until they commit. So [`Tx`] keeps the events a transaction appends in memory and links
-//! them all just before it commits: one head update per chain and one multi-row insert, with the
-//! lock held only for those statements and the commit itself. The events still commit with the
-//! change or vanish with it, in the order they were appended; a reader in the same transaction
-//! that needs them (the SLA clock, derived from events) sees them through [`Tx::pending`].
+//! wait until they commit. So [`Tx`] keeps the events a transaction appends in memory until it
+//! commits. On SQLite (one writer, no lock to wait for) it then links them itself: one head
+//! update per chain and one multi-row insert. On PostgreSQL it writes them to `event_queue` in
+//! one statement, and a deferred trigger links them inside COMMIT, so the lock is held for the
+//! linking and the flush of the log only, never across a round trip to this process. Either way
+//! the events commit with the change or vanish with it, in the order they were appended; a
+//! reader in the same transaction that needs them (the SLA clock, derived from events) sees them
+//! through [`Tx::pending`].
 
 use std::ops::{Deref, DerefMut};
 
@@ -60,10 +63,18 @@ impl Tx {
         })
     }
 
-    /// Links the events appended so far into their chains, then commits. On SQLite this
-    /// returns once the change's group has committed.
+    /// Links the events appended so far into their chains (on PostgreSQL: queues them for the
+    /// trigger that links them inside COMMIT), then commits. On SQLite this returns once the
+    /// change's group has committed.
     pub async fn commit(mut self) -> Result<()> {
-        self.flush_events().await?;
+        if matches!(self.inner, Inner::Pool(_)) {
+            // PostgreSQL links queued events inside COMMIT (migration 0016): the chain head's
+            // lock is taken there, not held across round trips to this process.
+            let pending = std::mem::take(&mut self.pending);
+            crate::events::queue_all(&mut self, &pending).await?;
+        } else {
+            self.flush_events().await?;
+        }
         match self.inner {
             Inner::Pool(tx) => tx.commit().await?,
             Inner::Group(change) => change.commit().await?,

@@ -77,6 +77,7 @@ conformance!(
     pack_steps_weigh_their_own_requirements,
     engagement_packs_are_read_only_by_their_client,
     a_large_transaction_links_every_event_in_order,
+    events_of_any_text_from_concurrent_writers_keep_every_chain,
     leadership_is_exclusive_and_passes_on,
     sla_warnings_are_given_once,
     webhook_cursor_advances_only_on_success_in_chain_order,

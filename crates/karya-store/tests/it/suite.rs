@@ -144,6 +144,42 @@ pub(crate) async fn assert_intact(store: &Store) {
     );
 }
 
+/// Events of any text (accents, scripts, emoji: several bytes per character) hash on both
+/// engines exactly as the audit recomputes them, and writers of several chains at once (two
+/// clients and the firm's own) leave every chain intact and complete.
+pub async fn events_of_any_text_from_concurrent_writers_keep_every_chain(db: &TestDb) {
+    let store = &db.store;
+    let zoe = client(store, "Zoë's Café — 東京支店 💡").await;
+    let other = client(store, "Ørsted Ålesund").await;
+    let mut handles = Vec::new();
+    for (n, tenant) in [zoe.clone(), other.clone()]
+        .into_iter()
+        .cycle()
+        .take(8)
+        .enumerate()
+    {
+        let store = store.clone();
+        handles.push(tokio::spawn(async move {
+            let engagement_id = engagement(&tenant, &format!("Recherche n° {n} — 調査")).await;
+            for k in 0..5 {
+                let mut new = new_item(engagement_id, Some(&format!("réf-{n}-{k}-✓")));
+                new.title = format!("Prüfung {k}: naïve façade, 特許 🔍");
+                new.input = format!(r#"{{"note":"Straße {k} — «quoted» \u00e9 ✓ 💡"}}"#);
+                tenant.create_work_item(&new, now()).await.unwrap();
+            }
+            worker(&store, &format!("Søren Ålund {n} 🙂")).await;
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    // Per client: its creation, four engagements, twenty items, each with its event.
+    for tenant in [&zoe, &other] {
+        assert_eq!(event_count(tenant).await, 1 + 4 + 20);
+    }
+    assert_intact(store).await;
+}
+
 /// A transaction that appends more events than one insert statement links (here 900 tasks
 /// created at once) links them all, in order, in an intact chain; and a failed one links none.
 pub async fn a_large_transaction_links_every_event_in_order(db: &TestDb) {
