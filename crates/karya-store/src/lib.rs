@@ -330,7 +330,7 @@ impl Tenant {
 
 /// How much of a SQLite database file its connections map into memory (256 MiB of address
 /// space, not of memory: pages are loaded as they are touched).
-pub const MMAP_PRAGMA: &str = "PRAGMA mmap_size = 268435456";
+const MMAP_PRAGMA: &str = "PRAGMA mmap_size = 268435456";
 
 async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
     let path = url
@@ -352,7 +352,7 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
     }
     let connect = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
         .disable_statement_logging();
-    let pool_options = |max: u32| {
+    let pool_options = |max: u32, mapped: bool| {
         AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(options.acquire_timeout)
@@ -360,7 +360,7 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
             // go stale: testing it before every use would cost a round trip to its thread
             // for every read.
             .test_before_acquire(false)
-            .after_connect(|conn, _meta| {
+            .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     // WAL lets readers run beside the writer; FULL syncs the log on every commit,
                     // so an acknowledged write survives power loss, not only a crash.
@@ -374,14 +374,18 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
                     // Every commit of the writer empties the readers' page caches (WAL), so
                     // each read would copy its pages in again through read(2); mapped, the
-                    // database file's pages are read in place. Writes still go through the log.
-                    conn.execute(MMAP_PRAGMA).await?;
+                    // database file's pages are read in place. The writer's own cache stays
+                    // valid across its commits, and a growing file would be mapped anew, so it
+                    // reads as before. Writes always go through the log.
+                    if mapped {
+                        conn.execute(MMAP_PRAGMA).await?;
+                    }
                     Ok(())
                 })
             })
     };
-    let writer = pool_options(1).connect_with(connect.clone()).await?;
-    let reader = pool_options(sqlite_readers(options.max_connections))
+    let writer = pool_options(1, false).connect_with(connect.clone()).await?;
+    let reader = pool_options(sqlite_readers(options.max_connections), true)
         .connect_with(connect)
         .await?;
     let store = Store {

@@ -5,8 +5,7 @@
 //! review for the sampled share); pass the review. One commit each, as karya commits them, but
 //! with no HTTP, no authentication, no validation, no events and no hash chain. On PostgreSQL
 //! `pgbench` runs the script with as many clients as karya has workers; on SQLite one
-//! connection in WAL mode with `synchronous = FULL` (and the database file mapped, as karya's
-//! connections have it) loops, as SQLite has one writer anyway.
+//! connection in WAL mode with `synchronous = FULL` loops, as SQLite has one writer anyway.
 
 use std::io::Write;
 use std::process::Command;
@@ -56,8 +55,6 @@ async fn sqlite(options: &Options, url: &str) -> anyhow::Result<(f64, String)> {
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full);
     let mut conn = sqlx::SqliteConnection::connect_with(&connect).await?;
-    // Set as karya's own connections are.
-    conn.execute(karya_store::MMAP_PRAGMA).await?;
     conn.execute(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, state TEXT NOT NULL, input TEXT NOT NULL, at_us BIGINT NOT NULL);
          CREATE TABLE tasks (id INTEGER PRIMARY KEY, item_id BIGINT NOT NULL, state TEXT NOT NULL, at_us BIGINT NOT NULL);
@@ -115,10 +112,7 @@ async fn sqlite(options: &Options, url: &str) -> anyhow::Result<(f64, String)> {
     }
     let rate = options.items as f64 / started.elapsed().as_secs_f64();
     conn.close().await.ok();
-    Ok((
-        rate,
-        "one connection, WAL, synchronous = FULL, file mapped".into(),
-    ))
+    Ok((rate, "one connection, WAL, synchronous = FULL".into()))
 }
 
 /// The pgbench script: one item per run of the script. A claim that finds every ready task
