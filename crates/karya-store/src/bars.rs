@@ -20,8 +20,8 @@ use serde_json::json;
 use sqlx::AnyConnection;
 
 use crate::events::append;
-use crate::rows::{get, parse, us};
-use crate::{Result, Store, StoreError, Tenant};
+use crate::rows::{get, json_id_list, json_ids, parse, us};
+use crate::{Engine, Result, Store, StoreError, Tenant};
 
 /// Task ids checked in one statement by [`Store::barred_tasks`]: one bound parameter each,
 /// kept well below the engines' parameter limits.
@@ -136,6 +136,15 @@ pub(crate) async fn bar_on(
     Ok(None)
 }
 
+/// Of the tasks whose ids `$2` lists (a JSON array), those a bar keeps from the worker `$1`.
+pub(crate) fn barred_sql(engine: Engine) -> String {
+    format!(
+        "SELECT t.id FROM tasks t WHERE t.id IN (SELECT id FROM ({}) AS listed) AND {}",
+        json_ids(engine, "$2"),
+        any_bar_sql("$1")
+    )
+}
+
 impl Store {
     /// Of `task_ids`, those the worker may not take (in no particular order).
     pub async fn barred_tasks(
@@ -144,18 +153,11 @@ impl Store {
         task_ids: &[TaskId],
     ) -> Result<Vec<TaskId>> {
         let mut barred = Vec::new();
+        let sql = barred_sql(self.engine);
         for chunk in task_ids.chunks(BAR_CHECK_BATCH_MAX) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "SELECT t.id FROM tasks t WHERE t.id IN ({}) AND {}",
-                placeholders.join(", "),
-                any_bar_sql("$1")
-            );
-            let mut query = sqlx::query(&sql).bind(worker_id.to_string());
-            for task_id in chunk {
-                query = query.bind(task_id.to_string());
-            }
+            let query = sqlx::query(&sql)
+                .bind(worker_id.to_string())
+                .bind(json_id_list(chunk));
             for row in query.fetch_all(&self.reader).await? {
                 barred.push(parse(&row, "id")?);
             }

@@ -283,9 +283,9 @@ mod tests {
     use sqlx::Row;
 
     use super::HISTORY_SQL;
-    use crate::bars::any_bar_sql;
+    use crate::bars::barred_sql;
     use crate::views::REVIEWS_OF_MAKER_SQL;
-    use crate::{Store, StoreOptions};
+    use crate::{Engine, Store, StoreOptions};
 
     /// The steps of SQLite's plan for `sql` that read a whole table.
     async fn scans(store: &Store, sql: &str, params: usize) -> Vec<String> {
@@ -297,8 +297,8 @@ mod tests {
         let rows = query.fetch_all(&store.reader).await.expect("plan");
         rows.iter()
             .map(|row| row.try_get::<String, _>("detail").expect("detail"))
-            // A scan of the statement's own VALUES list is no table scan.
-            .filter(|step| step.starts_with("SCAN ") && !step.starts_with("SCAN r (VALUES"))
+            // A scan of the statement's own list of ids (a JSON array) is no table scan.
+            .filter(|step| step.starts_with("SCAN ") && !step.contains("VIRTUAL TABLE"))
             .collect()
     }
 
@@ -321,13 +321,7 @@ mod tests {
                 let statements = [
                     (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
                     (format!("{HISTORY_SQL} WHERE t.work_item_id IN ($1, $2)"), 2),
-                    (
-                        format!(
-                            "SELECT t.id FROM tasks t WHERE t.id IN ($2, $3) AND {}",
-                            any_bar_sql("$1")
-                        ),
-                        3,
-                    ),
+                    (barred_sql(Engine::Sqlite), 2),
                     (REVIEWS_OF_MAKER_SQL.to_string(), 2),
                 ];
                 for (sql, params) in &statements {

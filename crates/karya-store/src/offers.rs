@@ -27,7 +27,7 @@ use crate::events::append;
 use crate::routing::{
     caps_of, explanation_json, requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS,
 };
-use crate::rows::{get, is_unique_violation, parse, timestamp, us};
+use crate::rows::{get, is_unique_violation, json_id_list, json_ids, parse, timestamp, us};
 use crate::work::{assign, task_row, TASK_COLUMNS};
 use crate::{Engine, Result, Store, StoreError, Tenant};
 
@@ -238,25 +238,21 @@ async fn first_ready(
         (Engine::Postgres, true) => " FOR UPDATE OF t SKIP LOCKED",
         _ => "",
     };
-    let values: Vec<String> = (0..remaining.len())
-        .map(|n| format!("(${}, {n})", n + 2))
-        .collect();
     let columns: Vec<String> = TASK_COLUMNS.split(", ").map(|c| format!("t.{c}")).collect();
     let sql = format!(
-        "WITH ranked (id, ord) AS (VALUES {})
+        "WITH ranked (id, ord) AS ({})
          SELECT {}, {TASK_REQUIREMENTS} AS requirements
          FROM ranked r JOIN tasks t ON t.id = r.id
          {TASK_ROUTING_JOINS}
          WHERE t.state = 'ready'
            AND NOT EXISTS (SELECT 1 FROM task_exclusions x WHERE x.task_id = t.id AND x.worker_id = $1)
          ORDER BY r.ord LIMIT 1{lock}",
-        values.join(", "),
+        json_ids(engine, "$2"),
         columns.join(", ")
     );
-    let mut query = sqlx::query(&sql).bind(worker_id.to_string());
-    for (_, task) in remaining {
-        query = query.bind(task.task_id.to_string());
-    }
+    let query = sqlx::query(&sql)
+        .bind(worker_id.to_string())
+        .bind(json_id_list(remaining.iter().map(|(_, task)| task.task_id)));
     let Some(row) = query.fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };

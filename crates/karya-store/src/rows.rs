@@ -61,3 +61,26 @@ pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
         Some(sqlx::error::ErrorKind::ForeignKeyViolation)
     )
 }
+
+/// Rows `(id, ord)` of a JSON array of strings bound as `param` (`ord` counting from 0 in the
+/// array's order). A statement over a list of ids written this way has one text for any number
+/// of ids, so each connection prepares it once and PostgreSQL plans it once; a list of
+/// placeholders is a new statement, prepared and planned anew, for every length.
+pub(crate) fn json_ids(engine: crate::Engine, param: &str) -> String {
+    match engine {
+        crate::Engine::Sqlite => format!("SELECT value AS id, key AS ord FROM json_each({param})"),
+        crate::Engine::Postgres => format!(
+            "SELECT j.id, j.ord - 1 AS ord FROM json_array_elements_text({param}::json) WITH ORDINALITY AS j (id, ord)"
+        ),
+    }
+}
+
+/// The JSON array of `ids` as text, to bind for [`json_ids`].
+pub(crate) fn json_id_list<T: ToString>(ids: impl IntoIterator<Item = T>) -> String {
+    serde_json::Value::Array(
+        ids.into_iter()
+            .map(|id| serde_json::Value::String(id.to_string()))
+            .collect(),
+    )
+    .to_string()
+}
