@@ -14,7 +14,7 @@ use karya_core::event::EventKind;
 use karya_core::id::ClientId;
 use sqlx::AnyConnection;
 
-use crate::rows::{get, timestamp, us};
+use crate::rows::{get, timestamp, us, value_rows};
 use crate::tx::{PendingEvent, Tx};
 use crate::{Engine, Page, PageRequest, Result, Store, StoreError, Tenant};
 
@@ -101,23 +101,9 @@ const QUEUE_ROWS_MAX: usize = 1_000;
 /// links a transaction's queued events, in the order queued, inside its COMMIT.
 pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]) -> Result<()> {
     for chunk in pending.chunks(QUEUE_ROWS_MAX) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|n| {
-                let b = n * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO event_queue (client_id, at_us, kind, entity_type, entity_id, payload) VALUES {}",
-            values.join(", ")
+            value_rows(chunk.len(), 6)
         );
         let mut query = sqlx::query(&sql);
         for event in chunk {
@@ -206,12 +192,12 @@ async fn link_client(
         ));
         prev = hash;
     }
-    // The last insert and the head's new hash go in one round trip. On PostgreSQL it is one
-    // statement (a writable CTE): the head's row lock is held across this round trip and the
-    // commit, and every writer of the client waits for it. SQLite has no writable CTEs, but one
-    // query text may hold two statements, run one after the other on its connection's thread,
-    // their `$N` parameters numbered across both; its single writer spends a round trip less
-    // per change.
+    // The last insert and the head's new hash go in one round trip. On PostgreSQL (which links
+    // here only for a transaction that needs a sequence number early, `Tx::flush_events`; the
+    // others are linked by the commit trigger) it is one statement, a writable CTE. SQLite has
+    // no writable CTEs, but one query text may hold two statements, run one after the other on
+    // its connection's thread, their `$N` parameters numbered across both; its single writer
+    // spends a round trip less per change.
     let postgres = conn.backend_name() == "PostgreSQL";
     let chunks = events.len().div_ceil(LINK_ROWS_MAX);
     let last_hash = prev.to_hex();
@@ -220,26 +206,9 @@ async fn link_client(
         .zip(rows.chunks(LINK_ROWS_MAX))
         .enumerate()
     {
-        let values: Vec<String> = (0..chunk_events.len())
-            .map(|n| {
-                let b = n * 9;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                )
-            })
-            .collect();
         let insert = format!(
             "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash) VALUES {}",
-            values.join(", ")
+            value_rows(chunk_events.len(), 9)
         );
         let with_head = n + 1 == chunks;
         let sql = match with_head {

@@ -84,3 +84,26 @@ pub(crate) fn json_id_list<T: ToString>(ids: impl IntoIterator<Item = T>) -> Str
     )
     .to_string()
 }
+
+/// The placeholders of a multi-row `VALUES` list: `rows` rows of `columns` parameters each,
+/// numbered from `$1` row by row: `($1, $2), ($3, $4)`.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=columns)
+                .map(|col| format!("${}", row * columns + col))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn value_rows_number_parameters_row_by_row() {
+        assert_eq!(super::value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::value_rows(0, 3), "");
+    }
+}
