@@ -285,7 +285,7 @@ mod tests {
     use super::HISTORY_SQL;
     use crate::bars::barred_sql;
     use crate::views::REVIEWS_OF_MAKER_SQL;
-    use crate::{Engine, Store, StoreOptions};
+    use crate::{with_temp_sqlite, Engine, Store};
 
     /// The steps of SQLite's plan for `sql` that read a whole table.
     async fn scans(store: &Store, sql: &str, params: usize) -> Vec<String> {
@@ -307,32 +307,20 @@ mod tests {
     /// index, so they do not slow down as the tables grow.
     #[test]
     fn routing_look_ups_read_no_whole_table() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                let dir = std::env::temp_dir()
-                    .join(format!("karya-plans-{}", uuid::Uuid::now_v7().simple()));
-                let url = format!("sqlite://{}/karya.db", dir.display());
-                let store = Store::open(&url, &StoreOptions::default())
-                    .await
-                    .expect("open sqlite");
-                let statements = [
-                    (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
-                    (format!("{HISTORY_SQL} WHERE t.work_item_id IN ($1, $2)"), 2),
-                    (barred_sql(Engine::Sqlite), 2),
-                    (REVIEWS_OF_MAKER_SQL.to_string(), 2),
-                ];
-                for (sql, params) in &statements {
-                    assert_eq!(
-                        scans(&store, sql, *params).await,
-                        Vec::<String>::new(),
-                        "{sql}"
-                    );
-                }
-                store.close().await;
-                let _ = std::fs::remove_dir_all(&dir);
-            });
+        with_temp_sqlite(|store| async move {
+            let statements = [
+                (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
+                (format!("{HISTORY_SQL} WHERE t.work_item_id IN ($1, $2)"), 2),
+                (barred_sql(Engine::Sqlite), 2),
+                (REVIEWS_OF_MAKER_SQL.to_string(), 2),
+            ];
+            for (sql, params) in &statements {
+                assert_eq!(
+                    scans(&store, sql, *params).await,
+                    Vec::<String>::new(),
+                    "{sql}"
+                );
+            }
+        });
     }
 }

@@ -475,44 +475,58 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Runs `body` on a store over a fresh SQLite file in a temporary directory, then closes the
+/// store and removes the directory.
+#[cfg(test)]
+pub(crate) fn with_temp_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(async {
+            let dir = std::env::temp_dir().join(format!("karya-{}", uuid::Uuid::now_v7().simple()));
+            let url = format!("sqlite://{}/karya.db", dir.display());
+            let store = Store::open(&url, &StoreOptions::default())
+                .await
+                .expect("open sqlite");
+            body(store.clone()).await;
+            store.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+}
+
 #[cfg(test)]
 mod tests {
     use sqlx::Row;
+
+    use super::with_temp_sqlite;
 
     /// The bundled SQLite is built as `.cargo/config.toml` asks: without the page cache shared
     /// by every connection behind one lock, and without counting memory under another, which
     /// made the readers and the writer wait for each other on every page.
     #[test]
     fn sqlite_is_built_without_process_wide_locks() {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-            .block_on(async {
-                let dir = std::env::temp_dir()
-                    .join(format!("karya-options-{}", uuid::Uuid::now_v7().simple()));
-                let url = format!("sqlite://{}/karya.db", dir.display());
-                let store = super::Store::open(&url, &super::StoreOptions::default())
-                    .await
-                    .expect("open sqlite");
-                let options: Vec<String> = sqlx::query("PRAGMA compile_options")
-                    .fetch_all(&store.reader)
-                    .await
-                    .expect("compile options")
-                    .iter()
-                    .map(|row| row.try_get::<String, _>(0).expect("option"))
-                    .collect();
-                store.close().await;
-                let _ = std::fs::remove_dir_all(&dir);
-                assert!(
-                    !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
-                    "{options:?}"
-                );
-                assert!(
-                    options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
-                    "{options:?}"
-                );
-            });
+        with_temp_sqlite(|store| async move {
+            let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+                .fetch_all(&store.reader)
+                .await
+                .expect("compile options")
+                .iter()
+                .map(|row| row.try_get::<String, _>(0).expect("option"))
+                .collect();
+            assert!(
+                !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+                "{options:?}"
+            );
+            assert!(
+                options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+                "{options:?}"
+            );
+        });
     }
 
     #[test]
