@@ -143,6 +143,14 @@ pub struct PhaseAt {
     pub block_start: Option<Timestamp>,
 }
 
+/// Where a moment falls in a worker's shift: when the shift ends, and when the stretch of work
+/// in progress ends (the next break of the pattern, or the shift's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShiftWindow {
+    pub end: Timestamp,
+    pub stretch_end: Timestamp,
+}
+
 /// Days the phase search looks back for the end of the last shift.
 const PHASE_LOOKBACK_DAYS: i64 = 8;
 
@@ -183,14 +191,14 @@ pub struct PresenceState {
 /// The pattern acts when a phase begins: at a shift's start the worker becomes available, at a
 /// break of the pattern they go on break, at the shift's end (or leave) offline. A change made
 /// since the phase began stands, so each phase is applied once. The worker's own toggle wins
-/// within the shift: what they set after the block began stands until the block ends. Going
-/// offline or on break waits while the worker holds started work (they finish the current task
-/// first). A worker without any shift is left alone: their presence is theirs.
+/// within the shift: what they set after the block began stands until the block ends. Breaks
+/// and the shift's end come on time, whatever the worker holds: work in hand at a break waits
+/// for them, and work in hand at the end is handed over (the store releases it to routing with
+/// its saved output). A worker without any shift is left alone: their presence is theirs.
 pub fn shift_presence(
     pattern: &ShiftPattern,
     now: Timestamp,
     current: PresenceState,
-    holds_started_work: bool,
 ) -> Option<Presence> {
     if pattern.weekly.is_empty() && pattern.exceptions.is_empty() {
         return None;
@@ -210,9 +218,6 @@ pub fn shift_presence(
         ShiftPhase::Off => Presence::Offline,
     };
     if current.presence == wanted {
-        return None;
-    }
-    if wanted != Presence::Available && holds_started_work {
         return None;
     }
     Some(wanted)
@@ -284,6 +289,36 @@ impl ShiftPattern {
             .map(|l| l.from)
             .min();
         Some(cut.unwrap_or(end))
+    }
+
+    /// The shift in force at `now` (see [`ShiftPattern::shift_end_at`]) with the end of the
+    /// current stretch of work: the first break of the pattern that begins after `now` and
+    /// before the shift ends, or the shift's end. `None` off shift. The window stays right for
+    /// any moment from `now` to the stretch's end.
+    pub fn window_at(&self, now: Timestamp) -> Option<ShiftWindow> {
+        let end = self.shift_end_at(now)?;
+        if self.breaks.is_empty() {
+            return Some(ShiftWindow {
+                end,
+                stretch_end: end,
+            });
+        }
+        let today = now.to_zoned(self.time_zone.clone()).date();
+        let blocks = self.intervals(today.yesterday().ok()?, PHASE_LOOKBACK_DAYS + 1);
+        let next_break = blocks
+            .iter()
+            .filter(|(start, stop)| *stop > now && *start < end)
+            .flat_map(|(start, _)| {
+                self.breaks
+                    .iter()
+                    .filter_map(move |b| start.checked_add(b.after).ok())
+            })
+            .filter(|from| now < *from && *from < end)
+            .min();
+        Some(ShiftWindow {
+            end,
+            stretch_end: next_break.unwrap_or(end),
+        })
     }
 
     /// The phase at `now` (see [`ShiftPhase`]) and when it began. Blocks are searched up to
@@ -618,7 +653,7 @@ mod tests {
             source: Worker,
         };
         assert_eq!(
-            shift_presence(&always, ts("2026-03-03T00:05:00Z"), away, false),
+            shift_presence(&always, ts("2026-03-03T00:05:00Z"), away),
             None
         );
         // A break four hours into each block is still taken.
@@ -632,18 +667,17 @@ mod tests {
             source: Shift,
         };
         assert_eq!(
-            shift_presence(&always, ts("2026-03-03T04:10:00Z"), on, false),
+            shift_presence(&always, ts("2026-03-03T04:10:00Z"), on),
             Some(Break)
         );
     }
 
     /// `(minutes after Monday 2026-03-02 00:00 UTC, presence before, set at minute, by,
-    /// holds started work, expected presence or "-")`, with a 09:00-17:00 UTC shift every day
-    /// and a 30-minute break four hours in.
+    /// expected presence or "-")`, with a 09:00-17:00 UTC shift every day and a 30-minute
+    /// break four hours in.
     fn check_presence(
         minute: i64,
         before: (Presence, i64, PresenceSource),
-        started_work: bool,
         expect: Option<Presence>,
     ) {
         let at = |m: i64| ts("2026-03-02T00:00:00Z") + SignedDuration::from_mins(m);
@@ -665,7 +699,7 @@ mod tests {
             since: at(before.1),
             source: before.2,
         };
-        let got = shift_presence(&pattern, at(minute), current, started_work);
+        let got = shift_presence(&pattern, at(minute), current);
         assert_eq!(got, expect, "minute {minute}, before {before:?}");
     }
 
@@ -675,44 +709,31 @@ mod tests {
         use PresenceSource::*;
         let h = |hours: i64| hours * 60;
         // Before the shift: offline since yesterday's end, nothing to do.
-        check_presence(h(8), (Offline, -h(7), Shift), false, None);
+        check_presence(h(8), (Offline, -h(7), Shift), None);
         // The shift starts at 09:00: available.
-        check_presence(h(9), (Offline, -h(7), Shift), false, Some(Available));
-        check_presence(h(9) + 5, (Offline, -h(7), Shift), false, Some(Available));
+        check_presence(h(9), (Offline, -h(7), Shift), Some(Available));
+        check_presence(h(9) + 5, (Offline, -h(7), Shift), Some(Available));
         // Applied once: the change made at 09:00 stands.
-        check_presence(h(10), (Available, h(9), Shift), false, None);
+        check_presence(h(10), (Available, h(9), Shift), None);
         // The break at 13:00 for 30 minutes; back at 13:30.
-        check_presence(h(13), (Available, h(9), Shift), false, Some(Break));
-        check_presence(h(13) + 30, (Break, h(13), Shift), false, Some(Available));
+        check_presence(h(13), (Available, h(9), Shift), Some(Break));
+        check_presence(h(13) + 30, (Break, h(13), Shift), Some(Available));
         // The worker's own toggle wins within the shift: offline at 10:00 stays offline
         // through the break and after it.
-        check_presence(h(11), (Offline, h(10), Worker), false, None);
-        check_presence(h(13) + 10, (Offline, h(10), Worker), false, None);
-        check_presence(h(14), (Offline, h(10), Worker), false, None);
+        check_presence(h(11), (Offline, h(10), Worker), None);
+        check_presence(h(13) + 10, (Offline, h(10), Worker), None);
+        check_presence(h(14), (Offline, h(10), Worker), None);
         // ... but a toggle from before the shift does not.
-        check_presence(h(9), (Offline, h(8), Worker), false, Some(Available));
-        // The shift ends at 17:00: offline, after the current task if one is started.
-        check_presence(h(17), (Available, h(13) + 30, Shift), false, Some(Offline));
-        check_presence(h(17), (Available, h(13) + 30, Shift), true, None);
-        check_presence(
-            h(17) + 20,
-            (Available, h(13) + 30, Shift),
-            false,
-            Some(Offline),
-        );
-        check_presence(h(17), (Available, h(10), Worker), false, Some(Offline));
-        // A break does not interrupt started work either.
-        check_presence(h(13), (Available, h(9), Shift), true, None);
+        check_presence(h(9), (Offline, h(8), Worker), Some(Available));
+        // The shift ends at 17:00: offline, whatever the worker holds (it is handed over).
+        check_presence(h(17), (Available, h(13) + 30, Shift), Some(Offline));
+        check_presence(h(17) + 20, (Available, h(13) + 30, Shift), Some(Offline));
+        check_presence(h(17), (Available, h(10), Worker), Some(Offline));
         // Leave on Wednesday: no shift that day.
-        check_presence(h(48 + 9), (Offline, h(17), Shift), false, None);
-        check_presence(h(48 + 9), (Available, h(9), Worker), false, Some(Offline));
+        check_presence(h(48 + 9), (Offline, h(17), Shift), None);
+        check_presence(h(48 + 9), (Available, h(9), Worker), Some(Offline));
         // After leave ends at Thursday 00:00, the next shift start makes them available.
-        check_presence(
-            h(72 + 9),
-            (Offline, h(48 + 9), Shift),
-            false,
-            Some(Available),
-        );
+        check_presence(h(72 + 9), (Offline, h(48 + 9), Shift), Some(Available));
         // A worker without shifts is left alone.
         let none = ShiftPattern::none(TimeZone::UTC);
         let current = PresenceState {
@@ -721,7 +742,7 @@ mod tests {
             source: Worker,
         };
         assert_eq!(
-            shift_presence(&none, ts("2026-03-02T03:00:00Z"), current, false),
+            shift_presence(&none, ts("2026-03-02T03:00:00Z"), current),
             None
         );
     }

@@ -11,8 +11,8 @@
 //!
 //! Before loading, the round does the roster's work: offers and not-yet-started assignments
 //! that needed a qualification which has lapsed go back to routing, and (every half minute)
-//! shifts set presence: available at a shift's start, on break per the pattern, offline at its
-//! end once the current task is done. Tasks carry their case: the worker who did the item's
+//! shifts set presence: available at a shift's start, on break per the pattern (work in hand
+//! waits), offline at its end, when the work the worker holds is handed over to routing. Tasks carry their case: the worker who did the item's
 //! earlier steps is preferred, and the makers of the work a checking step checks, and workers
 //! who declined, are excluded.
 //!
@@ -128,7 +128,7 @@ pub fn plan(
             let candidate = Candidate {
                 profile: &worker.profile,
                 load: &worker.load,
-                shift_end: worker.profile.shift.shift_end_at(now),
+                shift: worker.profile.shift.window_at(now),
             };
             let fit = match eligibility(candidate, task, step, now, config, roll) {
                 Ok(fit) => fit,
@@ -324,6 +324,9 @@ impl RouterWorker {
             self.shifts_applied_at = Some(now);
             if !changes.is_empty() {
                 tracing::info!(changes = changes.len(), "presence set by shifts");
+            }
+            for change in changes.iter().filter(|c| !c.handed_over.is_empty()) {
+                tracing::info!(worker_id = %change.worker_id, tasks = change.handed_over.len(), "shift ended: work handed over to routing");
             }
         }
         Ok(lapsed.len())

@@ -126,7 +126,7 @@ pub async fn rank_candidates(
         let candidate = Candidate {
             profile: &routed.profile,
             load: &load,
-            shift_end: routed.profile.shift.shift_end_at(now),
+            shift: routed.profile.shift.window_at(now),
         };
         let barred = !state
             .store

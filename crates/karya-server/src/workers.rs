@@ -594,7 +594,7 @@ pub(crate) async fn next_task(
     let candidate = Candidate {
         profile: &routed.profile,
         load: &load,
-        shift_end: routed.profile.shift.shift_end_at(now),
+        shift: routed.profile.shift.window_at(now),
     };
     let roll = (state.new_id().as_u128() % 1000) as u16;
     let ranked = rank_for_worker(candidate, &waiting, now, &RoutingConfig::default(), roll);

@@ -13,9 +13,12 @@
 //!   the oldest; same shift behaviour as `fifo`.
 //! - `karya`: the core's [`Router`], used as the server uses it: a new task is routed at once
 //!   (offer, accepted by the worker), a worker who finishes or signs in asks *Get next*, timers
-//!   fire through `tick`. The router never starts work expected to run past the shift end; a
-//!   task that still runs at the end of a block (it took longer than expected) is released
-//!   with its progress kept and routed again, so karya's workers never work past their shift.
+//!   fire through `tick`. The shift patterns are the roster's, its short gaps between blocks
+//!   being breaks. Work in hand at a break waits for the worker and goes on after it; work in
+//!   hand at the end of a shift is handed over: released with its progress kept and routed
+//!   again, and whoever takes it over spends the scenario's `handover_minutes` reading what
+//!   was done (nothing when the same worker takes it back). karya's workers never work past
+//!   their shift.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -30,13 +33,13 @@ use karya_core::routing::{
     WorkflowStep,
 };
 use karya_core::workforce::{
-    Capacity, Presence, Qualification, ShiftBlock, ShiftException, ShiftPattern, Skill,
-    WorkerProfile,
+    Capacity, Presence, Qualification, ShiftBlock, ShiftBreak, ShiftException, ShiftPattern,
+    ShiftPhase, Skill, WorkerProfile,
 };
 use uuid::Uuid;
 
 use crate::rng::Rng;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, ShiftDef};
 use crate::trace::{rank, Trace};
 
 /// Premium on an hour worked past the end of a shift.
@@ -47,6 +50,9 @@ pub const EVENTS_MAX: u64 = 50_000_000;
 /// Most *Get next* calls for one worker at one instant: a worker holds at most this many
 /// tasks at once (scenario capacity is at most 8).
 const GET_NEXT_MAX: u32 = 8;
+/// Longest gap between two blocks of a shift that is a break within it rather than the end of
+/// one shift and the start of another.
+pub const BREAK_GAP_MAX: SignedDuration = SignedDuration::from_hours(2);
 
 /// A routing policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,8 +93,10 @@ pub struct Outcome {
     /// Tasks that ran past the end of the worker's shift block, and the time past it.
     pub overrun_tasks: u32,
     pub overrun_s: i64,
-    /// Tasks handed over at a block end, their progress kept, to be finished by another worker.
+    /// Tasks handed over at a shift end, their progress kept, to be finished by another worker.
     pub handed_over: u32,
+    /// Tasks in hand at the start of a break, taken up again by the same worker after it.
+    pub paused: u32,
     /// Shift pay inside the arrival window (the same for every policy).
     pub labour_cost: f64,
     /// Pay for time worked past shift ends, at [`OVERTIME_PREMIUM`].
@@ -163,6 +171,8 @@ struct WorkerState {
     on_shift: bool,
     block_end_s: i64,
     running: Vec<Running>,
+    /// Work in hand at the start of a break, with the work left: it goes on after the break.
+    paused: Vec<(u32, i64)>,
     idle_since_s: i64,
     busy_s: i64,
 }
@@ -190,14 +200,17 @@ struct Sim<'a> {
     completed_s: Vec<Option<i64>>,
     overrun_tasks: u32,
     overrun_s: i64,
-    /// Work left on items handed over at a block end (karya only).
-    remaining_s: Vec<Option<i64>>,
+    /// Work left on items handed over at a shift end, and who handed them over (karya only).
+    remaining_s: Vec<Option<(i64, u32)>>,
     handed_over: u32,
+    paused: u32,
     karya: Option<KaryaState>,
 }
 
 struct KaryaState {
     router: Router,
+    /// Each worker's shift pattern, as the router has it.
+    patterns: Vec<ShiftPattern>,
     rng: Rng,
     requirements: Vec<Arc<Requirements>>,
     engagements: Vec<(ClientId, EngagementId)>,
@@ -234,6 +247,7 @@ impl<'a> Sim<'a> {
                 on_shift: false,
                 block_end_s: 0,
                 running: Vec::new(),
+                paused: Vec::new(),
                 idle_since_s: 0,
                 busy_s: 0,
             })
@@ -271,6 +285,7 @@ impl<'a> Sim<'a> {
             overrun_s: 0,
             remaining_s: vec![None; trace.items.len()],
             handed_over: 0,
+            paused: 0,
             karya: None,
         };
         if policy == Policy::Karya {
@@ -400,8 +415,12 @@ impl<'a> Sim<'a> {
         let state = &mut self.workers[worker as usize];
         state.on_shift = true;
         state.block_end_s = end_s;
-        if state.running.is_empty() {
+        let paused = std::mem::take(&mut state.paused);
+        if state.running.is_empty() && paused.is_empty() {
             state.idle_since_s = now;
+        }
+        for (item, left_s) in paused {
+            self.start(worker, item, left_s, now);
         }
         if let Some(k) = &mut self.karya {
             k.router
@@ -418,6 +437,21 @@ impl<'a> Sim<'a> {
         let Some(k) = &mut self.karya else {
             return; // baselines finish the work at hand, past the shift end if need be
         };
+        let at = self.trace.at(now);
+        if k.patterns[worker as usize].phase_at(at).phase == ShiftPhase::Break {
+            // A break: the work in hand waits for the worker.
+            k.router
+                .set_presence(worker_id(worker), Presence::Break, at)
+                .expect("every worker is known to the router");
+            for run in std::mem::take(&mut state.running) {
+                state.busy_s += window_overlap(run.started_s, now, window_end);
+                if run.end_s > now {
+                    state.paused.push((run.item, run.end_s - now));
+                    self.paused += 1;
+                }
+            }
+            return;
+        }
         k.router
             .set_presence(worker_id(worker), Presence::Offline, self.trace.at(now))
             .expect("every worker is known to the router");
@@ -425,11 +459,11 @@ impl<'a> Sim<'a> {
         for run in std::mem::take(&mut state.running) {
             state.busy_s += window_overlap(run.started_s, now, window_end);
             if run.end_s > now {
-                self.remaining_s[run.item as usize] = Some(run.end_s - now);
+                self.remaining_s[run.item as usize] = Some((run.end_s - now, worker));
                 handed_over.push(run.item);
             }
         }
-        // Work in hand at the end of the block goes back to routing with its progress: the
+        // Work in hand at the end of the shift goes back to routing with its progress: the
         // next eligible worker on shift carries on from where it stopped.
         for item in handed_over {
             self.handed_over += 1;
@@ -532,11 +566,13 @@ impl<'a> Sim<'a> {
             | Effect::Escalate { .. }
             | Effect::Wait { .. } => return,
         };
-        let item = item_of(task);
-        let work_s = self.remaining_s[item as usize]
-            .take()
-            .unwrap_or(self.trace.items[item as usize].handling_s);
-        self.start(worker_of(worker), item, work_s, now);
+        let (item, worker) = (item_of(task), worker_of(worker));
+        let work_s = match self.remaining_s[item as usize].take() {
+            Some((left_s, by)) if by == worker => left_s,
+            Some((left_s, _)) => left_s + self.scenario.handover.as_secs(),
+            None => self.trace.items[item as usize].handling_s,
+        };
+        self.start(worker, item, work_s, now);
     }
 
     fn outcome(&self) -> Outcome {
@@ -598,6 +634,7 @@ impl<'a> Sim<'a> {
             overrun_tasks: self.overrun_tasks,
             overrun_s: self.overrun_s,
             handed_over: self.handed_over,
+            paused: self.paused,
             labour_cost,
             overtime_cost: self.overrun_s as f64 / 3600.0 * mean_rate * OVERTIME_PREMIUM,
             turnaround_mean_min: turnaround as f64 / 60.0 / f64::from(completed.max(1)),
@@ -691,15 +728,17 @@ fn karya_state(scenario: &Scenario, trace: &Trace, seed: u64) -> KaryaState {
         })
         .collect();
     let qualified_since: Timestamp = epoch - SignedDuration::from_hours(24 * 3650);
+    let mut patterns = Vec::with_capacity(trace.workers.len());
     for (idx, roster) in trace.workers.iter().enumerate() {
         let team = &scenario.teams[roster.team];
         let shift = &scenario.shifts[team.shift];
         let time_zone = TimeZone::fixed(scenario.sites[team.site].offset);
+        let (blocks, breaks) = blocks_and_breaks(shift);
         let weekly = shift
             .days
             .iter()
             .flat_map(|day| {
-                shift.blocks.iter().map(|(start, length)| ShiftBlock {
+                blocks.iter().map(|(start, length)| ShiftBlock {
                     weekday: *day,
                     start: *start,
                     length: *length,
@@ -745,7 +784,7 @@ fn karya_state(scenario: &Scenario, trace: &Trace, seed: u64) -> KaryaState {
                 weekly,
                 exceptions,
                 leave: Vec::new(),
-                breaks: Vec::new(),
+                breaks,
             },
             capacity: Capacity {
                 units_max: team.capacity,
@@ -754,14 +793,139 @@ fn karya_state(scenario: &Scenario, trace: &Trace, seed: u64) -> KaryaState {
             excluded_clients: Vec::new(),
             attributes: Vec::new(),
         };
+        patterns.push(profile.shift.clone());
         let roll = (rng.next_u64() % 1000) as u16;
         let effects = router.upsert_worker(profile, epoch, roll);
         debug_assert!(effects.is_empty());
     }
     KaryaState {
         router,
+        patterns,
         rng,
         requirements,
         engagements,
+    }
+}
+
+/// A scenario shift as a shift pattern has it: blocks whose gaps are at most [`BREAK_GAP_MAX`]
+/// join into one block with those gaps as its breaks. A pattern's breaks are the same in every
+/// block, so the shift is joined only when every joined block has the same breaks; otherwise
+/// its blocks stay apart, without breaks.
+fn blocks_and_breaks(
+    shift: &ShiftDef,
+) -> (Vec<(jiff::civil::Time, SignedDuration)>, Vec<ShiftBreak>) {
+    let seconds = |t: jiff::civil::Time| {
+        i64::from(t.hour()) * 3600 + i64::from(t.minute()) * 60 + i64::from(t.second())
+    };
+    let mut sorted = shift.blocks.clone();
+    sorted.sort_by_key(|(start, _)| seconds(*start));
+    // Runs of blocks: (start, start in seconds, end in seconds, breaks).
+    let mut runs: Vec<(jiff::civil::Time, i64, i64, Vec<ShiftBreak>)> = Vec::new();
+    for (start, length) in sorted {
+        let from = seconds(start);
+        let until = from + length.as_secs();
+        match runs.last_mut() {
+            Some(run) if from > run.2 && from - run.2 <= BREAK_GAP_MAX.as_secs() => {
+                run.3.push(ShiftBreak {
+                    after: SignedDuration::from_secs(run.2 - run.1),
+                    length: SignedDuration::from_secs(from - run.2),
+                });
+                run.2 = until;
+            }
+            _ => runs.push((start, from, until, Vec::new())),
+        }
+    }
+    let same_breaks = runs.windows(2).all(|pair| pair[0].3 == pair[1].3);
+    if !same_breaks || runs.iter().all(|run| run.3.is_empty()) {
+        return (shift.blocks.clone(), Vec::new());
+    }
+    let breaks = runs[0].3.clone();
+    let blocks = runs
+        .into_iter()
+        .map(|(start, from, until, _)| (start, SignedDuration::from_secs(until - from)))
+        .collect();
+    (blocks, breaks)
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::Weekday;
+    use jiff::civil::{time, Time};
+
+    use super::*;
+
+    fn shift(blocks: &[(Time, i64)]) -> ShiftDef {
+        ShiftDef {
+            name: "test".into(),
+            days: vec![Weekday::Monday],
+            blocks: blocks
+                .iter()
+                .map(|(start, mins)| (*start, SignedDuration::from_mins(*mins)))
+                .collect(),
+        }
+    }
+
+    fn mins(m: i64) -> SignedDuration {
+        SignedDuration::from_mins(m)
+    }
+
+    #[test]
+    fn short_gaps_between_blocks_are_breaks_of_one_shift() {
+        // Two four-hour blocks with half an hour between: one block with a break.
+        let (blocks, breaks) = blocks_and_breaks(&shift(&[
+            (time(13, 30, 0, 0), 240),
+            (time(9, 0, 0, 0), 240),
+        ]));
+        assert_eq!(blocks, vec![(time(9, 0, 0, 0), mins(510))]);
+        assert_eq!(
+            breaks,
+            vec![ShiftBreak {
+                after: mins(240),
+                length: mins(30)
+            }]
+        );
+        // Over midnight: 18:30-22:30 and 23:00-03:00.
+        let (blocks, breaks) = blocks_and_breaks(&shift(&[
+            (time(18, 30, 0, 0), 240),
+            (time(23, 0, 0, 0), 240),
+        ]));
+        assert_eq!(blocks, vec![(time(18, 30, 0, 0), mins(510))]);
+        assert_eq!(breaks[0].after, mins(240));
+        // A gap longer than a break: two shifts a day.
+        let apart = shift(&[(time(6, 0, 0, 0), 240), (time(14, 0, 0, 0), 240)]);
+        assert_eq!(
+            blocks_and_breaks(&apart),
+            (apart.blocks.clone(), Vec::new())
+        );
+        // Joined runs with different breaks cannot share the pattern's breaks: left apart.
+        let uneven = shift(&[
+            (time(0, 0, 0, 0), 120),
+            (time(2, 30, 0, 0), 120),
+            (time(12, 0, 0, 0), 120),
+            (time(15, 0, 0, 0), 120),
+        ]);
+        assert_eq!(
+            blocks_and_breaks(&uneven),
+            (uneven.blocks.clone(), Vec::new())
+        );
+    }
+
+    #[test]
+    fn work_in_hand_waits_over_a_break_and_is_handed_over_at_the_shift_end() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../scenarios/reference.toml"
+        ))
+        .unwrap();
+        let mut scenario = Scenario::parse(&text).unwrap();
+        scenario.days = 2;
+        let trace = crate::trace::generate(&scenario, 0.95, 1).unwrap();
+        let karya = run(&scenario, &trace, Policy::Karya, 1);
+        assert!(karya.paused > 0, "no work was in hand at a break");
+        assert!(karya.handed_over > 0, "no work was in hand at a shift end");
+        assert_eq!(karya.overrun_tasks, 0);
+        // The baselines keep working through breaks and past shift ends instead.
+        let fifo = run(&scenario, &trace, Policy::Fifo, 1);
+        assert_eq!((fifo.paused, fifo.handed_over), (0, 0));
     }
 }

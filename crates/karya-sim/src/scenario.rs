@@ -128,6 +128,9 @@ pub struct Scenario {
     pub load: f64,
     /// Width of the bound's time slots.
     pub slot_minutes: u32,
+    /// Time a worker spends taking over work another worker handed over at the end of their
+    /// shift (reading what was done), added to the work left.
+    pub handover: SignedDuration,
     pub sites: Vec<Site>,
     pub calendars: Vec<(String, Calendar)>,
     pub shifts: Vec<ShiftDef>,
@@ -150,6 +153,8 @@ struct RawScenario {
     load: f64,
     #[serde(default = "default_slot_minutes")]
     slot_minutes: u32,
+    #[serde(default = "default_handover_minutes")]
+    handover_minutes: u32,
     sites: Vec<RawSite>,
     calendars: Vec<RawCalendar>,
     shifts: Vec<RawShift>,
@@ -162,6 +167,13 @@ struct RawScenario {
 fn default_slot_minutes() -> u32 {
     60
 }
+
+fn default_handover_minutes() -> u32 {
+    5
+}
+
+/// Longest time to take over handed-over work the scenario may set.
+pub const HANDOVER_MINUTES_MAX: u32 = 120;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -289,6 +301,11 @@ fn resolve(raw: RawScenario) -> Result<Scenario, ScenarioError> {
         .start
         .parse()
         .map_err(|_| invalid(format!("start {:?} is not a date (YYYY-MM-DD)", raw.start)))?;
+    if raw.handover_minutes > HANDOVER_MINUTES_MAX {
+        return Err(invalid(format!(
+            "handover_minutes must be at most {HANDOVER_MINUTES_MAX}"
+        )));
+    }
     if raw.days == 0 || raw.days > DAYS_MAX {
         return Err(invalid(format!("days must be between 1 and {DAYS_MAX}")));
     }
@@ -546,6 +563,7 @@ fn resolve(raw: RawScenario) -> Result<Scenario, ScenarioError> {
         days: raw.days,
         load: raw.load,
         slot_minutes: raw.slot_minutes,
+        handover: SignedDuration::from_mins(i64::from(raw.handover_minutes)),
         sites,
         calendars,
         shifts,

@@ -2,23 +2,30 @@
 //! now and then, and each worker whose shift pattern calls for another presence gets it, with
 //! its event on the firm chain (`"by": "shift"`). The rule is `karya-core`'s
 //! [`shift_presence`]: available at a shift's start, on break per the pattern, offline at its
-//! end once the current task is finished; the worker's own toggle wins within the shift.
+//! end; the worker's own toggle wins within the shift.
+//!
+//! Breaks and shift ends come on time. Work in hand at a break waits for the worker (it stays
+//! theirs). Work in hand when the shift sets a worker offline is handed over: each task the
+//! worker holds and has not yet submitted (assigned, in progress or in rework) is released
+//! back to `ready`, with reason `shift_ended`, and routed again; the output the worker saved
+//! stays with the task, so whoever takes it over carries on from there.
 //!
 //! Each change is conditional on the presence row being as read, so a worker's toggle that
-//! lands meanwhile is never overwritten.
-
-use std::collections::HashSet;
+//! lands meanwhile is never overwritten; the presence change and the hand-over of the work are
+//! one transaction.
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use karya_core::event::EventKind;
-use karya_core::id::WorkerId;
+use karya_core::id::{ClientId, TaskId, WorkerId};
+use karya_core::lifecycle::TaskState;
 use karya_core::workforce::{
     shift_presence, Presence, PresenceSource, PresenceState, ShiftPattern,
 };
 use serde_json::json;
 
 use crate::events::{append, FIRM_CHAIN};
+use crate::offers::move_task;
 use crate::routing::{breaks_of, shifts_of};
 use crate::rows::{get, parse, us};
 use crate::{Result, Store};
@@ -28,11 +35,13 @@ use crate::{Result, Store};
 pub const SHIFT_SCAN_MAX: i64 = 20_000;
 
 /// A presence the shift set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShiftChange {
     pub worker_id: WorkerId,
     pub from: Presence,
     pub to: Presence,
+    /// Tasks the worker held, handed over because the shift ended.
+    pub handed_over: Vec<(ClientId, TaskId)>,
 }
 
 impl Store {
@@ -46,15 +55,6 @@ impl Store {
         .bind(SHIFT_SCAN_MAX)
         .fetch_all(&self.reader)
         .await?;
-        let working: HashSet<WorkerId> = sqlx::query(
-            "SELECT DISTINCT a.worker_id FROM assignments a JOIN tasks t ON t.id = a.task_id
-             WHERE a.released_at_us IS NULL AND t.state = 'in_progress'",
-        )
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(|row| parse(row, "worker_id"))
-        .collect::<Result<_>>()?;
         let mut wanted = Vec::new();
         for row in &rows {
             let worker_id: WorkerId = parse(row, "worker_id")?;
@@ -82,7 +82,7 @@ impl Store {
                 since,
                 source,
             };
-            if let Some(to) = shift_presence(&pattern, now, current, working.contains(&worker_id)) {
+            if let Some(to) = shift_presence(&pattern, now, current) {
                 wanted.push((worker_id, presence, since_us, to));
             }
         }
@@ -115,13 +115,77 @@ impl Store {
                 now,
             )
             .await?;
+            let handed_over = match to {
+                Presence::Offline => hand_over(&mut tx, worker_id, now).await?,
+                _ => Vec::new(),
+            };
             changes.push(ShiftChange {
                 worker_id,
                 from,
                 to,
+                handed_over,
             });
         }
         tx.commit().await?;
         Ok(changes)
     }
+}
+
+/// Releases to routing every task the worker holds and has not submitted, at the end of their
+/// shift, each with its task event (reason `shift_ended`).
+async fn hand_over(
+    tx: &mut crate::tx::Tx,
+    worker_id: WorkerId,
+    now: Timestamp,
+) -> Result<Vec<(ClientId, TaskId)>> {
+    let held = sqlx::query(
+        "SELECT a.client_id, a.task_id, t.state FROM assignments a JOIN tasks t ON t.id = a.task_id
+         WHERE a.worker_id = $1 AND a.released_at_us IS NULL
+           AND t.state IN ('assigned', 'in_progress', 'rework')
+         ORDER BY a.assigned_at_us, a.id",
+    )
+    .bind(worker_id.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut handed_over = Vec::with_capacity(held.len());
+    for row in &held {
+        let client_id: ClientId = parse(row, "client_id")?;
+        let task_id: TaskId = parse(row, "task_id")?;
+        let state: String = get(row, "state")?;
+        let Ok(state) = state.parse::<TaskState>() else {
+            continue;
+        };
+        let detail = json!({"worker_id": worker_id.to_string(), "reason": "shift_ended"});
+        if !move_task(
+            tx,
+            client_id,
+            task_id,
+            state,
+            TaskState::Ready,
+            detail.clone(),
+            now,
+        )
+        .await?
+        {
+            continue;
+        }
+        sqlx::query(
+            "UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL",
+        )
+        .bind(us(now))
+        .bind(task_id.to_string())
+        .execute(&mut **tx)
+        .await?;
+        append(
+            tx,
+            client_id,
+            EventKind::TaskReleased,
+            &task_id.to_string(),
+            &detail,
+            now,
+        )
+        .await?;
+        handed_over.push((client_id, task_id));
+    }
+    Ok(handed_over)
 }

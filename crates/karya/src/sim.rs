@@ -114,6 +114,7 @@ pub fn outcome_json(scenario: &Scenario, trace: &Trace, outcome: &Outcome, seed:
             "minutes": round(outcome.overrun_s as f64 / 60.0, 1),
         },
         "handed_over_at_shift_end": outcome.handed_over,
+        "paused_at_breaks": outcome.paused,
         "cost": {
             "labour": round(outcome.labour_cost, 2),
             "overtime": round(outcome.overtime_cost, 2),

@@ -27,7 +27,7 @@ use super::rules::{
 use super::{OpenTask, Requirements, RoutingConfig, RoutingWorkflow, WorkflowError, WorkflowStep};
 use crate::id::{ClientId, EngagementId, SiteId, TaskId, WorkerId};
 use crate::model::Priority;
-use crate::workforce::{Presence, WorkerProfile, SKILL_LEVEL_MAX};
+use crate::workforce::{Presence, ShiftWindow, WorkerProfile, SKILL_LEVEL_MAX};
 
 /// Most candidates one push decision looks at. It bounds the work of one decision when a
 /// requirement is very broad; the explanation says when it was reached.
@@ -112,28 +112,28 @@ struct WorkerEntry {
     load: WorkerLoad,
     /// Tasks offered to or held by the worker.
     holding: Vec<TaskId>,
-    /// `(computed_at_us, shift_end_us)`: the shift end stays right for any time in between.
-    shift_cache: Cell<Option<(i64, i64)>>,
+    /// `(computed_at_us, window)`: the window stays right until its stretch ends.
+    shift_cache: Cell<Option<(i64, ShiftWindow)>>,
 }
 
 impl WorkerEntry {
-    fn shift_end(&self, now: Timestamp) -> Option<Timestamp> {
+    fn shift(&self, now: Timestamp) -> Option<ShiftWindow> {
         let now_us = now.as_microsecond();
-        if let Some((from, end)) = self.shift_cache.get() {
-            if from <= now_us && now_us < end {
-                return Timestamp::from_microsecond(end).ok();
+        if let Some((from, window)) = self.shift_cache.get() {
+            if from <= now_us && now < window.stretch_end {
+                return Some(window);
             }
         }
-        let end = self.profile.shift.shift_end_at(now)?;
-        self.shift_cache.set(Some((now_us, end.as_microsecond())));
-        Some(end)
+        let window = self.profile.shift.window_at(now)?;
+        self.shift_cache.set(Some((now_us, window)));
+        Some(window)
     }
 
     fn candidate(&self, now: Timestamp) -> Candidate<'_> {
         Candidate {
             profile: &self.profile,
             load: &self.load,
-            shift_end: self.shift_end(now),
+            shift: self.shift(now),
         }
     }
 }
@@ -615,10 +615,10 @@ impl Router {
             }
             // The queue is in latest-start order and the rest of the score is the same for
             // tasks of one group, so the first eligible task that can still make its due time
-            // is the group's best; only when none can does the oldest hopeless one come next.
-            let half_handling = group.key.requirements.expected_handling.as_micros() as i64 / 2;
+            // is the group's best; only when none can does the oldest lost one come next. A
+            // task is lost to the SLA (`lost_to_sla`) exactly when its latest start has passed.
             let salvageable = (
-                now.as_microsecond() - half_handling,
+                now.as_microsecond(),
                 0,
                 i64::MIN,
                 TaskId::from_uuid(uuid::Uuid::nil()),

@@ -246,6 +246,10 @@ pub struct RoutingConfig {
     /// Share of eligible decisions, in thousandths, that may go to a worker building a skill
     /// one level below the requirement (growth, always reviewed).
     pub growth_share_permille: u16,
+    /// Shortest sitting worth starting: work shorter than this must be finished before the
+    /// worker's shift ends; longer work may start with at least this much of the shift left,
+    /// and what is left at its end is handed over.
+    pub sitting_min: SignedDuration,
 }
 
 impl Default for RoutingConfig {
@@ -254,6 +258,7 @@ impl Default for RoutingConfig {
             offer_timeout: SignedDuration::from_secs(60),
             continuous_work_max: SignedDuration::from_hours(4),
             growth_share_permille: 100,
+            sitting_min: SignedDuration::from_mins(15),
         }
     }
 }

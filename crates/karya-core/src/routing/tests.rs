@@ -271,7 +271,8 @@ fn expired_qualification_stops_counting_and_held_work_is_rerouted() {
 }
 
 #[test]
-fn no_offer_runs_past_the_end_of_a_shift() {
+fn work_that_outlasts_a_shift_goes_to_a_worker_who_can_finish_it() {
+    // At 04:00 w1's shift ends in 30 minutes; w2's in twenty hours.
     let mut early = worker(1);
     early.shift = ShiftPattern::daily(
         TimeZone::UTC,
@@ -285,22 +286,50 @@ fn no_offer_runs_past_the_end_of_a_shift() {
     check(
         vec![early, worker(2)],
         vec![
-            Call::Add(task(1, long), 0),
+            // Both may start it (w1 would hand it over at 04:30); w2 can finish it.
+            Call::Add(task(1, long.clone()), 0),
+            // 20 minutes of work fit before w1's shift ends; w2 now carries load.
             Call::Add(task(2, short), 0),
         ],
         &[
-            "offer t1 w2 step=as_required rule=best_score eligible=1/2 rejected=shift_ends_too_soon:1",
-            // 20 minutes of work fit before w1's shift ends at 04:30; w2 now carries load.
+            "offer t1 w2 step=as_required rule=best_score eligible=2/2",
             "offer t2 w1 step=as_required rule=best_score eligible=2/2",
         ],
     );
 }
 
 #[test]
-fn work_longer_than_one_sitting_starts_with_a_whole_sitting_ahead() {
+fn no_work_starts_without_a_useful_sitting_before_the_shift_ends() {
+    // At 04:20 w1's shift ends in ten minutes: less than the shortest sitting worth starting
+    // (fifteen minutes), so two hours of work do not start; five minutes of work fit whole.
+    let mut early = worker(1);
+    early.shift = ShiftPattern::daily(
+        TimeZone::UTC,
+        time(0, 0, 0, 0),
+        SignedDuration::from_mins(4 * 60 + 30),
+    );
+    let mut long = requirements();
+    long.expected_handling = SignedDuration::from_hours(2);
+    let mut quick = requirements();
+    quick.expected_handling = SignedDuration::from_mins(5);
+    let mut router = world(vec![early]);
+    let line = render(&router.add_task(task(1, long), at(20), 999).unwrap());
+    assert_eq!(
+        line,
+        "wait t1 step=as_required rule=no_eligible_worker eligible=0/1 rejected=shift_ends_too_soon:1"
+    );
+    let line = render(&router.add_task(task(2, quick), at(20), 999).unwrap());
+    assert_eq!(
+        line,
+        "offer t2 w1 step=as_required rule=best_score eligible=1/1"
+    );
+}
+
+#[test]
+fn work_longer_than_one_sitting_goes_to_the_worker_with_more_shift_left() {
     // Seven hours of work, more than the four-hour cap on continuous work: it is done over
-    // several sittings, and starts with a worker who has a whole sitting ahead. At 04:00 w1's
-    // shift ends in three hours; w2's in ten.
+    // several sittings. At 04:00 w1's shift ends in three hours (they would hand it over);
+    // w2's in twenty, and w2 gets it.
     let mut ending = worker(1);
     ending.shift = ShiftPattern::daily(
         TimeZone::UTC,
@@ -312,7 +341,7 @@ fn work_longer_than_one_sitting_starts_with_a_whole_sitting_ahead() {
     check(
         vec![ending, worker(2)],
         vec![Call::Add(task(1, long), 0)],
-        &["offer t1 w2 step=as_required rule=best_score eligible=1/2 rejected=shift_ends_too_soon:1"],
+        &["offer t1 w2 step=as_required rule=best_score eligible=2/2"],
     );
 }
 
@@ -728,9 +757,15 @@ fn violates_hard_rules(
             return Some("site not allowed");
         }
     }
+    // Work is done in sittings and may outlast the shift (the rest is handed over), but it
+    // needs a useful first sitting: the whole work, up to the shortest sitting and the cap.
     let shift_end = w.shift.shift_end_at(now)?;
-    if now + req.expected_handling > shift_end {
-        return Some("past shift end");
+    let first = req
+        .expected_handling
+        .min(SignedDuration::from_hours(4))
+        .min(RoutingConfig::default().sitting_min);
+    if now + first > shift_end {
+        return Some("too little of the shift left");
     }
     None
 }

@@ -230,7 +230,8 @@ async fn get_next_assigns_only_eligible_work_and_explains_it() {
             "affinity",
             "load",
             "idle",
-            "growth"
+            "growth",
+            "handover"
         ]
     );
     // Nothing left, and the worker's load shows the task's weight.

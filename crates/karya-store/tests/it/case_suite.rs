@@ -396,7 +396,7 @@ pub async fn lapsed_qualifications_send_work_back_to_routing(db: &TestDb) {
 }
 
 /// Shifts set presence at their start, breaks and end; a worker's own toggle wins within the
-/// shift; going offline waits for started work to finish.
+/// shift; started work waits over a break and is handed over at the shift's end.
 pub async fn shifts_drive_presence(db: &TestDb) {
     let store = &db.store;
     let tenant = client(store, "Shift Co").await;
@@ -485,16 +485,7 @@ pub async fn shifts_drive_presence(db: &TestDb) {
         .set_presence(ben, Presence::Offline, at(10, 0))
         .await
         .unwrap();
-    assert_eq!(
-        changed(store.apply_shift_presence(at(13, 0)).await.unwrap()),
-        vec![(asha, Presence::Break)]
-    );
-    assert_eq!(
-        changed(store.apply_shift_presence(at(13, 30)).await.unwrap()),
-        vec![(asha, Presence::Available)]
-    );
-    assert_eq!(presence(ben).await, Presence::Offline);
-    // Asha has started a task at the shift's end: she goes offline once it is done.
+    // Asha starts a task at noon.
     let engagement_id = routed_engagement(
         &tenant,
         Requirements::any("research", 1, SignedDuration::from_mins(30)),
@@ -509,20 +500,42 @@ pub async fn shifts_drive_presence(db: &TestDb) {
         .transition_task(task, TaskState::InProgress, now())
         .await
         .unwrap();
+    // The break comes on time; the started task waits for her.
+    let changes = store.apply_shift_presence(at(13, 0)).await.unwrap();
+    assert_eq!(changed(changes.clone()), vec![(asha, Presence::Break)]);
+    assert!(changes[0].handed_over.is_empty());
+    assert_eq!(
+        tenant.task(task).await.unwrap().state,
+        TaskState::InProgress
+    );
+    assert_eq!(store.active_assignee(task).await.unwrap(), Some(asha));
+    assert_eq!(
+        changed(store.apply_shift_presence(at(13, 30)).await.unwrap()),
+        vec![(asha, Presence::Available)]
+    );
+    assert_eq!(presence(ben).await, Presence::Offline);
+    // The shift ends at 17:00 with the task still in hand: Asha goes offline and the task is
+    // handed over, back to routing, with the reason in its trail.
+    let changes = store.apply_shift_presence(at(17, 0)).await.unwrap();
+    assert_eq!(changed(changes.clone()), vec![(asha, Presence::Offline)]);
+    assert_eq!(changes[0].handed_over, vec![(tenant.client_id(), task)]);
+    assert_eq!(tenant.task(task).await.unwrap().state, TaskState::Ready);
+    assert_eq!(store.active_assignee(task).await.unwrap(), None);
+    let trail: Vec<String> = tenant
+        .entity_events("task", &task.to_string())
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.payload.contains("shift_ended"))
+        .map(|e| e.kind.clone())
+        .collect();
+    assert_eq!(trail, ["task.transitioned", "task.released"]);
+    // Once is enough.
     assert!(store
-        .apply_shift_presence(at(17, 0))
+        .apply_shift_presence(at(17, 20))
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(presence(asha).await, Presence::Available);
-    tenant
-        .transition_task(task, TaskState::Submitted, now())
-        .await
-        .unwrap();
-    assert_eq!(
-        changed(store.apply_shift_presence(at(17, 20)).await.unwrap()),
-        vec![(asha, Presence::Offline)]
-    );
     // The next morning both start again; Chen, without shifts, is never touched.
     assert_eq!(
         changed(store.apply_shift_presence(at(24 + 9, 0)).await.unwrap()),
