@@ -32,8 +32,9 @@ use crate::workforce::{Presence, ShiftWindow, WorkerProfile, SKILL_LEVEL_MAX};
 /// Most candidates one push decision looks at. It bounds the work of one decision when a
 /// requirement is very broad; the explanation says when it was reached.
 pub const CANDIDATES_MAX: usize = 16_384;
-/// Tasks *Get next* examines at the head of each admitting group: tasks of one group differ
-/// only in per-task details (exclusions, target attributes, workflow step), so a few suffice.
+/// Tasks *Get next* examines at the head of each admitting group, most urgent first: tasks of
+/// one group differ only in per-task details (priority, exclusions, target attributes, workflow
+/// step, the preferred worker), so a few suffice.
 pub const GROUP_PEEK_MAX: usize = 8;
 /// Timers one [`Router::tick`] fires; the rest wait for the next tick, so a tick after a long
 /// pause stays bounded.
@@ -613,10 +614,12 @@ impl Router {
             if group.queue.is_empty() || !group_admits(&group.key, worker, now) {
                 continue;
             }
-            // The queue is in latest-start order and the rest of the score is the same for
-            // tasks of one group, so the first eligible task that can still make its due time
-            // is the group's best; only when none can does the oldest lost one come next. A
-            // task is lost to the SLA (`lost_to_sla`) exactly when its latest start has passed.
+            // The queue is in latest-start order: the most urgent tasks that can still make
+            // their due time come first, and among the first few of them the score (which
+            // also weighs priority, affinity and the hand-over) picks, as *Get next* over the
+            // store does. Only when none of the group can make it does the oldest lost one
+            // come next. A task is lost to the SLA (`lost_to_sla`) exactly when its latest
+            // start has passed.
             let salvageable = (
                 now.as_microsecond(),
                 0,
@@ -625,10 +628,7 @@ impl Router {
             );
             let mut found = false;
             for key in group.queue.range(salvageable..).take(GROUP_PEEK_MAX) {
-                if consider(self, key.3, *key) {
-                    found = true;
-                    break;
-                }
+                found |= consider(self, key.3, *key);
             }
             if !found {
                 for key in group.queue.range(..salvageable).take(GROUP_PEEK_MAX) {

@@ -526,9 +526,36 @@ fn get_next_gives_the_most_urgent_task_the_worker_may_take() {
     assert_eq!(
         lines,
         [
-            "assign t1 w1 via=get_next step=as_required rule=best_score eligible=1/1",
+            // Both tasks of the group were weighed; the most urgent won.
+            "assign t1 w1 via=get_next step=as_required rule=best_score eligible=2/2",
             "assign t2 w1 via=get_next step=as_required rule=best_score eligible=1/1",
         ]
+    );
+}
+
+#[test]
+fn get_next_weighs_priority_among_the_most_urgent_tasks_of_a_group() {
+    // Same requirements, so one group: t1 (normal) must start 30 minutes before t2 (urgent),
+    // but with hours of slack left on both, the urgent one scores higher and goes first.
+    let mut normal = task(1, requirements());
+    normal.due_at = Some(at(200));
+    let mut urgent = task(2, requirements());
+    urgent.due_at = Some(at(230));
+    urgent.priority = Priority::Urgent;
+    let mut router = world(vec![worker(1)]);
+    router
+        .set_presence(wid(1), Presence::Offline, at(0))
+        .unwrap();
+    for t in [normal, urgent] {
+        assert!(render(&router.add_task(t, at(0), 999).unwrap()).starts_with("wait"));
+    }
+    router
+        .set_presence(wid(1), Presence::Available, at(1))
+        .unwrap();
+    let first = router.get_next(wid(1), at(1), 999).unwrap().unwrap();
+    assert_eq!(
+        render(&first),
+        "assign t2 w1 via=get_next step=as_required rule=best_score eligible=2/2"
     );
 }
 
