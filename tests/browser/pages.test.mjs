@@ -300,6 +300,8 @@ test("a worker sees the week's shifts and toggles presence", async () => {
   await wendy.getByText("Pune · times in Asia/Kolkata").waitFor();
   // Her days meet at midnight: one shift round the clock, not one ending every midnight.
   await wendy.getByText("with no end this week").waitFor();
+  // The page says what happens to work in hand at a break and at the shift's end.
+  await wendy.getByText("goes back to the queue with the work you saved", { exact: false }).waitFor();
   await Promise.all([
     wendy.waitForURL(/\/ui\/shift$/),
     wendy.click("#presence-form button[value=break]"),

@@ -344,7 +344,10 @@ async fn shift_page(State(state): State<AppState>, Caller(caller): Caller) -> Ui
         })
         .collect();
     presence.note = format!(
-        "You have been {} for {}. Only while available does the router offer you work.",
+        "You have been {} for {}. Only while available does the router offer you work. \
+         Breaks and the end of your shift come on time: a task in hand at a break waits for \
+         you; a task you have not submitted when your shift ends goes back to the queue with \
+         the work you saved, for whoever is on shift next.",
         presence_words(routed.presence),
         super::elapsed(routed.presence_since, now)
     );
