@@ -12,6 +12,8 @@
 //!   from the bucket's arrival slot to its due slot;
 //! - per bucket: `sum_{p,s} x_{b,p,s} >= sum_{i in b} h_i z_i` (`h_i` the true handling time);
 //! - per pool and slot: `sum_b x_{b,p,s} <= capacity_{p,s}`;
+//! - `z_i = 0` for an item whose handling time exceeds the time, between its arrival and its
+//!   due time, when at least one worker eligible for it is on shift (its *coverage*);
 //! - maximise `sum_i z_i`.
 //!
 //! # Why it is an upper bound
@@ -19,11 +21,15 @@
 //! eligible workers, on shift, between its arrival and its due time, hence inside the slots
 //! from its arrival slot to its due slot. Setting `z_i = 1` for those items, `0` for the others,
 //! and `x` to the minutes actually worked on them gives a feasible point of the program whose
-//! objective is the run's on-time count; the optimum can only be higher. The program relaxes
-//! the real problem in every direction at once: work may be split between workers and
-//! pre-empted at will, an item may be worked on by several people in parallel, partial items
-//! count fractionally, arrival and due times are rounded outwards to whole slots, and the
-//! optimiser knows every arrival and every true handling time in advance.
+//! objective is the run's on-time count; the optimum can only be higher. An item finished on
+//! time was worked on for `h_i` minutes by one worker at a time (hand-overs pass it on, nobody
+//! shares it), each time while that worker was on shift, all inside its window: so `h_i` is at
+//! most its coverage, and the items whose coverage falls short are never among them. The
+//! program relaxes
+//! the real problem in every other direction at once: work may be split between workers and
+//! pre-empted at will, an item may be worked on by several people in parallel (within its
+//! coverage), partial items count fractionally, arrival and due times are rounded outwards to
+//! whole slots, and the optimiser knows every arrival and every true handling time in advance.
 //!
 //! Policies that let work run past the end of a shift use time the program does not have;
 //! [`BoundOptions::overtime_s`] extends each block by that much to bound them too.
@@ -54,6 +60,8 @@ pub struct BoundOptions {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bound {
     pub items: u32,
+    /// Items no policy can finish on time: longer than their coverage.
+    pub uncoverable: u32,
     /// Items (fractionally) finished on time at the optimum.
     pub on_time: f64,
     pub pools: usize,
@@ -121,9 +129,32 @@ pub fn solve(scenario: &Scenario, trace: &Trace, options: BoundOptions) -> anyho
         })
         .collect();
 
-    // Buckets: (eligible pools, arrival slot, due slot) -> items.
+    // Per line, the times when at least one eligible worker is on shift.
+    let covered: Vec<Vec<(i64, i64)>> = (0..n_lines)
+        .map(|l| {
+            let mut blocks: Vec<(i64, i64)> = trace
+                .workers
+                .iter()
+                .filter(|w| scenario.eligible(w.team, l))
+                .flat_map(|w| w.blocks.iter().copied())
+                .collect();
+            blocks.sort_unstable();
+            merged(&blocks, options.overtime_s)
+        })
+        .collect();
+    // Buckets: (eligible pools, arrival slot, due slot) -> items. Items longer than their
+    // coverage count zero and take no part.
+    let mut uncoverable = 0u32;
     let mut buckets: BTreeMap<(Vec<usize>, i64, i64), Vec<usize>> = BTreeMap::new();
     for (idx, item) in trace.items.iter().enumerate() {
+        let coverage: i64 = covered[usize::from(item.line)]
+            .iter()
+            .map(|&(a, b)| (b.min(item.due_s) - a.max(item.arrival_s)).max(0))
+            .sum();
+        if item.handling_s > coverage {
+            uncoverable += 1;
+            continue;
+        }
         let a = item.arrival_s / slot_s;
         let d = ((item.due_s - 1) / slot_s).min(n_slots as i64 - 1);
         let pools = line_pools[usize::from(item.line)].clone();
@@ -190,6 +221,7 @@ pub fn solve(scenario: &Scenario, trace: &Trace, options: BoundOptions) -> anyho
     };
     Ok(Bound {
         items: trace.items.len() as u32,
+        uncoverable,
         on_time,
         pools: masks.len(),
         buckets: n_buckets,

@@ -285,3 +285,46 @@ fn karya_never_works_past_a_shift_end_and_baselines_do() {
     // The measure is live: the shift-unaware baseline does overrun on the same traces.
     assert!(baseline_overruns > 0);
 }
+
+#[test]
+fn items_longer_than_their_coverage_count_zero_in_the_bound_and_for_every_policy() {
+    let scenario = small();
+    let mut seen = 0;
+    for seed in 1..=4 {
+        let trace = trace::generate(&scenario, 1.0, seed).unwrap();
+        let longest = trace.items.iter().map(|i| i.handling_s).max().unwrap();
+        for overtime_s in [0, longest] {
+            let b = bound::solve(
+                &scenario,
+                &trace,
+                BoundOptions {
+                    slot_minutes: scenario.slot_minutes,
+                    overtime_s,
+                },
+            )
+            .unwrap();
+            assert!(b.on_time <= f64::from(b.items - b.uncoverable) + 1e-6);
+            // The policies bounded by this program cannot finish those items on time either.
+            let bounded: &[Policy] = match overtime_s {
+                0 => &[Policy::Karya],
+                _ => &[Policy::Fifo, Policy::PrioritySkills],
+            };
+            for policy in bounded {
+                let run = firm::run(&scenario, &trace, *policy, seed);
+                assert!(
+                    run.on_time <= b.items - b.uncoverable,
+                    "seed {seed}: {} finished {} on time, but {} of {} items are uncoverable",
+                    policy.code(),
+                    run.on_time,
+                    b.uncoverable,
+                    b.items
+                );
+            }
+            if overtime_s == 0 {
+                seen += b.uncoverable;
+            }
+        }
+    }
+    // The rule is live: the small scenario has items no eligible worker covers in time.
+    assert!(seen > 0);
+}
