@@ -14,15 +14,13 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use karya_core::event::EventKind;
 use karya_core::id::{ClientId, EngagementId, OfferId, TaskId, WorkerId};
 use karya_core::lifecycle::TaskState;
 use karya_core::routing::{rules::eval_target, Expr, OpenTask};
 use karya_core::workforce::{Qualification, WorkerProfile};
 use serde_json::json;
 
-use crate::events::append;
-use crate::offers::move_task;
+use crate::offers::{move_task, release_to_routing};
 use crate::routing::{requirements_shared, TASK_REQUIREMENTS, TASK_ROUTING_JOINS};
 use crate::rows::{get, parse, timestamp, us};
 use crate::work::priority_of;
@@ -283,35 +281,18 @@ impl Store {
             );
             let detail = json!({"worker_id": worker_id.to_string(),
                                 "reason": "qualification_expired", "qualification": kind});
-            let moved = move_task(
+            if !release_to_routing(
                 &mut tx,
                 client_id,
                 task_id,
                 TaskState::Assigned,
-                TaskState::Ready,
-                detail.clone(),
+                detail,
                 now,
             )
-            .await?;
-            if !moved {
+            .await?
+            {
                 continue;
             }
-            sqlx::query(
-                "UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL",
-            )
-            .bind(us(now))
-            .bind(task_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            append(
-                &mut tx,
-                client_id,
-                EventKind::TaskReleased,
-                &task_id.to_string(),
-                &detail,
-                now,
-            )
-            .await?;
             taken.push(Lapsed {
                 client_id,
                 task_id,

@@ -390,6 +390,50 @@ async fn insert_explanation(
     Ok(())
 }
 
+/// Takes a task back from the worker holding it and sends it to routing: the task moves from
+/// `from` to `ready`, its active assignment ends, and its trail gets the move and a
+/// `task.released` event, both with `detail`. `false` (nothing written) when the task was no
+/// longer in `from`.
+pub(crate) async fn release_to_routing(
+    tx: &mut crate::tx::Tx,
+    client_id: ClientId,
+    task_id: TaskId,
+    from: TaskState,
+    detail: serde_json::Value,
+    now: Timestamp,
+) -> Result<bool> {
+    if !move_task(
+        tx,
+        client_id,
+        task_id,
+        from,
+        TaskState::Ready,
+        detail.clone(),
+        now,
+    )
+    .await?
+    {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL",
+    )
+    .bind(us(now))
+    .bind(task_id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    append(
+        tx,
+        client_id,
+        EventKind::TaskReleased,
+        &task_id.to_string(),
+        &detail,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
 /// Moves a task between two states with a conditional update and its event; `false` when the
 /// task was not in `from` (someone else changed it first).
 pub(crate) async fn move_task(

@@ -25,7 +25,7 @@ use karya_core::workforce::{
 use serde_json::json;
 
 use crate::events::{append, FIRM_CHAIN};
-use crate::offers::move_task;
+use crate::offers::release_to_routing;
 use crate::routing::{breaks_of, shifts_of};
 use crate::rows::{get, parse, us};
 use crate::{Result, Store};
@@ -156,36 +156,9 @@ async fn hand_over(
             continue;
         };
         let detail = json!({"worker_id": worker_id.to_string(), "reason": "shift_ended"});
-        if !move_task(
-            tx,
-            client_id,
-            task_id,
-            state,
-            TaskState::Ready,
-            detail.clone(),
-            now,
-        )
-        .await?
-        {
-            continue;
+        if release_to_routing(tx, client_id, task_id, state, detail, now).await? {
+            handed_over.push((client_id, task_id));
         }
-        sqlx::query(
-            "UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL",
-        )
-        .bind(us(now))
-        .bind(task_id.to_string())
-        .execute(&mut **tx)
-        .await?;
-        append(
-            tx,
-            client_id,
-            EventKind::TaskReleased,
-            &task_id.to_string(),
-            &detail,
-            now,
-        )
-        .await?;
-        handed_over.push((client_id, task_id));
     }
     Ok(handed_over)
 }
