@@ -264,11 +264,25 @@ impl ShiftPattern {
     /// (a round-the-clock pattern, overtime right after a shift): its end is the end of the
     /// last of them, looked for up to [`PHASE_LOOKBACK_DAYS`] ahead.
     pub fn shift_end_at(&self, now: Timestamp) -> Option<Timestamp> {
+        self.shift_end_among(&self.blocks_around(now)?, now)
+    }
+
+    /// The blocks [`ShiftPattern::shift_end_at`] looks at: from yesterday, up to
+    /// [`PHASE_LOOKBACK_DAYS`] ahead.
+    fn blocks_around(&self, now: Timestamp) -> Option<Vec<(Timestamp, Timestamp)>> {
+        let today = now.to_zoned(self.time_zone.clone()).date();
+        Some(self.intervals(today.yesterday().ok()?, PHASE_LOOKBACK_DAYS + 1))
+    }
+
+    /// [`ShiftPattern::shift_end_at`] over blocks already read.
+    fn shift_end_among(
+        &self,
+        blocks: &[(Timestamp, Timestamp)],
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         if self.leave.iter().any(|l| l.from <= now && now < l.until) {
             return None;
         }
-        let today = now.to_zoned(self.time_zone.clone()).date();
-        let blocks = self.intervals(today.yesterday().ok()?, PHASE_LOOKBACK_DAYS + 1);
         let mut end = blocks
             .iter()
             .filter(|(start, stop)| *start <= now && now < *stop)
@@ -276,7 +290,7 @@ impl ShiftPattern {
             .max()?;
         // Blocks are sorted by start: one pass extends the shift through every block that
         // begins before it ends.
-        for &(start, stop) in &blocks {
+        for &(start, stop) in blocks {
             if start <= end && stop > end {
                 end = stop;
             }
@@ -296,15 +310,8 @@ impl ShiftPattern {
     /// before the shift ends, or the shift's end. `None` off shift. The window stays right for
     /// any moment from `now` to the stretch's end.
     pub fn window_at(&self, now: Timestamp) -> Option<ShiftWindow> {
-        let end = self.shift_end_at(now)?;
-        if self.breaks.is_empty() {
-            return Some(ShiftWindow {
-                end,
-                stretch_end: end,
-            });
-        }
-        let today = now.to_zoned(self.time_zone.clone()).date();
-        let blocks = self.intervals(today.yesterday().ok()?, PHASE_LOOKBACK_DAYS + 1);
+        let blocks = self.blocks_around(now)?;
+        let end = self.shift_end_among(&blocks, now)?;
         let next_break = blocks
             .iter()
             .filter(|(start, stop)| *stop > now && *start < end)

@@ -270,26 +270,34 @@ fn expired_qualification_stops_counting_and_held_work_is_rerouted() {
     );
 }
 
-#[test]
-fn work_that_outlasts_a_shift_goes_to_a_worker_who_can_finish_it() {
-    // At 04:00 w1's shift ends in 30 minutes; w2's in twenty hours.
-    let mut early = worker(1);
-    early.shift = ShiftPattern::daily(
+/// Worker `n`, on shift every day from 00:00 to 04:30 UTC.
+fn leaving_at_half_past_four(n: u128) -> WorkerProfile {
+    let mut w = worker(n);
+    w.shift = ShiftPattern::daily(
         TimeZone::UTC,
         time(0, 0, 0, 0),
         SignedDuration::from_mins(4 * 60 + 30),
     );
-    let mut long = requirements();
-    long.expected_handling = SignedDuration::from_hours(2);
-    let mut short = requirements();
-    short.expected_handling = SignedDuration::from_mins(20);
+    w
+}
+
+/// The standard requirements, expected to take `minutes`.
+fn taking(minutes: i64) -> Requirements {
+    let mut req = requirements();
+    req.expected_handling = SignedDuration::from_mins(minutes);
+    req
+}
+
+#[test]
+fn work_that_outlasts_a_shift_goes_to_a_worker_who_can_finish_it() {
+    // At 04:00 w1's shift ends in 30 minutes; w2's in twenty hours.
     check(
-        vec![early, worker(2)],
+        vec![leaving_at_half_past_four(1), worker(2)],
         vec![
             // Both may start it (w1 would hand it over at 04:30); w2 can finish it.
-            Call::Add(task(1, long.clone()), 0),
+            Call::Add(task(1, taking(120)), 0),
             // 20 minutes of work fit before w1's shift ends; w2 now carries load.
-            Call::Add(task(2, short), 0),
+            Call::Add(task(2, taking(20)), 0),
         ],
         &[
             "offer t1 w2 step=as_required rule=best_score eligible=2/2",
@@ -302,23 +310,13 @@ fn work_that_outlasts_a_shift_goes_to_a_worker_who_can_finish_it() {
 fn no_work_starts_without_a_useful_sitting_before_the_shift_ends() {
     // At 04:20 w1's shift ends in ten minutes: less than the shortest sitting worth starting
     // (fifteen minutes), so two hours of work do not start; five minutes of work fit whole.
-    let mut early = worker(1);
-    early.shift = ShiftPattern::daily(
-        TimeZone::UTC,
-        time(0, 0, 0, 0),
-        SignedDuration::from_mins(4 * 60 + 30),
-    );
-    let mut long = requirements();
-    long.expected_handling = SignedDuration::from_hours(2);
-    let mut quick = requirements();
-    quick.expected_handling = SignedDuration::from_mins(5);
-    let mut router = world(vec![early]);
-    let line = render(&router.add_task(task(1, long), at(20), 999).unwrap());
+    let mut router = world(vec![leaving_at_half_past_four(1)]);
+    let line = render(&router.add_task(task(1, taking(120)), at(20), 999).unwrap());
     assert_eq!(
         line,
         "wait t1 step=as_required rule=no_eligible_worker eligible=0/1 rejected=shift_ends_too_soon:1"
     );
-    let line = render(&router.add_task(task(2, quick), at(20), 999).unwrap());
+    let line = render(&router.add_task(task(2, taking(5)), at(20), 999).unwrap());
     assert_eq!(
         line,
         "offer t2 w1 step=as_required rule=best_score eligible=1/1"
