@@ -1,12 +1,13 @@
 //! Appending to and verifying the hash-chained event log.
 //!
 //! [`append`] is called inside the transaction that makes a change, so the change and its event
-//! commit or vanish together. The transaction links its events at commit: on SQLite itself
-//! ([`link_all`]), taking the chain head's row (`UPDATE ... RETURNING`); on PostgreSQL it queues
-//! them ([`queue_all`]) and a deferred trigger links them inside COMMIT, holding the head's row
-//! lock, which orders one client's events across concurrent writers, only for the linking and
-//! the flush of the log. The trigger computes each hash as [`chain::link`] does; the audit
-//! recomputes them here.
+//! commit or vanish together. On SQLite the transaction links its events itself at commit
+//! ([`link_all`]), taking the chain head's row (`UPDATE ... RETURNING`). On PostgreSQL it queues
+//! them ([`queue_all`]) and commits, and then links them with `karya_link_pending` (migration
+//! 17, [`link_queued`]): that call holds the head's row lock, which orders one client's events
+//! across concurrent writers, for the linking of every event committed so far and one flush of
+//! the log, and never while a change waits for its own commit. It computes each hash as
+//! [`chain::link`] does; the audit recomputes them here.
 
 use jiff::Timestamp;
 use karya_core::chain::{self, ChainBreak, ChainHash, ChainVerifier, EventFields, StoredLink};
@@ -120,6 +121,30 @@ pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]
     Ok(())
 }
 
+/// Links the events queued for the clients of `pending` and committed so far (PostgreSQL, just
+/// after the transaction that queued `pending` committed). The change has committed already, so
+/// a failure here is not the change's: it is logged, and the events stay queued for the
+/// client's next link or [`Store::link_queued_events`].
+pub(crate) async fn link_queued(pool: &sqlx::AnyPool, pending: &[PendingEvent]) {
+    let mut clients: Vec<String> = pending.iter().map(|e| e.client_id.to_string()).collect();
+    clients.sort_unstable();
+    clients.dedup();
+    for client in clients {
+        if let Err(err) = link_pending(pool, &client).await {
+            tracing::warn!(client = %client, error = %err, "events committed but not linked yet; they stay queued");
+        }
+    }
+}
+
+/// Links what is queued for one client; returns how many events it linked.
+async fn link_pending(pool: &sqlx::AnyPool, client: &str) -> Result<i64> {
+    let (linked,): (i64,) = sqlx::query_as("SELECT karya_link_pending($1)")
+        .bind(client)
+        .fetch_one(pool)
+        .await?;
+    Ok(linked)
+}
+
 /// Events inserted per statement when linking: nine values each, inside both engines' limits.
 const LINK_ROWS_MAX: usize = 400;
 
@@ -194,7 +219,7 @@ async fn link_client(
     }
     // The last insert and the head's new hash go in one round trip. On PostgreSQL (which links
     // here only for a transaction that needs a sequence number early, `Tx::flush_events`; the
-    // others are linked by the commit trigger) it is one statement, a writable CTE. SQLite has
+    // others are linked after they commit, `link_queued`) it is one statement, a writable CTE. SQLite has
     // no writable CTEs, but one query text may hold two statements, run one after the other on
     // its connection's thread, their `$N` parameters numbered across both; its single writer
     // spends a round trip less per change.
@@ -322,8 +347,28 @@ impl Tenant {
 }
 
 impl Store {
-    /// Verifies the chains of every client (and the firm), or of one client.
+    /// Links every event that committed queued and was not linked yet (PostgreSQL: left by a
+    /// writer that stopped, or failed to link, between its commit and linking); returns how many
+    /// it linked. On SQLite events are linked in their transaction and there is nothing to do.
+    pub async fn link_queued_events(&self) -> Result<u64> {
+        if self.engine != Engine::Postgres {
+            return Ok(0);
+        }
+        let clients: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT client_id FROM event_queue ORDER BY client_id")
+                .fetch_all(&self.writer)
+                .await?;
+        let mut linked = 0;
+        for (client,) in clients {
+            linked += link_pending(&self.writer, &client).await?;
+        }
+        Ok(linked as u64)
+    }
+
+    /// Verifies the chains of every client (and the firm), or of one client, after linking any
+    /// events still queued ([`Store::link_queued_events`]).
     pub async fn audit(&self, only: Option<ClientId>) -> Result<AuditReport> {
+        self.link_queued_events().await?;
         let rows = match only {
             Some(client_id) => {
                 sqlx::query("SELECT client_id FROM chain_heads WHERE client_id = $1")

@@ -246,6 +246,10 @@ impl Store {
             });
         };
         migrate::run(&store).await?;
+        let linked = store.link_queued_events().await?;
+        if linked > 0 {
+            tracing::info!(linked, "linked events left queued by an earlier run");
+        }
         Ok(store)
     }
 

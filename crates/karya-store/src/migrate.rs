@@ -88,6 +88,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/sqlite/0016_link_at_commit.sql"),
         include_str!("../migrations/postgres/0016_link_at_commit.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/sqlite/0017_link_after_commit.sql"),
+        include_str!("../migrations/postgres/0017_link_after_commit.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

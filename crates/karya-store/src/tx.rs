@@ -1,14 +1,15 @@
 //! The write transaction every change runs in, and the events it carries to its commit.
 //!
-//! A change's events are appended to the client's hash chain in the same transaction as the
-//! change ([`crate::events`]). Linking an event takes the chain head's row lock, and on
-//! PostgreSQL that lock orders every writer of the client: whoever holds it makes the others
-//! wait until they commit. So [`Tx`] keeps the events a transaction appends in memory until it
-//! commits. On SQLite (one writer, no lock to wait for) it then links them itself: one head
-//! update per chain and one multi-row insert. On PostgreSQL it writes them to `event_queue` in
-//! one statement, and a deferred trigger links them inside COMMIT, so the lock is held for the
-//! linking and the flush of the log only, never across a round trip to this process. Either way
-//! the events commit with the change or vanish with it, in the order they were appended; a
+//! A change's events are appended to the client's hash chain ([`crate::events`]) with the change:
+//! they commit together or vanish together. Linking an event takes the chain head's row lock,
+//! and on PostgreSQL that lock orders every writer of the client. So [`Tx`] keeps the events a
+//! transaction appends in memory until it commits. On SQLite (one writer, no lock to wait for) it
+//! then links them itself: one head update per chain and one multi-row insert. On PostgreSQL it
+//! writes them to `event_queue` in one statement and commits, without the head's lock; then, for
+//! each client it wrote events for, it calls `karya_link_pending` (migration 17), which links
+//! every event of the client committed so far. Writers committing together thus flush the log
+//! together, and one of them links all their events in one more flush, instead of each holding
+//! the lock through its own. When [`Tx::commit`] returns, the transaction's events are linked. A
 //! reader in the same transaction that needs them (the SLA clock, derived from events) sees them
 //! through [`Tx::pending`].
 
@@ -20,7 +21,7 @@ use jiff::Timestamp;
 use karya_core::event::EventKind;
 use karya_core::id::ClientId;
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyConnection, Describe, Either, Execute, Executor};
+use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor};
 
 use crate::group::Change;
 use crate::{Result, Store};
@@ -44,8 +45,9 @@ pub(crate) struct Tx {
 }
 
 enum Inner {
-    /// PostgreSQL: a transaction of its own on a pooled connection.
-    Pool(sqlx::Transaction<'static, Any>),
+    /// PostgreSQL: a transaction of its own on a pooled connection, and the pool to link its
+    /// events from once it has committed.
+    Pool(sqlx::Transaction<'static, Any>, AnyPool),
     /// SQLite: a change in the single writer's group ([`crate::group`]).
     Group(Change),
 }
@@ -55,7 +57,7 @@ impl Tx {
     pub async fn begin(store: &Store) -> Result<Tx> {
         let inner = match &store.group {
             Some(group) => Inner::Group(group.begin().await?),
-            None => Inner::Pool(store.writer.begin().await?),
+            None => Inner::Pool(store.writer.begin().await?, store.writer.clone()),
         };
         Ok(Tx {
             inner,
@@ -63,21 +65,21 @@ impl Tx {
         })
     }
 
-    /// Links the events appended so far into their chains (on PostgreSQL: queues them for the
-    /// trigger that links them inside COMMIT), then commits. On SQLite this returns once the
-    /// change's group has committed.
+    /// Commits the change with its events and links them into their chains: on SQLite in the
+    /// change itself (this returns once the change's group has committed); on PostgreSQL
+    /// queued with the change and linked right after it commits (see the module's text).
     pub async fn commit(mut self) -> Result<()> {
-        if matches!(self.inner, Inner::Pool(_)) {
-            // PostgreSQL links queued events inside COMMIT (migration 0016): the chain head's
-            // lock is taken there, not held across round trips to this process.
-            let pending = std::mem::take(&mut self.pending);
-            crate::events::queue_all(&mut self, &pending).await?;
-        } else {
-            self.flush_events().await?;
-        }
+        let pending = std::mem::take(&mut self.pending);
         match self.inner {
-            Inner::Pool(tx) => tx.commit().await?,
-            Inner::Group(change) => change.commit().await?,
+            Inner::Pool(mut tx, pool) => {
+                crate::events::queue_all(&mut tx, &pending).await?;
+                tx.commit().await?;
+                crate::events::link_queued(&pool, &pending).await;
+            }
+            Inner::Group(mut change) => {
+                crate::events::link_all(change.conn_mut(), pending).await?;
+                change.commit().await?;
+            }
         }
         Ok(())
     }
@@ -85,7 +87,7 @@ impl Tx {
     /// Rolls the change and its events back.
     pub async fn rollback(self) -> Result<()> {
         match self.inner {
-            Inner::Pool(tx) => tx.rollback().await?,
+            Inner::Pool(tx, _) => tx.rollback().await?,
             Inner::Group(change) => change.rollback().await?,
         }
         Ok(())
@@ -114,7 +116,7 @@ impl Deref for Tx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match &self.inner {
-            Inner::Pool(tx) => tx,
+            Inner::Pool(tx, _) => tx,
             Inner::Group(change) => change.conn(),
         }
     }
@@ -123,7 +125,7 @@ impl Deref for Tx {
 impl DerefMut for Tx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.inner {
-            Inner::Pool(tx) => tx,
+            Inner::Pool(tx, _) => tx,
             Inner::Group(change) => change.conn_mut(),
         }
     }

@@ -105,3 +105,16 @@ conformance!(
     reassignment_property,
     documents_are_stored_exactly_and_scoped_to_the_client,
 );
+
+/// Tests of what only one engine has.
+mod postgres_only {
+    /// Events are queued with their change and linked after it commits (migration 17).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn events_left_queued_are_linked_later() {
+        let Some(db) = crate::harness::TestDb::postgres().await else {
+            return;
+        };
+        crate::suite::events_left_queued_are_linked_later(&db).await;
+        db.finish().await;
+    }
+}

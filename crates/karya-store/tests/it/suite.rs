@@ -1123,3 +1123,61 @@ pub async fn routing_profiles_rules_and_explanations(db: &TestDb) {
         Err(StoreError::NotFound { .. })
     ));
 }
+
+/// PostgreSQL: events that committed queued but were never linked (their writer stopped between
+/// its commit and linking them) are linked, in queue order and before anything newer, by the
+/// client's next change; events still queued when the store opens are linked then. Until linked
+/// they are not part of the chain a reader sees.
+pub async fn events_left_queued_are_linked_later(db: &TestDb) {
+    use sqlx::{Connection, Executor};
+    let store = &db.store;
+    let client_id: ClientId = id();
+    store
+        .create_client(client_id, "Left Queued", Currency::USD, now())
+        .await
+        .unwrap();
+    let tenant = store.tenant(client_id);
+    let before = event_count(&tenant).await;
+    // A writer that committed its events and stopped before linking them.
+    let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let queue = |entity: &str| {
+        format!(
+            "INSERT INTO event_queue (client_id, at_us, kind, entity_type, entity_id, payload) \
+             VALUES ('{client_id}', {}, 'work_item.created', 'work_item', '{entity}', '{{}}')",
+            now().as_microsecond()
+        )
+    };
+    conn.execute(queue("left-1").as_str()).await.unwrap();
+    conn.execute(queue("left-2").as_str()).await.unwrap();
+    assert_eq!(event_count(&tenant).await, before, "queued, not linked yet");
+
+    // The client's next change links them first, then its own event.
+    engagement(&tenant, "next change").await;
+    let events = tenant.events(&PageRequest::default()).await.unwrap().items;
+    assert_eq!(events.len(), before + 3);
+    let tail: Vec<&str> = events[before..]
+        .iter()
+        .map(|e| e.entity_id.as_str())
+        .collect();
+    assert_eq!(&tail[..2], ["left-1", "left-2"]);
+    assert_eq!(events[before + 2].kind, "engagement.created");
+
+    // Left queued with no later change of the client: opening the store links it.
+    conn.execute(queue("left-3").as_str()).await.unwrap();
+    conn.close().await.unwrap();
+    assert_eq!(event_count(&tenant).await, before + 3);
+    let reopened = Store::open(&db.url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let events = reopened
+        .tenant(client_id)
+        .events(&PageRequest::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(events.len(), before + 4);
+    assert_eq!(events[before + 3].entity_id, "left-3");
+    assert_eq!(reopened.link_queued_events().await.unwrap(), 0);
+    assert_intact(&reopened).await;
+    reopened.close().await;
+}
