@@ -217,15 +217,14 @@ async fn link_client(
         ));
         prev = hash;
     }
-    // The last insert and the head's new hash go in one round trip. On PostgreSQL (which links
-    // here only for a transaction that needs a sequence number early, `Tx::flush_events`; the
-    // others are linked after they commit, `link_queued`) it is one statement, a writable CTE. SQLite has
-    // no writable CTEs, but one query text may hold two statements, run one after the other on
-    // its connection's thread, their `$N` parameters numbered across both; its single writer
-    // spends a round trip less per change.
-    let postgres = conn.backend_name() == "PostgreSQL";
-    let chunks = events.len().div_ceil(LINK_ROWS_MAX);
     let last_hash = prev.to_hex();
+    if conn.backend_name() != "PostgreSQL" {
+        return insert_linked_sqlite(conn, &client, events, &rows, &last_hash).await;
+    }
+    // PostgreSQL links here only for a transaction that needs a sequence number early
+    // (`Tx::flush_events`; the others are linked after they commit, `link_queued`). The last
+    // insert and the head's new hash go in one statement, a writable CTE.
+    let chunks = events.len().div_ceil(LINK_ROWS_MAX);
     for (n, (chunk_events, chunk_rows)) in events
         .chunks(LINK_ROWS_MAX)
         .zip(rows.chunks(LINK_ROWS_MAX))
@@ -244,10 +243,7 @@ async fn link_client(
                     b + 1,
                     b + 2
                 );
-                match postgres {
-                    true => format!("WITH linked AS ({insert}) {head}"),
-                    false => format!("{insert}; {head}"),
-                }
+                format!("WITH linked AS ({insert}) {head}")
             }
             false => insert,
         };
@@ -268,11 +264,10 @@ async fn link_client(
             query = query.bind(&last_hash).bind(&client);
         }
         let done = query.execute(&mut *conn).await?;
-        // SQLite counts the rows of both statements, the events and the one head; PostgreSQL
-        // counts those of the outer statement, the head, when there is one.
-        let expected = match (postgres, with_head) {
-            (true, true) => 1,
-            (_, with_head) => chunk_events.len() as u64 + u64::from(with_head),
+        // The outer statement's rows: the head, or the events of a chunk before the last.
+        let expected = match with_head {
+            true => 1,
+            false => chunk_events.len() as u64,
         };
         if done.rows_affected() != expected {
             return Err(anyhow::anyhow!(
@@ -284,6 +279,61 @@ async fn link_client(
         }
     }
     Ok(last_seq as u64)
+}
+
+/// SQLite: inserts linked events and sets the head's new hash in one round trip. The events go
+/// as one JSON array bound to one statement, whatever their number (a group of changes links
+/// tens at a time), so the statement is prepared once per connection: a text per number of rows
+/// would be compiled again and again, and push other statements out of the connection's cache.
+/// One query text may hold two statements, run one after the other on the connection's thread,
+/// their `$N` parameters numbered across both.
+async fn insert_linked_sqlite(
+    conn: &mut AnyConnection,
+    client: &str,
+    events: &[&PendingEvent],
+    rows: &[(i64, i64, String, String)],
+    last_hash: &str,
+) -> Result<u64> {
+    let linked: Vec<serde_json::Value> = events
+        .iter()
+        .zip(rows)
+        .map(|(event, (seq, at_us, prev_hash, hash))| {
+            serde_json::json!([
+                seq,
+                at_us,
+                event.kind.code(),
+                event.kind.entity_type().code(),
+                event.entity_id,
+                event.payload,
+                prev_hash,
+                hash
+            ])
+        })
+        .collect();
+    let done = sqlx::query(
+        "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash)
+         SELECT $1, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4,
+                e.value ->> 5, e.value ->> 6, e.value ->> 7
+         FROM json_each($2) AS e;
+         UPDATE chain_heads SET hash = $3 WHERE client_id = $4",
+    )
+    .bind(client)
+    .bind(serde_json::Value::Array(linked).to_string())
+    .bind(last_hash)
+    .bind(client)
+    .execute(&mut *conn)
+    .await?;
+    // Both statements' rows: the events and the one head.
+    let expected = events.len() as u64 + 1;
+    if done.rows_affected() != expected {
+        return Err(anyhow::anyhow!(
+            "linking {} events of client {client} changed {} rows, not {expected}",
+            events.len(),
+            done.rows_affected()
+        )
+        .into());
+    }
+    Ok(rows.last().map_or(0, |row| row.0 as u64))
 }
 
 fn stored_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {

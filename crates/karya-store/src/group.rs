@@ -20,6 +20,11 @@
 //! and they commit or fail together, so nothing ever depends on a write that is later lost.
 //! Readers on other connections see a group's changes when it commits, as before.
 //!
+//! The events of a group's changes are linked into their chains once per group, just before its
+//! `COMMIT`, in the order the changes ended: one head update and one insert per client instead
+//! of per change. A change that reads events of changes before it in its group (the SLA clock
+//! does) gets them, not linked yet, from [`Change::unlinked`].
+//!
 //! Who commits: a change that finds nobody queued commits the group itself; one that finds
 //! others queued leaves the group open for them and makes sure a closer is queued behind them.
 //! The closer takes the connection after everyone queued before it and commits. So a group
@@ -33,6 +38,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Executor};
 use tokio::sync::{oneshot, Mutex, OwnedMutexGuard};
 
+use crate::tx::PendingEvent;
 use crate::{Result, StoreError};
 
 /// Changes committed by one group at most: bounds how many changes one failed commit takes
@@ -97,6 +103,9 @@ struct Slot {
     closer: bool,
     /// Savepoints set so far on this connection, which numbers the next one's name.
     savepoints: u64,
+    /// Events of the open group's changes that are done, in the order they ended: linked into
+    /// their chains just before the group commits.
+    unlinked: Vec<PendingEvent>,
     /// A change was dropped where nothing could roll it back (no runtime): the open group is
     /// failed, not committed, by whoever takes the connection next.
     poisoned: bool,
@@ -223,13 +232,21 @@ impl Change {
         slot.conn.as_mut().expect("set while a change runs")
     }
 
-    /// Ends the change (its savepoint stays, for the group's commit to end) and waits for its
-    /// group to commit.
-    pub async fn commit(mut self) -> Result<()> {
+    /// Events of the changes before this one in its group, which the group links when it
+    /// commits; in the order they will be linked.
+    pub fn unlinked(&self) -> &[PendingEvent] {
+        let slot = self.slot.as_ref().expect("held until the change ends");
+        &slot.unlinked
+    }
+
+    /// Ends the change (its savepoint stays, for the group's commit to end), hands its `events`
+    /// to the group to link, and waits for the group to commit.
+    pub async fn commit(mut self, events: Vec<PendingEvent>) -> Result<()> {
         self.level = Level::None;
         let (sender, receiver) = oneshot::channel();
         let mut slot = self.slot.take().expect("held until the change ends");
         let _ = self.shared.add_busy(self.since);
+        slot.unlinked.extend(events);
         slot.done.push(sender);
         let others_queued = self.shared.queued.load(Ordering::Acquire) > 0;
         if others_queued && slot.done.len() < GROUP_MAX {
@@ -330,6 +347,7 @@ async fn abandon_group(slot: &mut Slot, reason: &str) {
     }
     slot.open = false;
     slot.poisoned = false;
+    slot.unlinked.clear();
     let outcome: Outcome = Err(Arc::from(reason));
     for change in std::mem::take(&mut slot.done) {
         change.send(outcome.clone()).ok();
@@ -372,8 +390,23 @@ async fn commit_group(shared: &Shared, slot: &mut Slot) {
         return;
     };
     let since = Instant::now();
-    let outcome = match conn.execute("COMMIT").await {
-        Ok(_) => {
+    let unlinked = std::mem::take(&mut slot.unlinked);
+    let linked = match unlinked.is_empty() {
+        true => Ok(()),
+        false => crate::events::link_all(&mut **conn, unlinked)
+            .await
+            .map(|_| ()),
+    };
+    let committed = match linked {
+        Ok(()) => conn
+            .execute("COMMIT")
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from),
+        Err(err) => Err(err),
+    };
+    let outcome = match committed {
+        Ok(()) => {
             shared.commits.fetch_add(1, Ordering::Relaxed);
             shared
                 .changes
@@ -424,6 +457,9 @@ mod tests {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
     use sqlx::Connection;
+
+    use karya_core::id::ClientId;
+    use karya_core::money::Currency;
 
     use crate::tx::Tx;
     use crate::{Store, StoreOptions};
@@ -570,6 +606,73 @@ mod tests {
             .build()
             .expect("runtime")
             .block_on(future)
+    }
+
+    async fn event(tx: &mut Tx, client_id: ClientId, name: &str) {
+        let kind = karya_core::event::EventKind::WorkItemCreated;
+        let now = jiff::Timestamp::now();
+        crate::events::append(tx, client_id, kind, name, &serde_json::json!({}), now)
+            .await
+            .expect("append");
+    }
+
+    /// The events of a group's changes are linked as the group commits, in the order the
+    /// changes ended; a change sees those of the changes before it in its group, not yet linked;
+    /// a change rolled back leaves no event.
+    #[test]
+    fn a_groups_events_are_linked_at_its_commit_and_seen_by_later_changes() {
+        run(async {
+            let db = Db::open().await;
+            let client_id = ClientId::from_uuid(uuid::Uuid::now_v7());
+            let now = jiff::Timestamp::now();
+            db.store
+                .create_client(client_id, "Grouped", Currency::USD, now)
+                .await
+                .expect("client");
+            let commits_before = db.store.group_stats().expect("sqlite").commits;
+            let mut gate = Tx::begin(&db.store).await.expect("begin the gate");
+            event(&mut gate, client_id, "gate").await;
+            let spawn = |name: &'static str, keep: bool| {
+                let store = db.store.clone();
+                tokio::spawn(async move {
+                    let mut tx = Tx::begin(&store).await?;
+                    event(&mut tx, client_id, name).await;
+                    let seen: Vec<String> = tx.pending().into_iter().map(|e| e.entity_id).collect();
+                    match keep {
+                        true => tx.commit().await?,
+                        false => tx.rollback().await?,
+                    }
+                    Ok::<_, StoreError>(seen)
+                })
+            };
+            // The connection's lock is fair: the changes run in the order they queued.
+            let first = spawn("first", true);
+            db.until_queued(1).await;
+            let dropped = spawn("dropped", false);
+            db.until_queued(2).await;
+            let last = spawn("last", true);
+            db.until_queued(3).await;
+            gate.commit().await.expect("the gate commits");
+            let seen = |handle: tokio::task::JoinHandle<Result<Vec<String>>>| async move {
+                handle.await.expect("change task").expect("change")
+            };
+            assert_eq!(seen(first).await, ["gate", "first"]);
+            assert_eq!(seen(dropped).await, ["gate", "first", "dropped"]);
+            assert_eq!(seen(last).await, ["gate", "first", "last"]);
+            let commits = db.store.group_stats().expect("sqlite").commits;
+            assert_eq!(commits, commits_before + 1, "one group");
+            let events = db
+                .store
+                .tenant(client_id)
+                .events(&crate::PageRequest::default())
+                .await
+                .expect("events");
+            let linked: Vec<&str> = events.items.iter().map(|e| e.entity_id.as_str()).collect();
+            assert_eq!(&linked[1..], ["gate", "first", "last"]);
+            let audit = db.store.audit(Some(client_id)).await.expect("audit");
+            assert!(audit.intact(), "{:?}", audit.first_break());
+            db.finish().await;
+        });
     }
 
     #[test]

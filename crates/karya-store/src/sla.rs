@@ -185,7 +185,7 @@ pub(crate) async fn refresh_item(
     let Some(terms) = config.terms_for(priority) else {
         return Ok(());
     };
-    let pending = conn.pending().to_vec();
+    let pending = conn.pending();
     let records = load_clock_records(conn, client_id, &[work_item_id], &pending).await?;
     let status = evaluate(&config.calendar, &terms, records.get(&work_item_id), now)?;
     write_states(
@@ -526,7 +526,7 @@ async fn recompute(
     let mut without_terms = Vec::new();
     for batch in items.chunks(RECOMPUTE_BATCH) {
         let ids: Vec<WorkItemId> = batch.iter().map(|(id, _)| *id).collect();
-        let pending = conn.pending().to_vec();
+        let pending = conn.pending();
         let records = load_clock_records(conn, client_id, &ids, &pending).await?;
         let mut states = Vec::with_capacity(batch.len());
         for (id, priority) in batch {

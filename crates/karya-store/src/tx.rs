@@ -10,8 +10,8 @@
 //! every event of the client committed so far. Writers committing together thus flush the log
 //! together, and one of them links all their events in one more flush, instead of each holding
 //! the lock through its own. When [`Tx::commit`] returns, the transaction's events are linked. A
-//! reader in the same transaction that needs them (the SLA clock, derived from events) sees them
-//! through [`Tx::pending`].
+//! reader in the same transaction that needs them, or those of the changes before it in its
+//! SQLite group (the SLA clock, derived from events), sees them through [`Tx::pending`].
 
 use std::ops::{Deref, DerefMut};
 
@@ -76,10 +76,7 @@ impl Tx {
                 tx.commit().await?;
                 crate::events::link_queued(&pool, &pending).await;
             }
-            Inner::Group(mut change) => {
-                crate::events::link_all(change.conn_mut(), pending).await?;
-                change.commit().await?;
-            }
+            Inner::Group(change) => change.commit(pending).await?,
         }
         Ok(())
     }
@@ -98,14 +95,24 @@ impl Tx {
         self.pending.push(event);
     }
 
-    /// The events appended in this transaction and not yet linked, in order.
-    pub fn pending(&self) -> &[PendingEvent] {
-        &self.pending
+    /// The events not linked yet that this transaction sees, in the order they will be linked:
+    /// on SQLite those of the changes before it in its group, then its own.
+    pub fn pending(&self) -> Vec<PendingEvent> {
+        match &self.inner {
+            Inner::Pool(..) => self.pending.clone(),
+            Inner::Group(change) => change
+                .unlinked()
+                .iter()
+                .chain(&self.pending)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Links the events appended so far into their chains now (for a caller that needs an
-    /// event's sequence number before it commits); returns the sequence number of the last one
-    /// of `client_id`, if any.
+    /// event's sequence number before it commits); returns the sequence number of the last one,
+    /// if any. Events of other changes not linked yet (queued on PostgreSQL, or of earlier
+    /// changes in the SQLite group) are linked after these.
     pub async fn flush_events(&mut self) -> Result<Option<u64>> {
         let pending = std::mem::take(&mut self.pending);
         crate::events::link_all(self, pending).await
