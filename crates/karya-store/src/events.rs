@@ -98,8 +98,8 @@ pub(crate) async fn append(
 /// Events queued per statement on PostgreSQL: six values each, inside its limit of parameters.
 const QUEUE_ROWS_MAX: usize = 1_000;
 
-/// Queues `pending` for linking at commit (PostgreSQL): the deferred trigger of migration 0016
-/// links a transaction's queued events, in the order queued, inside its COMMIT.
+/// Queues `pending` with the change (PostgreSQL), to be linked in the order queued once the change
+/// has committed ([`link_queued`]).
 pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]) -> Result<()> {
     for chunk in pending.chunks(QUEUE_ROWS_MAX) {
         let sql = format!(
