@@ -145,6 +145,9 @@ async fn link_pending(pool: &sqlx::AnyPool, client: &str) -> Result<i64> {
     Ok(linked)
 }
 
+/// Events per statement when SQLite links them as one JSON array.
+const LINK_JSON_ROWS_MAX: usize = 2_000;
+
 /// Events inserted per statement when linking: nine values each, inside both engines' limits.
 const LINK_ROWS_MAX: usize = 400;
 
@@ -217,10 +220,10 @@ async fn link_client(
         ));
         prev = hash;
     }
-    let last_hash = prev.to_hex();
     if conn.backend_name() != "PostgreSQL" {
-        return insert_linked_sqlite(conn, &client, events, &rows, &last_hash).await;
+        return insert_linked_sqlite(conn, &client, events, &rows).await;
     }
+    let last_hash = prev.to_hex();
     // PostgreSQL links here only for a transaction that needs a sequence number early
     // (`Tx::flush_events`; the others are linked after they commit, `link_queued`). The last
     // insert and the head's new hash go in one statement, a writable CTE.
@@ -292,46 +295,56 @@ async fn insert_linked_sqlite(
     client: &str,
     events: &[&PendingEvent],
     rows: &[(i64, i64, String, String)],
-    last_hash: &str,
 ) -> Result<u64> {
-    let linked: Vec<serde_json::Value> = events
-        .iter()
-        .zip(rows)
-        .map(|(event, (seq, at_us, prev_hash, hash))| {
-            serde_json::json!([
-                seq,
-                at_us,
-                event.kind.code(),
-                event.kind.entity_type().code(),
-                event.entity_id,
-                event.payload,
-                prev_hash,
-                hash
-            ])
-        })
-        .collect();
-    let done = sqlx::query(
-        "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash)
-         SELECT $1, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4,
-                e.value ->> 5, e.value ->> 6, e.value ->> 7
-         FROM json_each($2) AS e;
-         UPDATE chain_heads SET hash = $3 WHERE client_id = $4",
-    )
-    .bind(client)
-    .bind(serde_json::Value::Array(linked).to_string())
-    .bind(last_hash)
-    .bind(client)
-    .execute(&mut *conn)
-    .await?;
-    // Both statements' rows: the events and the one head.
-    let expected = events.len() as u64 + 1;
-    if done.rows_affected() != expected {
-        return Err(anyhow::anyhow!(
-            "linking {} events of client {client} changed {} rows, not {expected}",
-            events.len(),
-            done.rows_affected()
+    // A large transaction (a bulk start of thousands of items) goes in chunks of the same
+    // statement, each moving the head to its own last hash, so no one document grows unbounded.
+    for (chunk_events, chunk_rows) in events
+        .chunks(LINK_JSON_ROWS_MAX)
+        .zip(rows.chunks(LINK_JSON_ROWS_MAX))
+    {
+        let linked: Vec<serde_json::Value> = chunk_events
+            .iter()
+            .zip(chunk_rows)
+            .map(|(event, (seq, at_us, prev_hash, hash))| {
+                serde_json::json!([
+                    seq,
+                    at_us,
+                    event.kind.code(),
+                    event.kind.entity_type().code(),
+                    event.entity_id,
+                    event.payload,
+                    prev_hash,
+                    hash
+                ])
+            })
+            .collect();
+        let last_hash = chunk_rows
+            .last()
+            .map(|row| row.3.as_str())
+            .unwrap_or_default();
+        let done = sqlx::query(
+            "INSERT INTO events (client_id, seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash)
+             SELECT $1, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3, e.value ->> 4,
+                    e.value ->> 5, e.value ->> 6, e.value ->> 7
+             FROM json_each($2) AS e;
+             UPDATE chain_heads SET hash = $3 WHERE client_id = $4",
         )
-        .into());
+        .bind(client)
+        .bind(serde_json::Value::Array(linked).to_string())
+        .bind(last_hash)
+        .bind(client)
+        .execute(&mut *conn)
+        .await?;
+        // Both statements' rows: the events and the one head.
+        let expected = chunk_events.len() as u64 + 1;
+        if done.rows_affected() != expected {
+            return Err(anyhow::anyhow!(
+                "linking {} events of client {client} changed {} rows, not {expected}",
+                chunk_events.len(),
+                done.rows_affected()
+            )
+            .into());
+        }
     }
     Ok(rows.last().map_or(0, |row| row.0 as u64))
 }

@@ -180,7 +180,7 @@ pub async fn events_of_any_text_from_concurrent_writers_keep_every_chain(db: &Te
     assert_intact(store).await;
 }
 
-/// A transaction that appends more events than one insert statement links (here 900 tasks
+/// A transaction that appends more events than one insert statement links (here 4,500 tasks
 /// created at once) links them all, in order, in an intact chain; and a failed one links none.
 pub async fn a_large_transaction_links_every_event_in_order(db: &TestDb) {
     let store = &db.store;
@@ -188,7 +188,7 @@ pub async fn a_large_transaction_links_every_event_in_order(db: &TestDb) {
     let engagement_id = engagement(&tenant, "batch").await;
     let item_id = item(&tenant, engagement_id).await;
     let before = event_count(&tenant).await;
-    let batch: Vec<NewTask> = (0..900)
+    let batch: Vec<NewTask> = (0..4_500)
         .map(|n| NewTask {
             id: id(),
             work_item_id: item_id,
@@ -196,9 +196,9 @@ pub async fn a_large_transaction_links_every_event_in_order(db: &TestDb) {
         })
         .collect();
     let tasks = tenant.create_tasks(&batch, now()).await.unwrap();
-    assert_eq!(tasks.len(), 900);
+    assert_eq!(tasks.len(), 4_500);
     let after = event_count(&tenant).await;
-    assert!(after >= before + 900, "{before} events, then {after}");
+    assert!(after >= before + 4_500, "{before} events, then {after}");
     assert_intact(store).await;
     // The task events follow one another in the order the tasks were made.
     let mut page = PageRequest {
