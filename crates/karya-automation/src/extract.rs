@@ -248,7 +248,7 @@ fn tax_amount(lines: &[&str]) -> Option<Field> {
     let mut found = false;
     for line in lines {
         if r.is_match(line) && !line.to_lowercase().contains("incl") {
-            if let Some(a) = find_amounts(line).into_iter().filter(|a| a.decimals).last() {
+            if let Some(a) = find_amounts(line).into_iter().rfind(|a| a.decimals) {
                 sum += a.value;
                 found = true;
             }

@@ -46,7 +46,7 @@ pub fn luhn_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IBAN (ISO 13616): country, check digits, and mod 97 of the rearranged number equal to 1.

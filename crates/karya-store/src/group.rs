@@ -393,9 +393,7 @@ async fn commit_group(shared: &Shared, slot: &mut Slot) {
     let unlinked = std::mem::take(&mut slot.unlinked);
     let linked = match unlinked.is_empty() {
         true => Ok(()),
-        false => crate::events::link_all(&mut **conn, unlinked)
-            .await
-            .map(|_| ()),
+        false => crate::events::link_all(conn, unlinked).await.map(|_| ()),
     };
     let committed = match linked {
         Ok(()) => conn

@@ -331,9 +331,9 @@ mod tests {
     fn only_a_lapsed_record_of_a_required_kind_takes_work_back() {
         let lapsed = q("cpa", Some("2026-05-01T00:00:00Z"));
         let renewed = q("cpa", Some("2027-05-01T00:00:00Z"));
-        check(&[lapsed.clone()], &["cpa"], Some("cpa"));
+        check(std::slice::from_ref(&lapsed), &["cpa"], Some("cpa"));
         check(&[lapsed.clone(), renewed], &["cpa"], None);
-        check(&[lapsed.clone()], &["llb"], None);
+        check(std::slice::from_ref(&lapsed), &["llb"], None);
         check(&[lapsed, q("llb", None)], &["llb", "cpa"], Some("cpa"));
         check(
             &[q("cpa", Some("2026-06-01T00:00:00Z"))],

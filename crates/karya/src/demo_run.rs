@@ -205,6 +205,10 @@ struct Sim<'a> {
 }
 
 /// Runs the history from `start` to `end`; `progress` is told the simulated time as it goes.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the one caller hands over each part of the demo it built, by name"
+)]
 pub async fn run(
     store: &Store,
     firm: &DemoFirm,

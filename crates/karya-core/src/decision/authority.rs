@@ -117,6 +117,10 @@ pub fn check_authority(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in minor units read best with the cents as their own group: 50_000_00"
+)]
 mod tests {
     use super::*;
 

@@ -448,6 +448,10 @@ impl Ledger {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in minor units read best with the cents as their own group: 50_000_00"
+)]
 mod tests {
     use super::*;
     use crate::decision::attr::Attr;

@@ -583,6 +583,10 @@ fn check_tightens(upper: &Policy, draft: &PolicyDraft) -> Result<(), PolicyError
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in minor units read best with the cents as their own group: 50_000_00"
+)]
 mod tests {
     use super::*;
 

@@ -53,7 +53,7 @@ fn bp(value: BasisPoints) -> String {
 fn minutes(total: u32) -> String {
     match total {
         0..=119 => format!("{total} min"),
-        _ if total % 60 != 0 => format!("{} h {} min", total / 60, total % 60),
+        _ if !total.is_multiple_of(60) => format!("{} h {} min", total / 60, total % 60),
         _ => format!("{} h", total / 60),
     }
 }

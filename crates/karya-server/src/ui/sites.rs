@@ -230,7 +230,7 @@ fn calendar_form(
             "time_zone" => spec.time_zone.clone(),
             "week" => WEEKS
                 .iter()
-                .find(|(_, _, days)| (0..7).all(|d| days.contains(&d) == !spec.week[d].is_empty()))
+                .find(|(_, _, days)| (0..7).all(|d| days.contains(&d) != spec.week[d].is_empty()))
                 .map(|(value, _, _)| value.to_string())
                 .unwrap_or_default(),
             "start" | "end" => spec

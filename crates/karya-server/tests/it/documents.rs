@@ -248,7 +248,9 @@ async fn bad_uploads_are_refused_and_store_nothing() {
         .to_string();
     let base = format!("/api/v1/clients/{client}/work-items/{item}/documents");
     let t = app.token.clone();
-    let cases: Vec<(String, Option<&str>, Vec<u8>, StatusCode, &str)> = vec![
+    // Upload path, media type sent (if any), bytes, and the status and error code expected.
+    type Case<'a> = (String, Option<&'a str>, Vec<u8>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (
             format!("{base}?name=a.pdf"),
             None,

@@ -70,7 +70,7 @@ pub fn arrivals(
     start: Timestamp,
     end: Timestamp,
 ) -> Vec<Arrival> {
-    let mut rng = Rng::new(seed ^ 0xa7_71_7a1);
+    let mut rng = Rng::new(seed ^ 0x0a77_17a1);
     let hour = SignedDuration::from_hours(1);
     let mut out = Vec::new();
     for (idx, engagement) in firm.engagements.iter().enumerate() {

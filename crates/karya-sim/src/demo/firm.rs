@@ -458,11 +458,11 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
     }
     // Cross-training: some analysts also work a second line of their category, on its shift
     // only when the two lines' clients share hours (the worker keeps their own shift).
-    for idx in 0..workers.len() {
-        if workers[idx].designation == Designation::TeamLead || !rng.chance(CROSS_TRAINED) {
+    for worker in workers.iter_mut() {
+        if worker.designation == Designation::TeamLead || !rng.chance(CROSS_TRAINED) {
             continue;
         }
-        let home = workers[idx].lines[0];
+        let home = worker.lines[0];
         let candidates: Vec<ServiceLine> = ServiceLine::ALL
             .into_iter()
             .filter(|l| *l != home && l.category() == home.category())
@@ -470,7 +470,7 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
                 clients
                     .iter()
                     .filter(|c| c.lines.contains(l))
-                    .any(|c| same_hours(shift_for(c.country), workers[idx].shift))
+                    .any(|c| same_hours(shift_for(c.country), worker.shift))
             })
             .collect();
         if candidates.is_empty() {
@@ -478,7 +478,7 @@ pub fn firm(seed: u64, packs: &[&Pack], first_day: Date, days: u32) -> DemoFirm 
         }
         let second = candidates[rng.below(candidates.len())];
         if let Some(pack) = pack_of(second) {
-            train(&mut workers[idx], pack, &mut rng);
+            train(worker, pack, &mut rng);
         }
     }
     // Managers: each over a group of lines, qualified to review all of them.

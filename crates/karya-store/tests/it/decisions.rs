@@ -1,5 +1,10 @@
 //! Conformance tests of decisions under client policy (both engines).
 
+#![allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in minor units read best with the cents as their own group: 50_000_00"
+)]
+
 use std::collections::BTreeMap;
 
 use jiff::SignedDuration;

@@ -1,6 +1,11 @@
 //! Conformance tests of SLA persistence: clocks started and moved by the work item lifecycle,
 //! bulk recompute on a change of terms or calendar, and invoices with SLA credits.
 
+#![allow(
+    clippy::inconsistent_digit_grouping,
+    reason = "amounts in minor units read best with the cents as their own group: 50_000_00"
+)]
+
 use jiff::civil::{time, Weekday};
 use jiff::{SignedDuration, Timestamp};
 use karya_core::billing::{CreditRule, ItemRate, Pricing};

@@ -649,7 +649,10 @@ pub async fn tampering_is_detected_and_named(db: &TestDb) {
             "UPDATE events SET {column} = substr({column}, 1, 5) || CASE WHEN substr({column}, 6, 1) = 'X' THEN 'Y' ELSE 'X' END || substr({column}, 7)"
         )
     };
-    let cases: Vec<(&str, Vec<String>, u64, fn(&BreakReason) -> bool)> = vec![
+    // What is tampered with, the statements that do it, the first broken sequence number, and
+    // the reason the audit must give.
+    type Case<'a> = (&'a str, Vec<String>, u64, fn(&BreakReason) -> bool);
+    let cases: Vec<Case> = vec![
         (
             "payload",
             vec![format!("{} WHERE seq = 4", flip("payload"))],
