@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 use crate::clients::parse_designation;
 use crate::events::{append, FIRM_CHAIN};
 use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
-use crate::{Result, Store, StoreError, Tenant};
+use crate::{Engine, Result, Store, StoreError, Tenant};
 
 /// Most ready tasks one *Get next* ranks. The page is taken in queue order (priority, then
 /// age), so the most urgent work is always among them; the bound keeps one request's work and
@@ -655,17 +655,45 @@ impl Store {
 
     /// A worker's whole routing profile with presence.
     pub async fn routed_worker(&self, worker_id: WorkerId) -> Result<RoutedWorker> {
-        // One connection for the profile's reads, the worker and their routing row in one.
-        let mut conn = self.reader.acquire().await?;
-        let row = sqlx::query(
+        // One statement: the worker, their routing row, and their qualifications, skills and
+        // latest leave as JSON arrays (read on every routing decision and every *Get next*).
+        let rows_of = |table_rows: &str, values: &str, order: &str| {
+            match self.engine {
+            Engine::Sqlite => format!(
+                "(SELECT json_group_array(json_array({values})) FROM (SELECT * FROM ({table_rows}) ORDER BY {order}))"
+            ),
+            Engine::Postgres => format!(
+                "(SELECT json_agg(json_build_array({values}) ORDER BY {order})::text FROM ({table_rows}) AS x)"
+            ),
+        }
+        };
+        let qualifications = rows_of(
+            "SELECT id, kind, field, issuer, valid_from_us, valid_until_us FROM worker_qualifications WHERE worker_id = w.id",
+            "kind, field, issuer, valid_from_us, valid_until_us",
+            "id",
+        );
+        let skills = rows_of(
+            "SELECT skill, level, growing FROM worker_skills WHERE worker_id = w.id",
+            "skill, level, growing",
+            "skill",
+        );
+        // Leave: the latest entries by end, which include every current and future absence.
+        let leave = rows_of(
+            "SELECT id, from_us, until_us FROM worker_leave WHERE worker_id = w.id ORDER BY until_us DESC, id LIMIT $2",
+            "from_us, until_us",
+            "until_us DESC, id",
+        );
+        let row = sqlx::query(&format!(
             "SELECT w.id, w.name, w.site_id, w.designation, w.created_at_us,
                     r.worker_id AS routed, r.presence, r.presence_since_us, r.presence_by, r.languages,
                     r.time_zone, r.shifts, r.capacity_units, r.excluded_clients, r.channel_caps,
-                    r.attributes, r.breaks
-             FROM workers w LEFT JOIN worker_routing r ON r.worker_id = w.id WHERE w.id = $1",
-        )
+                    r.attributes, r.breaks,
+                    {qualifications} AS qualifications, {skills} AS skills, {leave} AS leave
+             FROM workers w LEFT JOIN worker_routing r ON r.worker_id = w.id WHERE w.id = $1"
+        ))
         .bind(worker_id.to_string())
-        .fetch_optional(&mut *conn)
+        .bind(crate::leave::LEAVE_MAX)
+        .fetch_optional(&self.reader)
         .await?
         .ok_or_else(|| StoreError::not_found("worker", worker_id))?;
         let worker = crate::clients::worker_row(&row)?;
@@ -696,65 +724,55 @@ impl Store {
         let attributes = attributes_of(&get::<String>(&row, "attributes")?)?;
         let breaks = breaks_of(&get::<String>(&row, "breaks")?)?;
 
-        let rows = sqlx::query(
-            "SELECT kind, field, issuer, valid_from_us, valid_until_us FROM worker_qualifications
-             WHERE worker_id = $1 ORDER BY id",
-        )
-        .bind(worker_id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut qualifications = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let until: Option<i64> = get(row, "valid_until_us")?;
+        let mut qualifications = Vec::new();
+        for q in json_rows(&row, "qualifications")? {
+            let text = |n: usize| q.get(n).and_then(Value::as_str).map(str::to_string);
+            let micros = |n: usize| q.get(n).and_then(Value::as_i64);
+            let from = micros(3).ok_or_else(|| bad("qualification", format!("{q:?}")))?;
             qualifications.push(Qualification {
-                kind: get(row, "kind")?,
-                field: get(row, "field")?,
-                issuer: get(row, "issuer")?,
-                valid_from: timestamp(row, "valid_from_us")?,
-                valid_until: until
+                kind: text(0).ok_or_else(|| bad("qualification", format!("{q:?}")))?,
+                field: text(1),
+                issuer: text(2).ok_or_else(|| bad("qualification", format!("{q:?}")))?,
+                valid_from: Timestamp::from_microsecond(from).map_err(|e| bad("valid_from", e))?,
+                valid_until: micros(4)
                     .map(Timestamp::from_microsecond)
                     .transpose()
                     .map_err(|e| bad("valid_until", e))?,
             });
         }
-        let rows = sqlx::query(
-            "SELECT skill, level, growing FROM worker_skills WHERE worker_id = $1 ORDER BY skill",
-        )
-        .bind(worker_id.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut skills = Vec::with_capacity(rows.len());
+        let mut skills = Vec::new();
         let mut growth_skills = Vec::new();
-        for row in &rows {
-            let name: String = get(row, "skill")?;
-            let level: i64 = get(row, "level")?;
-            let growing: i64 = get(row, "growing")?;
-            if growing != 0 {
-                growth_skills.push(name.clone());
+        for k in json_rows(&row, "skills")? {
+            let name = k
+                .first()
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("skill", format!("{k:?}")))?;
+            let level = k
+                .get(1)
+                .and_then(Value::as_i64)
+                .ok_or_else(|| bad("skill", format!("{k:?}")))?;
+            if k.get(2).and_then(Value::as_i64).unwrap_or(0) != 0 {
+                growth_skills.push(name.to_string());
             }
             skills.push(Skill {
-                name,
+                name: name.to_string(),
                 level: level as u8,
             });
         }
-        // Leave: the latest entries by end, which include every current and future absence.
-        let rows = sqlx::query(
-            "SELECT from_us, until_us FROM worker_leave WHERE worker_id = $1
-             ORDER BY until_us DESC, id LIMIT $2",
-        )
-        .bind(worker_id.to_string())
-        .bind(crate::leave::LEAVE_MAX)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut leave = rows
-            .iter()
-            .map(|row| {
-                Ok(Leave {
-                    from: timestamp(row, "from_us")?,
-                    until: timestamp(row, "until_us")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut leave = Vec::new();
+        for l in json_rows(&row, "leave")? {
+            let micros = |n: usize| {
+                let us = l
+                    .get(n)
+                    .and_then(Value::as_i64)
+                    .ok_or_else(|| bad("leave", format!("{l:?}")))?;
+                Timestamp::from_microsecond(us).map_err(|e| bad("leave", e))
+            };
+            leave.push(Leave {
+                from: micros(0)?,
+                until: micros(1)?,
+            });
+        }
         leave.reverse();
         Ok(RoutedWorker {
             profile: WorkerProfile {
@@ -1017,5 +1035,15 @@ impl Tenant {
                 })
             })
             .collect()
+    }
+}
+
+/// The rows of a JSON array of arrays read into `column` (absent when there were none: SQL's
+/// aggregate of no rows is NULL on PostgreSQL).
+fn json_rows(row: &sqlx::any::AnyRow, column: &str) -> Result<Vec<Vec<Value>>> {
+    let text: Option<String> = get(row, column)?;
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text).map_err(|e| bad(column, e)),
     }
 }
