@@ -4,10 +4,11 @@
 //! they commit together or vanish together. Linking an event takes the chain head's row lock,
 //! and on PostgreSQL that lock orders every writer of the client. So [`Tx`] keeps the events a
 //! transaction appends in memory until it commits. On SQLite (one writer, no lock to wait for) it
-//! then links them itself: one head update per chain and one multi-row insert. On PostgreSQL it
-//! writes them to `event_queue` in one statement and commits, without the head's lock; then, for
-//! each client it wrote events for, it calls `karya_link_pending` (migration 17), which links
-//! every event of the client committed so far. Writers committing together thus flush the log
+//! hands them to its group of changes ([`crate::group`]), which links the events of all its
+//! changes just before it commits: one head update and one insert per chain and group. On
+//! PostgreSQL it writes them to `event_queue` in one statement and commits, without the head's
+//! lock; then, for each client it wrote events for, it calls `karya_link_pending` (migration 17),
+//! which links every event of the client committed so far. Writers committing together thus flush the log
 //! together, and one of them links all their events in one more flush, instead of each holding
 //! the lock through its own. When [`Tx::commit`] returns, the transaction's events are linked. A
 //! reader in the same transaction that needs them, or those of the changes before it in its
@@ -65,9 +66,10 @@ impl Tx {
         })
     }
 
-    /// Commits the change with its events and links them into their chains: on SQLite in the
-    /// change itself (this returns once the change's group has committed); on PostgreSQL
-    /// queued with the change and linked right after it commits (see the module's text).
+    /// Commits the change with its events and links them into their chains: on SQLite by the
+    /// change's group just before it commits (this returns once the group has committed); on
+    /// PostgreSQL queued with the change and linked right after it commits (see the module's
+    /// text).
     pub async fn commit(mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         match self.inner {
