@@ -272,14 +272,7 @@ async fn link_client(
             true => 1,
             false => chunk_events.len() as u64,
         };
-        if done.rows_affected() != expected {
-            return Err(anyhow::anyhow!(
-                "linking {} events of client {client} changed {} rows, not {expected}",
-                chunk_events.len(),
-                done.rows_affected()
-            )
-            .into());
-        }
+        check_linked(&client, chunk_events.len(), done.rows_affected(), expected)?;
     }
     Ok(last_seq as u64)
 }
@@ -337,16 +330,20 @@ async fn insert_linked_sqlite(
         .await?;
         // Both statements' rows: the events and the one head.
         let expected = chunk_events.len() as u64 + 1;
-        if done.rows_affected() != expected {
-            return Err(anyhow::anyhow!(
-                "linking {} events of client {client} changed {} rows, not {expected}",
-                chunk_events.len(),
-                done.rows_affected()
-            )
-            .into());
-        }
+        check_linked(client, chunk_events.len(), done.rows_affected(), expected)?;
     }
     Ok(rows.last().map_or(0, |row| row.0 as u64))
+}
+
+/// Fails when a linking statement changed other than the rows it had to.
+fn check_linked(client: &str, events: usize, changed: u64, expected: u64) -> Result<()> {
+    if changed != expected {
+        return Err(anyhow::anyhow!(
+            "linking {events} events of client {client} changed {changed} rows, not {expected}"
+        )
+        .into());
+    }
+    Ok(())
 }
 
 fn stored_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {

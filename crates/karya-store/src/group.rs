@@ -635,7 +635,11 @@ mod tests {
                 tokio::spawn(async move {
                     let mut tx = Tx::begin(&store).await?;
                     event(&mut tx, client_id, name).await;
-                    let seen: Vec<String> = tx.pending().into_iter().map(|e| e.entity_id).collect();
+                    let seen: Vec<String> = tx
+                        .pending_where(|_| true)
+                        .into_iter()
+                        .map(|e| e.entity_id)
+                        .collect();
                     match keep {
                         true => tx.commit().await?,
                         false => tx.rollback().await?,

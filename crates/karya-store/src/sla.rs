@@ -185,7 +185,7 @@ pub(crate) async fn refresh_item(
     let Some(terms) = config.terms_for(priority) else {
         return Ok(());
     };
-    let pending = conn.pending();
+    let pending = conn.pending_where(|e| is_work_item_event_of(e, client_id));
     let records = load_clock_records(conn, client_id, &[work_item_id], &pending).await?;
     let status = evaluate(&config.calendar, &terms, records.get(&work_item_id), now)?;
     write_states(
@@ -283,6 +283,11 @@ async fn load_terms(
         .collect()
 }
 
+/// Whether `event` is about a work item of `client_id` (the events a clock is derived from).
+pub(crate) fn is_work_item_event_of(event: &PendingEvent, client_id: ClientId) -> bool {
+    event.client_id == client_id && event.kind.entity_type() == EntityType::WorkItem
+}
+
 /// The clock records of the given items, from their events, in event order: the stored ones,
 /// then `pending` (the events of the caller's transaction not yet linked, which come after
 /// every stored one).
@@ -318,7 +323,7 @@ pub(crate) async fn load_clock_records(
         });
     }
     for event in pending {
-        if event.client_id != client_id || event.kind.entity_type() != EntityType::WorkItem {
+        if !is_work_item_event_of(event, client_id) {
             continue;
         }
         let Some(id) = ids.iter().find(|id| id.to_string() == event.entity_id) else {
@@ -526,7 +531,7 @@ async fn recompute(
     let mut without_terms = Vec::new();
     for batch in items.chunks(RECOMPUTE_BATCH) {
         let ids: Vec<WorkItemId> = batch.iter().map(|(id, _)| *id).collect();
-        let pending = conn.pending();
+        let pending = conn.pending_where(|e| is_work_item_event_of(e, client_id));
         let records = load_clock_records(conn, client_id, &ids, &pending).await?;
         let mut states = Vec::with_capacity(batch.len());
         for (id, priority) in batch {

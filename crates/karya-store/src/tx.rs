@@ -97,18 +97,21 @@ impl Tx {
         self.pending.push(event);
     }
 
-    /// The events not linked yet that this transaction sees, in the order they will be linked:
-    /// on SQLite those of the changes before it in its group, then its own.
-    pub fn pending(&self) -> Vec<PendingEvent> {
-        match &self.inner {
-            Inner::Pool(..) => self.pending.clone(),
-            Inner::Group(change) => change
-                .unlinked()
-                .iter()
-                .chain(&self.pending)
-                .cloned()
-                .collect(),
-        }
+    /// The events not linked yet that this transaction sees and `keep` accepts, in the order
+    /// they will be linked: on SQLite those of the changes before it in its group, then its own.
+    /// Copied, so the caller can go on using the transaction; `keep` limits the copy to what the
+    /// caller reads.
+    pub fn pending_where(&self, keep: impl Fn(&PendingEvent) -> bool) -> Vec<PendingEvent> {
+        let earlier: &[PendingEvent] = match &self.inner {
+            Inner::Pool(..) => &[],
+            Inner::Group(change) => change.unlinked(),
+        };
+        earlier
+            .iter()
+            .chain(&self.pending)
+            .filter(|event| keep(event))
+            .cloned()
+            .collect()
     }
 
     /// Links the events appended so far into their chains now (for a caller that needs an
