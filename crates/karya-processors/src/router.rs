@@ -259,8 +259,6 @@ impl RouterWorker {
             })
             .collect();
         let mut cases = self.store.task_cases(&queries).await?;
-        let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
-        let lines = self.store.engagement_lines(&engagements).await?;
         let tasks = routable
             .into_iter()
             .map(|r| {
@@ -281,7 +279,7 @@ impl RouterWorker {
                         excluded_workers: case.excluded_workers,
                         attributes: Vec::new(),
                         step: r.task.step.clone(),
-                        service_line: lines.get(&r.engagement_id).copied(),
+                        service_line: Some(r.service_line),
                     },
                     workflow,
                 }

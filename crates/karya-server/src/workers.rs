@@ -539,8 +539,6 @@ pub(crate) async fn next_task(
         })
         .collect();
     let mut cases = state.store.task_cases(&queries).await?;
-    let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
-    let lines = state.store.engagement_lines(&engagements).await?;
     let load = WorkerLoad {
         presence: routed.presence,
         units_used: units.used,
@@ -574,7 +572,7 @@ pub(crate) async fn next_task(
                 excluded_workers,
                 attributes: Vec::new(),
                 step: r.task.step.clone(),
-                service_line: lines.get(&r.engagement_id).copied(),
+                service_line: Some(r.service_line),
             };
             (task, flow)
         })

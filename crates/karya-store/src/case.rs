@@ -17,11 +17,11 @@ use karya_core::routing::case::{case_routing, CaseRouting, ExclusionReason, Prio
 use karya_core::service_line::ServiceLine;
 use sqlx::AnyConnection;
 
-use crate::rows::{get, parse, timestamp, us};
-use crate::{Result, Store, StoreError};
+use crate::rows::{get, json_id_list, json_ids, parse, timestamp, us};
+use crate::{Engine, Result, Store, StoreError};
 
-/// Ids bound in one `IN (...)` list: well below both engines' parameter limits.
-const IN_BATCH_MAX: usize = 200;
+/// Ids bound in one JSON list of engagements.
+const JSON_LIST_MAX: usize = 1_000;
 
 /// One task whose case is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,57 +97,70 @@ fn history_for(rows: &[AssignmentRow], query: &CaseQuery) -> Vec<PriorWork> {
     history
 }
 
-fn placeholders(from: usize, n: usize) -> String {
-    (0..n)
-        .map(|i| format!("${}", from + i))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The statement of [`Store::task_cases`]: rows of kind `history` (an assignment of a task of
+/// an item of the JSON array `$1`, as [`HISTORY_SQL`] reads it) and of kind `excluded` (a
+/// worker stored as excluded from a task of the JSON array `$2`, with when, in
+/// `assigned_at_us`). On SQLite each list drives its join (`CROSS JOIN` keeps the order), so
+/// the rows are found through the indexes on the items' tasks, the tasks' assignments and the
+/// tasks' exclusions however large the tables grow; PostgreSQL orders the join by its
+/// statistics.
+pub(crate) fn cases_sql(engine: Engine) -> String {
+    format!(
+        "SELECT 'history' AS kind, t.id AS task_id, t.work_item_id, t.step, t.state, a.worker_id,
+                a.assigned_at_us
+         FROM ({items}) AS items
+         CROSS JOIN tasks t CROSS JOIN assignments a
+         WHERE t.work_item_id = items.id AND a.task_id = t.id
+         UNION ALL
+         SELECT 'excluded', x.task_id, NULL, NULL, NULL, x.worker_id, x.created_at_us
+         FROM ({tasks}) AS listed CROSS JOIN task_exclusions x
+         WHERE x.task_id = listed.id",
+        items = json_ids(engine, "$1"),
+        tasks = json_ids(engine, "$2"),
+    )
 }
 
 impl Store {
-    /// The case of each task: preferred worker and excluded workers.
+    /// The case of each task: preferred worker and excluded workers. One statement reads the
+    /// assignment history of every item named and the exclusions stored for every task named;
+    /// the lists are bound as JSON arrays, so its text is the same whatever their lengths and
+    /// each connection prepares it once.
     pub async fn task_cases(&self, queries: &[CaseQuery]) -> Result<HashMap<TaskId, CaseRouting>> {
+        if queries.is_empty() {
+            return Ok(HashMap::new());
+        }
         let mut items: Vec<WorkItemId> = queries.iter().map(|q| q.work_item_id).collect();
         items.sort();
         items.dedup();
-        let mut rows = Vec::new();
-        for chunk in items.chunks(IN_BATCH_MAX) {
-            let sql = format!(
-                "{HISTORY_SQL} WHERE t.work_item_id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                rows.push(assignment_row(&row)?);
+        let rows = sqlx::query(&cases_sql(self.engine))
+            .bind(json_id_list(&items))
+            .bind(json_id_list(queries.iter().map(|q| q.task_id)))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut history = Vec::new();
+        let mut stored: Vec<(TaskId, i64, WorkerId)> = Vec::new();
+        for row in &rows {
+            let kind: String = get(row, "kind")?;
+            match kind.as_str() {
+                "history" => history.push(assignment_row(row)?),
+                _ => stored.push((
+                    parse(row, "task_id")?,
+                    get(row, "assigned_at_us")?,
+                    parse(row, "worker_id")?,
+                )),
             }
         }
-        let mut stored: HashMap<TaskId, Vec<WorkerId>> = HashMap::new();
-        let task_ids: Vec<TaskId> = queries.iter().map(|q| q.task_id).collect();
-        for chunk in task_ids.chunks(IN_BATCH_MAX) {
-            let sql = format!(
-                "SELECT task_id, worker_id FROM task_exclusions WHERE task_id IN ({})
-                 ORDER BY created_at_us, worker_id",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                stored
-                    .entry(parse(&row, "task_id")?)
-                    .or_default()
-                    .push(parse(&row, "worker_id")?);
-            }
+        // Exclusions in the order they were stored.
+        stored.sort_by_key(|(_, at, worker)| (*at, *worker));
+        let mut excluded: HashMap<TaskId, Vec<WorkerId>> = HashMap::new();
+        for (task_id, _, worker_id) in stored {
+            excluded.entry(task_id).or_default().push(worker_id);
         }
         Ok(queries
             .iter()
             .map(|q| {
-                let history = history_for(&rows, q);
-                let stored = stored.get(&q.task_id).map_or(&[][..], Vec::as_slice);
+                let history = history_for(&history, q);
+                let stored = excluded.get(&q.task_id).map_or(&[][..], Vec::as_slice);
                 (q.task_id, case_routing(&q.step, &history, stored))
             })
             .collect())
@@ -158,21 +171,18 @@ impl Store {
         &self,
         engagement_ids: &[EngagementId],
     ) -> Result<HashMap<EngagementId, ServiceLine>> {
-        let mut ids = engagement_ids.to_vec();
-        ids.sort();
-        ids.dedup();
+        let sql = format!(
+            "SELECT e.id, e.service_line FROM ({}) AS listed JOIN engagements e ON e.id = listed.id",
+            json_ids(self.engine, "$1")
+        );
         let mut lines = HashMap::new();
-        for chunk in ids.chunks(IN_BATCH_MAX) {
-            let sql = format!(
-                "SELECT id, service_line FROM engagements WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(id.to_string());
-            }
-            for row in query.fetch_all(&self.reader).await? {
-                lines.insert(parse(&row, "id")?, parse(&row, "service_line")?);
+        for chunk in engagement_ids.chunks(JSON_LIST_MAX) {
+            let rows = sqlx::query(&sql)
+                .bind(json_id_list(chunk))
+                .fetch_all(&self.reader)
+                .await?;
+            for row in &rows {
+                lines.insert(parse(row, "id")?, parse(row, "service_line")?);
             }
         }
         Ok(lines)
@@ -282,7 +292,7 @@ pub(crate) async fn store_exclusion(
 mod tests {
     use sqlx::Row;
 
-    use super::HISTORY_SQL;
+    use super::{cases_sql, HISTORY_SQL};
     use crate::bars::barred_sql;
     use crate::views::REVIEWS_OF_MAKER_SQL;
     use crate::{with_temp_sqlite, Engine, Store};
@@ -310,7 +320,7 @@ mod tests {
         with_temp_sqlite(|store| async move {
             let statements = [
                 (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
-                (format!("{HISTORY_SQL} WHERE t.work_item_id IN ($1, $2)"), 2),
+                (cases_sql(Engine::Sqlite), 2),
                 (barred_sql(Engine::Sqlite), 2),
                 (REVIEWS_OF_MAKER_SQL.to_string(), 2),
             ];

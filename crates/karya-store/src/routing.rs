@@ -19,6 +19,7 @@ use karya_core::routing::expr;
 use karya_core::routing::{
     Explanation, Requirements, RoutingWorkflow, SkillRequirement, WorkflowStep,
 };
+use karya_core::service_line::ServiceLine;
 use karya_core::workforce::{
     Capacity, ChannelCap, Leave, Presence, PresenceSource, Qualification, ShiftBlock, ShiftBreak,
     ShiftPattern, Skill, WorkerProfile,
@@ -74,6 +75,8 @@ pub struct RoutableTask {
     /// When the work item's resolution falls due, while its SLA clock runs: the router's
     /// urgency term is computed from it.
     pub sla_due_at: Option<Timestamp>,
+    /// The engagement's service line (the router's pools and reports are per line).
+    pub service_line: ServiceLine,
 }
 
 /// An engagement's requirements and workflow, shared by its tasks.
@@ -841,8 +844,9 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT t.id, t.client_id, t.work_item_id, t.step, t.priority, t.state, t.created_at_us,
                     t.updated_at_us, w.engagement_id, er.requirements, er.workflow,
-                    s.resolution_due_at_us, sr.requirements AS step_requirements
+                    s.resolution_due_at_us, sr.requirements AS step_requirements, e.service_line
              FROM tasks t {TASK_ROUTING_JOINS}
+             JOIN engagements e ON e.id = w.engagement_id
              LEFT JOIN sla_states s ON s.work_item_id = t.work_item_id AND s.clock_state = 'running'
              WHERE t.state = 'ready' ORDER BY t.priority DESC, t.created_at_us, t.id LIMIT $1"
         ))
@@ -884,6 +888,7 @@ impl Store {
                 engagement_id,
                 routing,
                 sla_due_at: due_us.and_then(|us| Timestamp::from_microsecond(us).ok()),
+                service_line: parse(row, "service_line")?,
             });
         }
         Ok(tasks)

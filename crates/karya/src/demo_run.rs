@@ -724,8 +724,6 @@ impl Sim<'_> {
             })
             .collect();
         let mut cases = self.store.task_cases(&queries).await?;
-        let engagements: Vec<_> = routable.iter().map(|r| r.engagement_id).collect();
-        let lines = self.store.engagement_lines(&engagements).await?;
         let tasks: Vec<ReadyTask> = routable
             .into_iter()
             .map(|r| {
@@ -746,7 +744,7 @@ impl Sim<'_> {
                         excluded_workers: case.excluded_workers,
                         attributes: Vec::new(),
                         step: r.task.step.clone(),
-                        service_line: lines.get(&r.engagement_id).copied(),
+                        service_line: Some(r.service_line),
                     },
                     workflow,
                 }
