@@ -26,7 +26,7 @@ use sqlx::AnyConnection;
 
 use crate::attrs::{parse_text, to_json};
 use crate::clients::{ensure_firm_chain, page_of, parse_designation};
-use crate::events::{append, FIRM_CHAIN};
+use crate::events::{append, event_rows, FIRM_CHAIN};
 use crate::rows::{get, is_unique_violation, parse, timestamp, us};
 use crate::{Engine, Page, PageRequest, Result, Store, StoreError, Tenant};
 
@@ -685,17 +685,19 @@ impl Tenant {
     pub async fn decision_log(&self) -> Result<(BTreeMap<String, DecisionType>, Vec<LedgerEntry>)> {
         let mut conn = self.store.reader.acquire().await?;
         let types = load_types(&mut conn, self.client_id).await?;
-        let rows = sqlx::query(
-            "SELECT client_id, seq, at_us, kind, entity_id, payload FROM events
+        let sql = format!(
+            "SELECT client_id, seq, at_us, kind, entity_id, payload FROM {} AS events
              WHERE (client_id = $1 AND kind IN ('policy.published', 'decision.taken', 'decision.approved',
                                                 'decision.rejected', 'decision.undone'))
                 OR (client_id = $2 AND kind = 'policy.published')
              ORDER BY at_us, seq",
-        )
-        .bind(self.client_id.to_string())
-        .bind(FIRM_CHAIN.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
+            event_rows(&conn)
+        );
+        let rows = sqlx::query(&sql)
+            .bind(self.client_id.to_string())
+            .bind(FIRM_CHAIN.to_string())
+            .fetch_all(&mut *conn)
+            .await?;
         let mut entries = Vec::new();
         for row in &rows {
             let kind: String = get(row, "kind")?;

@@ -3,10 +3,10 @@
 //! [`append`] is called inside the transaction that makes a change, so the change and its event
 //! commit or vanish together. On SQLite the transaction links its events itself at commit
 //! ([`link_all`]), taking the chain head's row (`UPDATE ... RETURNING`). On PostgreSQL it queues
-//! them ([`queue_all`]) and commits, and then links them with `karya_link_pending` (migration
-//! 17, [`link_queued`]): that call holds the head's row lock, which orders one client's events
-//! across concurrent writers, for the linking of every event committed so far and one flush of
-//! the log, and never while a change waits for its own commit. It computes each hash as
+//! them ([`queue_all`]) and commits; the store's [`Linker`] then links them in the background
+//! with `karya_link_pending` (migration 17), which holds the head's row lock (it orders one
+//! client's events across writers) for the linking of every event of the client committed so
+//! far, never while a change waits for its own commit. It computes each hash as
 //! [`chain::link`] does; the audit recomputes them here.
 
 use jiff::Timestamp;
@@ -99,7 +99,7 @@ pub(crate) async fn append(
 const QUEUE_ROWS_MAX: usize = 1_000;
 
 /// Queues `pending` with the change (PostgreSQL), to be linked in the order queued once the change
-/// has committed ([`link_queued`]).
+/// has committed by the store's [`Linker`].
 pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]) -> Result<()> {
     for chunk in pending.chunks(QUEUE_ROWS_MAX) {
         let sql = format!(
@@ -121,18 +121,67 @@ pub(crate) async fn queue_all(conn: &mut AnyConnection, pending: &[PendingEvent]
     Ok(())
 }
 
-/// Links the events queued for the clients of `pending` and committed so far (PostgreSQL, just
-/// after the transaction that queued `pending` committed). The change has committed already, so
-/// a failure here is not the change's: it is logged, and the events stay queued for the
-/// client's next link or [`Store::link_queued_events`].
-pub(crate) async fn link_queued(pool: &sqlx::AnyPool, pending: &[PendingEvent]) {
-    let mut clients: Vec<String> = pending.iter().map(|e| e.client_id.to_string()).collect();
-    clients.sort_unstable();
-    clients.dedup();
-    for client in clients {
-        if let Err(err) = link_pending(pool, &client).await {
-            tracing::warn!(client = %client, error = %err, "events committed but not linked yet; they stay queued");
+/// Links queued events in the background (PostgreSQL). A change tells it, once committed, which
+/// clients it queued events for; one task per store links them, one client at a time, each
+/// call linking every event of the client committed so far. While a call runs the next commits
+/// only add their clients to the channel, so under load one call links the events of many
+/// changes, and no change waits for the chain head's lock or for a second flush of the log.
+/// A reader that shows events with their place in the chain links its client first
+/// ([`Store::link_client`]); a reader inside a change reads the queued events with the linked
+/// ones ([`event_rows`]).
+#[derive(Clone)]
+pub(crate) struct Linker {
+    clients: tokio::sync::mpsc::UnboundedSender<ClientId>,
+}
+
+impl Linker {
+    /// Starts the linking task on `pool`; it ends when the last handle is dropped.
+    pub(crate) fn start(pool: sqlx::AnyPool) -> Linker {
+        let (clients, mut queued) = tokio::sync::mpsc::unbounded_channel::<ClientId>();
+        tokio::spawn(async move {
+            while let Some(first) = queued.recv().await {
+                let mut due = std::collections::BTreeSet::from([first]);
+                while let Ok(more) = queued.try_recv() {
+                    due.insert(more);
+                }
+                for client in due {
+                    if let Err(err) = link_pending(&pool, &client.to_string()).await {
+                        // Committed and queued: the client's next change, a reader of its
+                        // chain, an audit or the next start links them.
+                        tracing::warn!(client = %client, error = %err, "events committed but not linked yet; they stay queued");
+                    }
+                }
+            }
+        });
+        Linker { clients }
+    }
+
+    /// Asks for the clients of `pending` (committed queued) to be linked.
+    pub(crate) fn committed(&self, pending: &[PendingEvent]) {
+        let mut clients: Vec<ClientId> = pending.iter().map(|e| e.client_id).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        for client in clients {
+            // The task ends only once every handle, this one included, is gone.
+            let _ = self.clients.send(client);
         }
+    }
+}
+
+/// The rows of `events` as a change reads them: on PostgreSQL the linked events and, after
+/// them, those committed queued and not linked yet (their `seq` is the queue's id past every
+/// linked sequence number, so `ORDER BY seq` keeps the order they will be linked in; they have
+/// no hash yet). Columns: `client_id, seq, at_us, kind, entity_type, entity_id, payload`. For
+/// readers of what happened (clocks, histories, ledgers), not of the chain itself.
+pub(crate) fn event_rows(conn: &AnyConnection) -> &'static str {
+    match conn.backend_name() {
+        "PostgreSQL" => {
+            "(SELECT client_id, seq, at_us, kind, entity_type, entity_id, payload FROM events
+              UNION ALL
+              SELECT client_id, 4611686018427387904 + id, at_us, kind, entity_type, entity_id, payload
+              FROM event_queue)"
+        }
+        _ => "events",
     }
 }
 
@@ -179,13 +228,20 @@ pub(crate) async fn link_all(
     Ok(last_seq)
 }
 
-/// Links one client's events (in order) and returns the last one's sequence number.
+/// Links one client's events (in order) and returns the last one's sequence number. On
+/// PostgreSQL the events of other changes committed queued come first: they happened before.
 async fn link_client(
     conn: &mut AnyConnection,
     client_id: ClientId,
     events: &[&PendingEvent],
 ) -> Result<u64> {
     let client = client_id.to_string();
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT karya_link_pending($1)")
+            .bind(&client)
+            .fetch_one(&mut *conn)
+            .await?;
+    }
     let head = sqlx::query(
         "UPDATE chain_heads SET seq = seq + $2 WHERE client_id = $1 RETURNING seq, hash",
     )
@@ -225,7 +281,7 @@ async fn link_client(
     }
     let last_hash = prev.to_hex();
     // PostgreSQL links here only for a transaction that needs a sequence number early
-    // (`Tx::flush_events`; the others are linked after they commit, `link_queued`). The last
+    // (`Tx::flush_events`; the others are linked after they commit, by the `Linker`). The last
     // insert and the head's new hash go in one statement, a writable CTE.
     let chunks = events.len().div_ceil(LINK_ROWS_MAX);
     for (n, (chunk_events, chunk_rows)) in events
@@ -371,6 +427,7 @@ impl Tenant {
             })?,
         };
         let limit = page.limit();
+        self.store.link_client(self.client_id).await?;
         let rows = sqlx::query(
             "SELECT seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash FROM events
              WHERE client_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
@@ -393,6 +450,7 @@ impl Tenant {
         entity_type: &str,
         entity_id: &str,
     ) -> Result<Vec<StoredEvent>> {
+        self.store.link_client(self.client_id).await?;
         let rows = sqlx::query(
             "SELECT seq, at_us, kind, entity_type, entity_id, payload, prev_hash, hash FROM events
              WHERE client_id = $1 AND entity_type = $2 AND entity_id = $3 ORDER BY seq",
@@ -423,6 +481,16 @@ impl Store {
             linked += link_pending(&self.writer, &client).await?;
         }
         Ok(linked as u64)
+    }
+
+    /// Links the events of `client_id` committed queued and not linked yet (PostgreSQL), so a
+    /// read of its chain right after a change shows the change's events. Nothing to do on
+    /// SQLite, or when nothing is queued (one round trip).
+    pub async fn link_client(&self, client_id: ClientId) -> Result<()> {
+        if self.engine == Engine::Postgres {
+            link_pending(&self.writer, &client_id.to_string()).await?;
+        }
+        Ok(())
     }
 
     /// Verifies the chains of every client (and the firm), or of one client, after linking any

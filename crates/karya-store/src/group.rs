@@ -506,8 +506,7 @@ mod tests {
         fn queued(&self) -> usize {
             let group = self
                 .store
-                .group
-                .as_ref()
+                .group_writer()
                 .expect("sqlite has a group writer");
             group.shared.queued.load(Ordering::Acquire)
         }
@@ -682,7 +681,7 @@ mod tests {
         run(async {
             let db = Db::open().await;
             let plans = [(10, Plan::Commit), (11, Plan::Commit), (12, Plan::Commit)];
-            let group = db.store.group.clone().expect("group writer");
+            let group = db.store.group_writer().cloned().expect("group writer");
             let before = group.stats();
             let outcomes = grouped(&db, 1, &plans, 1).await;
             assert_eq!(outcomes, [true; 4]);
@@ -702,7 +701,7 @@ mod tests {
     fn savepoints_left_open_by_a_full_group_nest_and_commit_together() {
         run(async {
             let db = Db::open().await;
-            let group = db.store.group.clone().expect("group writer");
+            let group = db.store.group_writer().cloned().expect("group writer");
             // More changes than one group takes, every seventh failing in its own way: the
             // ones that succeed leave their savepoints open, nested, and a failure rolls back
             // only its own.

@@ -214,10 +214,20 @@ pub struct Store {
     engine: Engine,
     /// Where writes go. On SQLite a pool of exactly one connection, which `group` holds.
     writer: AnyPool,
-    /// SQLite: the writer's transactions, committed in groups. `None` on PostgreSQL.
-    group: Option<group::GroupWriter>,
+    /// How changes are written.
+    writes: Writes,
     /// Where reads go. On PostgreSQL the same pool as `writer`.
     reader: AnyPool,
+}
+
+/// How a store's changes reach the database and their events the chains.
+#[derive(Clone)]
+enum Writes {
+    /// SQLite: the single writer's changes, committed in groups that link their events.
+    Group(group::GroupWriter),
+    /// PostgreSQL: a transaction per change, its events queued with it and linked after it
+    /// commits, in the background.
+    Queue(events::Linker),
 }
 
 impl std::fmt::Debug for Store {
@@ -287,17 +297,35 @@ impl Store {
 
     /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        if let Some(group) = &self.group {
-            group.close().await;
+        match &self.writes {
+            Writes::Group(group) => group.close().await,
+            // A clean stop leaves nothing queued.
+            Writes::Queue(_) => {
+                if let Err(err) = self.link_queued_events().await {
+                    tracing::warn!(error = %err, "events left queued at close; the next start links them");
+                }
+            }
         }
         close_fully(&self.writer).await;
         close_fully(&self.reader).await;
     }
 
+    /// SQLite's writer of grouped changes; `None` on PostgreSQL.
+    #[cfg(test)]
+    pub(crate) fn group_writer(&self) -> Option<&group::GroupWriter> {
+        match &self.writes {
+            Writes::Group(group) => Some(group),
+            Writes::Queue(_) => None,
+        }
+    }
+
     /// On SQLite, what the writer did so far: group commits, the changes they carried and
     /// the time the write connection was held ([`group`](crate::group)); `None` on PostgreSQL.
     pub fn group_stats(&self) -> Option<group::GroupStats> {
-        self.group.as_ref().map(|group| group.stats())
+        match &self.writes {
+            Writes::Group(group) => Some(group.stats()),
+            Writes::Queue(_) => None,
+        }
     }
 
     /// Access to one client's data. Every method of [`Tenant`] is scoped to `client_id`.
@@ -394,7 +422,7 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
         .await?;
     let store = Store {
         engine: Engine::Sqlite,
-        group: Some(group::GroupWriter::new(
+        writes: Writes::Group(group::GroupWriter::new(
             writer.clone(),
             options.acquire_timeout,
         )),
@@ -459,7 +487,7 @@ async fn open_postgres(url: &str, options: &StoreOptions) -> Result<Store> {
         .map_err(|err| anyhow::anyhow!("cannot connect to {}: {err}", redact_url(url)))?;
     Ok(Store {
         engine: Engine::Postgres,
-        group: None,
+        writes: Writes::Queue(events::Linker::start(pool.clone())),
         writer: pool.clone(),
         reader: pool,
     })

@@ -22,6 +22,7 @@ use karya_core::workforce::{Leave, ShiftPattern};
 use serde_json::Value;
 use sqlx::AnyConnection;
 
+use crate::events::event_rows;
 use crate::rows::{get, parse, timestamp, us};
 use crate::sla::REPORT_ITEMS_MAX;
 use crate::{Result, Store, Tenant};
@@ -338,10 +339,11 @@ async fn task_histories(
     ids: &[TaskId],
 ) -> Result<HashMap<TaskId, Vec<(Timestamp, TaskState)>>> {
     let sql = format!(
-        "SELECT entity_id, kind, payload, at_us FROM events
+        "SELECT entity_id, kind, payload, at_us FROM {} AS events
          WHERE client_id = $1 AND entity_type = 'task' AND entity_id IN ({})
            AND kind IN ('task.created', 'task.claimed', 'task.transitioned')
          ORDER BY seq",
+        event_rows(conn),
         placeholders(2, ids.len())
     );
     let mut query = sqlx::query(&sql).bind(client_id.to_string());

@@ -34,7 +34,7 @@ use serde_json::{json, Value};
 use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 
-use crate::events::append;
+use crate::events::{append, event_rows};
 use crate::rows::{get, is_foreign_key_violation, parse, timestamp, us};
 use crate::tx::{PendingEvent, Tx};
 use crate::{Result, Store, StoreError, Tenant};
@@ -302,9 +302,10 @@ pub(crate) async fn load_clock_records(
         return Ok(records);
     }
     let sql = format!(
-        "SELECT entity_id, kind, payload, at_us FROM events
+        "SELECT entity_id, kind, payload, at_us FROM {} AS events
          WHERE client_id = $1 AND entity_type = 'work_item' AND entity_id IN ({})
          ORDER BY seq",
+        event_rows(conn),
         placeholders(2, ids.len())
     );
     let mut query = sqlx::query(&sql).bind(client_id.to_string());
@@ -745,10 +746,11 @@ async fn load_task_histories(
     for batch in ids.chunks(RECOMPUTE_BATCH) {
         let sql = format!(
             "SELECT t.id AS task_id, t.work_item_id, e.kind, e.payload, e.at_us
-             FROM tasks t JOIN events e
+             FROM tasks t JOIN {} e
                ON e.client_id = t.client_id AND e.entity_type = 'task' AND e.entity_id = t.id
              WHERE t.client_id = $1 AND t.work_item_id IN ({})
              ORDER BY e.seq",
+            event_rows(conn),
             placeholders(2, batch.len())
         );
         let mut query = sqlx::query(&sql).bind(client_id.to_string());

@@ -7,12 +7,14 @@
 //! hands them to its group of changes ([`crate::group`]), which links the events of all its
 //! changes just before it commits: one head update and one insert per chain and group. On
 //! PostgreSQL it writes them to `event_queue` in one statement and commits, without the head's
-//! lock; then, for each client it wrote events for, it calls `karya_link_pending` (migration 17),
-//! which links every event of the client committed so far. Writers committing together thus flush the log
-//! together, and one of them links all their events in one more flush, instead of each holding
-//! the lock through its own. When [`Tx::commit`] returns, the transaction's events are linked. A
-//! reader in the same transaction that needs them, or those of the changes before it in its
-//! SQLite group (the SLA clock, derived from events), sees them through [`Tx::pending`].
+//! lock, and tells the store's linker ([`crate::events::Linker`]) which clients it wrote events
+//! for; the linker links every event of those clients committed so far, in the background, so
+//! a change waits neither for the head's lock nor for a second flush of the log, and one
+//! linking call under load covers the events of many changes. A reader inside a change that
+//! needs events not linked yet reads them with the linked ones: those of its own transaction
+//! and, on SQLite, of the changes before it in its group through [`Tx::pending_where`]; on
+//! PostgreSQL those committed queued through [`crate::events::event_rows`]. A reader of the
+//! chain itself (sequence numbers and hashes) links its client's queue first.
 
 use std::ops::{Deref, DerefMut};
 
@@ -22,10 +24,11 @@ use jiff::Timestamp;
 use karya_core::event::EventKind;
 use karya_core::id::ClientId;
 use sqlx::any::{AnyQueryResult, AnyRow, AnyStatement, AnyTypeInfo};
-use sqlx::{Any, AnyConnection, AnyPool, Describe, Either, Execute, Executor};
+use sqlx::{Any, AnyConnection, Describe, Either, Execute, Executor};
 
+use crate::events::Linker;
 use crate::group::Change;
-use crate::{Result, Store};
+use crate::{Result, Store, Writes};
 
 /// An event appended in a transaction, not yet linked into its chain.
 #[derive(Debug, Clone)]
@@ -46,9 +49,9 @@ pub(crate) struct Tx {
 }
 
 enum Inner {
-    /// PostgreSQL: a transaction of its own on a pooled connection, and the pool to link its
-    /// events from once it has committed.
-    Pool(sqlx::Transaction<'static, Any>, AnyPool),
+    /// PostgreSQL: a transaction of its own on a pooled connection, and the linker told of its
+    /// events once it has committed.
+    Pool(sqlx::Transaction<'static, Any>, Linker),
     /// SQLite: a change in the single writer's group ([`crate::group`]).
     Group(Change),
 }
@@ -56,9 +59,9 @@ enum Inner {
 impl Tx {
     /// Begins a write transaction on `store`.
     pub async fn begin(store: &Store) -> Result<Tx> {
-        let inner = match &store.group {
-            Some(group) => Inner::Group(group.begin().await?),
-            None => Inner::Pool(store.writer.begin().await?, store.writer.clone()),
+        let inner = match &store.writes {
+            Writes::Group(group) => Inner::Group(group.begin().await?),
+            Writes::Queue(linker) => Inner::Pool(store.writer.begin().await?, linker.clone()),
         };
         Ok(Tx {
             inner,
@@ -66,17 +69,17 @@ impl Tx {
         })
     }
 
-    /// Commits the change with its events and links them into their chains: on SQLite by the
-    /// change's group just before it commits (this returns once the group has committed); on
-    /// PostgreSQL queued with the change and linked right after it commits (see the module's
-    /// text).
+    /// Commits the change with its events: on SQLite linked into their chains by the change's
+    /// group just before it commits (this returns once the group has committed); on PostgreSQL
+    /// queued with the change and linked in the background once it has committed (see the
+    /// module's text).
     pub async fn commit(mut self) -> Result<()> {
         let pending = std::mem::take(&mut self.pending);
         match self.inner {
-            Inner::Pool(mut tx, pool) => {
+            Inner::Pool(mut tx, linker) => {
                 crate::events::queue_all(&mut tx, &pending).await?;
                 tx.commit().await?;
-                crate::events::link_queued(&pool, &pending).await;
+                linker.committed(&pending);
             }
             Inner::Group(change) => change.commit(pending).await?,
         }
@@ -116,8 +119,9 @@ impl Tx {
 
     /// Links the events appended so far into their chains now (for a caller that needs an
     /// event's sequence number before it commits); returns the sequence number of the last one,
-    /// if any. Events of other changes not linked yet (queued on PostgreSQL, or of earlier
-    /// changes in the SQLite group) are linked after these.
+    /// if any. Events of other changes not linked yet are linked before these on PostgreSQL
+    /// (committed queued: they happened first), after them on SQLite (the earlier changes of
+    /// the group, linked when it commits).
     pub async fn flush_events(&mut self) -> Result<Option<u64>> {
         let pending = std::mem::take(&mut self.pending);
         crate::events::link_all(self, pending).await

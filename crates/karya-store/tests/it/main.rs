@@ -117,4 +117,14 @@ mod postgres_only {
         crate::suite::events_left_queued_are_linked_later(&db).await;
         db.finish().await;
     }
+
+    /// Changes commit and read their queued events while another holds the chain head.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn changes_read_their_queued_events_while_the_chain_is_busy() {
+        let Some(db) = crate::harness::TestDb::postgres().await else {
+            return;
+        };
+        crate::suite::changes_read_their_queued_events_while_the_chain_is_busy(&db).await;
+        db.finish().await;
+    }
 }

@@ -1127,12 +1127,35 @@ pub async fn routing_profiles_rules_and_explanations(db: &TestDb) {
     ));
 }
 
-/// PostgreSQL: events that committed queued but were never linked (their writer stopped between
-/// its commit and linking them) are linked, in queue order and before anything newer, by the
-/// client's next change; events still queued when the store opens are linked then. Until linked
-/// they are not part of the chain a reader sees.
+/// The events of `client_id` linked into its chain, counted on a connection of its own (a
+/// read through the store would link what is queued first).
+async fn linked_count(conn: &mut sqlx::PgConnection, client_id: ClientId) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM events WHERE client_id = $1")
+        .bind(client_id.to_string())
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// Queues an event as a writer does with its change, on a connection of its own.
+async fn queue_event(conn: &mut sqlx::PgConnection, client_id: ClientId, entity: &str) {
+    sqlx::query(
+        "INSERT INTO event_queue (client_id, at_us, kind, entity_type, entity_id, payload)
+         VALUES ($1, $2, 'work_item.created', 'work_item', $3, '{}')",
+    )
+    .bind(client_id.to_string())
+    .bind(now().as_microsecond())
+    .bind(entity)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+/// PostgreSQL: events committed queued are linked after their change, in the background; a
+/// read of the client's chain links what is queued first, and opening the store links what a
+/// writer left queued when it stopped.
 pub async fn events_left_queued_are_linked_later(db: &TestDb) {
-    use sqlx::{Connection, Executor};
+    use sqlx::Connection;
     let store = &db.store;
     let client_id: ClientId = id();
     store
@@ -1141,46 +1164,108 @@ pub async fn events_left_queued_are_linked_later(db: &TestDb) {
         .unwrap();
     let tenant = store.tenant(client_id);
     let before = event_count(&tenant).await;
-    // A writer that committed its events and stopped before linking them.
     let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let queue = |entity: &str| {
-        format!(
-            "INSERT INTO event_queue (client_id, at_us, kind, entity_type, entity_id, payload) \
-             VALUES ('{client_id}', {}, 'work_item.created', 'work_item', '{entity}', '{{}}')",
-            now().as_microsecond()
-        )
-    };
-    conn.execute(queue("left-1").as_str()).await.unwrap();
-    conn.execute(queue("left-2").as_str()).await.unwrap();
-    assert_eq!(event_count(&tenant).await, before, "queued, not linked yet");
+    assert_eq!(linked_count(&mut conn, client_id).await, before as i64);
 
-    // The client's next change links them first, then its own event.
-    engagement(&tenant, "next change").await;
+    // A writer that committed its events and stopped before they were linked.
+    queue_event(&mut conn, client_id, "left-1").await;
+    queue_event(&mut conn, client_id, "left-2").await;
+    assert_eq!(
+        linked_count(&mut conn, client_id).await,
+        before as i64,
+        "queued, not linked yet"
+    );
+    // Reading the chain links them first.
     let events = tenant.events(&PageRequest::default()).await.unwrap().items;
-    assert_eq!(events.len(), before + 3);
-    let tail: Vec<&str> = events[before..]
-        .iter()
-        .map(|e| e.entity_id.as_str())
-        .collect();
-    assert_eq!(&tail[..2], ["left-1", "left-2"]);
-    assert_eq!(events[before + 2].kind, "engagement.created");
+    assert_eq!(events.len(), before + 2);
+    assert_eq!(events[before].entity_id, "left-1");
+    assert_eq!(events[before + 1].entity_id, "left-2");
+
+    // The client's next change has what is queued before it linked, then its own event, once
+    // it has committed.
+    queue_event(&mut conn, client_id, "left-3").await;
+    engagement(&tenant, "next change").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while linked_count(&mut conn, client_id).await < (before + 4) as i64 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change's events were never linked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let events = tenant.events(&PageRequest::default()).await.unwrap().items;
+    assert_eq!(events.len(), before + 4);
+    assert_eq!(events[before + 2].entity_id, "left-3");
+    assert_eq!(events[before + 3].kind, "engagement.created");
 
     // Left queued with no later change of the client: opening the store links it.
-    conn.execute(queue("left-3").as_str()).await.unwrap();
-    conn.close().await.unwrap();
-    assert_eq!(event_count(&tenant).await, before + 3);
+    queue_event(&mut conn, client_id, "left-4").await;
     let reopened = Store::open(&db.url, &StoreOptions::default())
         .await
         .unwrap();
-    let events = reopened
-        .tenant(client_id)
-        .events(&PageRequest::default())
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(events.len(), before + 4);
-    assert_eq!(events[before + 3].entity_id, "left-3");
+    assert_eq!(
+        linked_count(&mut conn, client_id).await,
+        (before + 5) as i64
+    );
+    conn.close().await.unwrap();
     assert_eq!(reopened.link_queued_events().await.unwrap(), 0);
     assert_intact(&reopened).await;
     reopened.close().await;
+}
+
+/// PostgreSQL: a change needs neither the chain head's lock nor its earlier changes' events to
+/// be linked: with the head locked by someone else, a work item's changes commit, and the SLA
+/// clock each change recomputes reads the item's events still queued. Once the lock is gone
+/// they are linked, in order.
+pub async fn changes_read_their_queued_events_while_the_chain_is_busy(db: &TestDb) {
+    use sqlx::Connection;
+    use WorkItemState::*;
+    let setup = crate::sla_suite::setup(db, 16).await;
+    let tenant = &setup.tenant;
+    let client_id = tenant.client_id();
+    let before = event_count(tenant).await;
+
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    sqlx::query("SELECT seq FROM chain_heads WHERE client_id = $1 FOR UPDATE")
+        .bind(client_id.to_string())
+        .fetch_one(&mut *lock)
+        .await
+        .unwrap();
+    let item = crate::sla_suite::item(
+        &setup,
+        "busy chain",
+        &[
+            ("02T09:00", None),
+            ("02T09:30", Some(InProgress)),
+            ("02T10:00", Some(OnHold)),
+        ],
+    )
+    .await;
+    let mut counter = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    assert_eq!(
+        linked_count(&mut counter, client_id).await,
+        before as i64,
+        "the chain head is locked: nothing linked"
+    );
+    // Paused by the hold after an hour of the clock: the clock started with the item's creation,
+    // an event only queued when the later changes read it.
+    let state = tenant.sla_state(item).await.unwrap().unwrap();
+    assert_eq!(state.clock.code(), "paused");
+    assert_eq!(state.resolution.elapsed.as_mins(), 60);
+
+    lock.rollback().await.unwrap();
+    holder.close().await.unwrap();
+    counter.close().await.unwrap();
+    let events = tenant.events(&PageRequest::default()).await.unwrap().items;
+    let kinds: Vec<&str> = events[before..].iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "work_item.created",
+            "work_item.transitioned",
+            "work_item.transitioned"
+        ]
+    );
+    assert_intact(&db.store).await;
 }
