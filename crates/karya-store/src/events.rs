@@ -228,6 +228,19 @@ pub(crate) async fn link_all(
     Ok(last_seq)
 }
 
+/// On PostgreSQL, links the client's events committed queued inside the caller's transaction,
+/// which then holds the chain head's lock until it ends: for a change about to link events of
+/// its own directly, so that those committed before it come first in the chain.
+pub(crate) async fn link_queued_first(conn: &mut AnyConnection, client: &str) -> Result<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT karya_link_pending($1)")
+            .bind(client)
+            .fetch_one(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Links one client's events (in order) and returns the last one's sequence number. On
 /// PostgreSQL the events of other changes committed queued come first: they happened before.
 async fn link_client(
@@ -236,12 +249,7 @@ async fn link_client(
     events: &[&PendingEvent],
 ) -> Result<u64> {
     let client = client_id.to_string();
-    if conn.backend_name() == "PostgreSQL" {
-        sqlx::query("SELECT karya_link_pending($1)")
-            .bind(&client)
-            .fetch_one(&mut *conn)
-            .await?;
-    }
+    link_queued_first(conn, &client).await?;
     let head = sqlx::query(
         "UPDATE chain_heads SET seq = seq + $2 WHERE client_id = $1 RETURNING seq, hash",
     )
@@ -521,8 +529,10 @@ impl Store {
         Ok(AuditReport { chains })
     }
 
-    /// Walks one client's chain from a consistent snapshot and reports the first break.
+    /// Walks one client's chain from a consistent snapshot and reports the first break, after
+    /// linking the client's events still queued ([`Store::link_client`]).
     pub async fn verify_chain(&self, client_id: ClientId) -> Result<ChainStatus> {
+        self.link_client(client_id).await?;
         let client = client_id.to_string();
         let mut tx = self.reader.begin().await?;
         if self.engine == Engine::Postgres {

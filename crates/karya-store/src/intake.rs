@@ -452,7 +452,8 @@ struct LockedHead {
     prev: ChainHash,
 }
 
-/// Locks the client's chain head and reserves `n_events` sequence numbers. The row lock is
+/// Locks the client's chain head (linking the events committed queued before the import, on
+/// PostgreSQL) and reserves `n_events` sequence numbers. The row lock is
 /// held until the transaction ends, so no other event of this client comes in between.
 async fn lock_chain_head(
     conn: &mut AnyConnection,
@@ -460,6 +461,7 @@ async fn lock_chain_head(
     n_events: usize,
 ) -> Result<LockedHead> {
     let client = tenant.client_id.to_string();
+    crate::events::link_queued_first(conn, &client).await?;
     let head = sqlx::query(
         "UPDATE chain_heads SET seq = seq + $2 WHERE client_id = $1 RETURNING seq, hash",
     )

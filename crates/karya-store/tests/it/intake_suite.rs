@@ -87,6 +87,24 @@ pub async fn bulk_import_stores_every_row_with_its_event(db: &TestDb) {
     // Events for the client and the engagement, one per item; a single write afterwards
     // continues the chain.
     assert_chain(&tenant, db, 5).await;
+    // What committed before the import comes before it in the chain.
+    let kinds: Vec<String> = tenant
+        .events(&PageRequest::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds[kinds.len() - 4..],
+        [
+            "engagement.created",
+            "work_item.created",
+            "work_item.created",
+            "work_item.created"
+        ]
+    );
     tenant
         .create_work_item(&new_item(engagement_id, Some("CLM-after")), now())
         .await
