@@ -291,7 +291,11 @@ impl RouterWorker {
             if routed.presence != Presence::Available {
                 continue;
             }
-            let (units, channel_units) = self.store.worker_holdings(worker_id).await?;
+            let karya_store::Holdings {
+                units,
+                channels: channel_units,
+                ..
+            } = self.store.worker_holdings(worker_id).await?;
             pool.push(PoolWorker {
                 profile: routed.profile,
                 load: WorkerLoad {

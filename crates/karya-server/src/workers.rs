@@ -489,9 +489,15 @@ pub(crate) async fn next_task(
     worker_id: WorkerId,
 ) -> ApiResult<Option<NextTask>> {
     let now = state.now();
+    let held = state.store.worker_holdings(worker_id).await?;
     // What the router already offered this worker is theirs to take first: pressing *Get
     // next* accepts the oldest open offer (the offer's explanation stands for the assignment).
-    for offer in state.store.open_offers(worker_id).await? {
+    // The holdings count the open offers, so they are read only when there are some.
+    let offers = match held.open_offers {
+        0 => Vec::new(),
+        _ => state.store.open_offers(worker_id).await?,
+    };
+    for offer in offers {
         if offer.expires_at <= now {
             continue;
         }
@@ -526,10 +532,7 @@ pub(crate) async fn next_task(
     }
     // Load.
     let routed = state.store.routed_worker(worker_id).await?;
-    let (units, channel_units) = state.store.worker_holdings(worker_id).await?;
     let routable = state.store.routable_tasks().await?;
-    let ids: Vec<_> = routable.iter().map(|r| r.task.id).collect();
-    let barred = state.store.barred_tasks(worker_id, &ids).await?;
     let queries: Vec<CaseQuery> = routable
         .iter()
         .map(|r| CaseQuery {
@@ -538,11 +541,11 @@ pub(crate) async fn next_task(
             step: r.task.step.clone(),
         })
         .collect();
-    let mut cases = state.store.task_cases(&queries).await?;
+    let (mut cases, barred) = state.store.worker_cases(worker_id, &queries).await?;
     let load = WorkerLoad {
         presence: routed.presence,
-        units_used: units.used,
-        channel_units,
+        units_used: held.units.used,
+        channel_units: held.channels,
         last_assigned_at: None,
         working_since: Some(routed.presence_since),
     };

@@ -17,6 +17,7 @@ use karya_core::routing::case::{case_routing, CaseRouting, ExclusionReason, Prio
 use karya_core::service_line::ServiceLine;
 use sqlx::AnyConnection;
 
+use crate::bars::any_bar_sql;
 use crate::rows::{get, json_id_list, json_ids, parse, timestamp, us};
 use crate::{Engine, Result, Store, StoreError};
 
@@ -100,11 +101,23 @@ fn history_for(rows: &[AssignmentRow], query: &CaseQuery) -> Vec<PriorWork> {
 /// The statement of [`Store::task_cases`]: rows of kind `history` (an assignment of a task of
 /// an item of the JSON array `$1`, as [`HISTORY_SQL`] reads it) and of kind `excluded` (a
 /// worker stored as excluded from a task of the JSON array `$2`, with when, in
-/// `assigned_at_us`). On SQLite each list drives its join (`CROSS JOIN` keeps the order), so
+/// `assigned_at_us`), and, `with_bars`, of kind `barred` (a task of `$2` a bar keeps the worker
+/// `$3` from, as [`crate::bars::barred_sql`] finds them). On SQLite each list drives its join (`CROSS JOIN` keeps the order), so
 /// the rows are found through the indexes on the items' tasks, the tasks' assignments and the
 /// tasks' exclusions however large the tables grow; PostgreSQL orders the join by its
 /// statistics.
-pub(crate) fn cases_sql(engine: Engine) -> String {
+pub(crate) fn cases_sql(engine: Engine, with_bars: bool) -> String {
+    let bars = match with_bars {
+        true => format!(
+            "UNION ALL
+             SELECT 'barred', t.id, NULL, NULL, NULL, NULL, NULL
+             FROM ({tasks}) AS listed CROSS JOIN tasks t
+             WHERE t.id = listed.id AND {bar}",
+            tasks = json_ids(engine, "$2"),
+            bar = any_bar_sql("$3"),
+        ),
+        false => String::new(),
+    };
     format!(
         "SELECT 'history' AS kind, t.id AS task_id, t.work_item_id, t.step, t.state, a.worker_id,
                 a.assigned_at_us
@@ -114,7 +127,8 @@ pub(crate) fn cases_sql(engine: Engine) -> String {
          UNION ALL
          SELECT 'excluded', x.task_id, NULL, NULL, NULL, x.worker_id, x.created_at_us
          FROM ({tasks}) AS listed CROSS JOIN task_exclusions x
-         WHERE x.task_id = listed.id",
+         WHERE x.task_id = listed.id
+         {bars}",
         items = json_ids(engine, "$1"),
         tasks = json_ids(engine, "$2"),
     )
@@ -126,23 +140,47 @@ impl Store {
     /// the lists are bound as JSON arrays, so its text is the same whatever their lengths and
     /// each connection prepares it once.
     pub async fn task_cases(&self, queries: &[CaseQuery]) -> Result<HashMap<TaskId, CaseRouting>> {
+        Ok(self.cases(queries, None).await?.0)
+    }
+
+    /// The case of each task, as [`Store::task_cases`], and those of the tasks a bar keeps
+    /// `worker_id` from, as [`Store::barred_tasks`], in the same statement (*Get next* reads
+    /// both for its page of candidates).
+    pub async fn worker_cases(
+        &self,
+        worker_id: WorkerId,
+        queries: &[CaseQuery],
+    ) -> Result<(HashMap<TaskId, CaseRouting>, Vec<TaskId>)> {
+        self.cases(queries, Some(worker_id)).await
+    }
+
+    async fn cases(
+        &self,
+        queries: &[CaseQuery],
+        worker_id: Option<WorkerId>,
+    ) -> Result<(HashMap<TaskId, CaseRouting>, Vec<TaskId>)> {
         if queries.is_empty() {
-            return Ok(HashMap::new());
+            return Ok((HashMap::new(), Vec::new()));
         }
         let mut items: Vec<WorkItemId> = queries.iter().map(|q| q.work_item_id).collect();
         items.sort();
         items.dedup();
-        let rows = sqlx::query(&cases_sql(self.engine))
+        let sql = cases_sql(self.engine, worker_id.is_some());
+        let mut query = sqlx::query(&sql)
             .bind(json_id_list(&items))
-            .bind(json_id_list(queries.iter().map(|q| q.task_id)))
-            .fetch_all(&self.reader)
-            .await?;
+            .bind(json_id_list(queries.iter().map(|q| q.task_id)));
+        if let Some(worker_id) = worker_id {
+            query = query.bind(worker_id.to_string());
+        }
+        let rows = query.fetch_all(&self.reader).await?;
         let mut history = Vec::new();
         let mut stored: Vec<(TaskId, i64, WorkerId)> = Vec::new();
+        let mut barred = Vec::new();
         for row in &rows {
             let kind: String = get(row, "kind")?;
             match kind.as_str() {
                 "history" => history.push(assignment_row(row)?),
+                "barred" => barred.push(parse(row, "task_id")?),
                 _ => stored.push((
                     parse(row, "task_id")?,
                     get(row, "assigned_at_us")?,
@@ -156,14 +194,15 @@ impl Store {
         for (task_id, _, worker_id) in stored {
             excluded.entry(task_id).or_default().push(worker_id);
         }
-        Ok(queries
+        let cases = queries
             .iter()
             .map(|q| {
                 let history = history_for(&history, q);
                 let stored = excluded.get(&q.task_id).map_or(&[][..], Vec::as_slice);
                 (q.task_id, case_routing(&q.step, &history, stored))
             })
-            .collect())
+            .collect();
+        Ok((cases, barred))
     }
 
     /// The service line of each engagement named.
@@ -320,7 +359,8 @@ mod tests {
         with_temp_sqlite(|store| async move {
             let statements = [
                 (format!("{HISTORY_SQL} WHERE t.work_item_id = $1"), 1),
-                (cases_sql(Engine::Sqlite), 2),
+                (cases_sql(Engine::Sqlite, false), 2),
+                (cases_sql(Engine::Sqlite, true), 3),
                 (barred_sql(Engine::Sqlite), 2),
                 (REVIEWS_OF_MAKER_SQL.to_string(), 2),
             ];

@@ -83,8 +83,8 @@ pub use leave::{StoredLeave, LEAVE_LENGTH_MAX, LEAVE_MAX, LEAVE_NOTE_LEN_MAX};
 pub use migrate::SCHEMA_VERSION;
 pub use monitor::{WatchedItem, QUEUE_SCAN_MAX, WATCH_PAGE_MAX};
 pub use offers::{
-    outcome_code, Claim, NewOffer, OfferMade, RankedTask, StoredOffer, Units, EXPIRE_BATCH_MAX,
-    RANKED_CLAIM_MAX, REFUSALS_MAX, ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
+    outcome_code, Claim, Holdings, NewOffer, OfferMade, RankedTask, StoredOffer, Units,
+    EXPIRE_BATCH_MAX, RANKED_CLAIM_MAX, REFUSALS_MAX, ROUND_WORKERS_MAX, WORKER_OFFERS_MAX,
 };
 pub use qa::{AccuracyReport, NewReview, QaPolicy, ReviewOutcome, SubmitOutcome, WorkerAccuracy};
 pub use reassign::{Reassigned, Reassignment, REASSIGNABLE, REASSIGN_REASON_LEN_MAX};

@@ -119,6 +119,17 @@ pub struct Units {
     pub max: u32,
 }
 
+/// What a worker holds, as *Get next* and the router rank with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holdings {
+    pub units: Units,
+    /// Units used per channel.
+    pub channels: Vec<(String, u32)>,
+    /// Offers made to the worker and not answered (expired ones included until the router
+    /// ends them): when there are none, *Get next* need not read them.
+    pub open_offers: u32,
+}
+
 pub fn outcome_code(outcome: OfferOutcome) -> &'static str {
     match outcome {
         OfferOutcome::Accepted => "accepted",
@@ -179,6 +190,7 @@ struct Held {
     units: Units,
     capacity: Capacity,
     channels: Vec<(String, u32)>,
+    open_offers: u32,
 }
 
 impl Held {
@@ -316,6 +328,7 @@ async fn held_locked(
     };
     let mut channels: Vec<(String, u32)> = Vec::new();
     let mut used = 0u32;
+    let mut open_offers = 0u32;
     let mut add = |channel: String, units: u32| {
         used += units;
         match channels.iter_mut().find(|(c, _)| *c == channel) {
@@ -331,6 +344,7 @@ async fn held_locked(
                 add(channel, weight);
             }
             "o" => {
+                open_offers += 1;
                 let (channel, _) = load_of(get(row, "requirements")?)?;
                 add(channel, get::<i64>(row, "units")?.max(0) as u32);
             }
@@ -347,6 +361,7 @@ async fn held_locked(
             channels: caps_of(&caps)?,
         },
         channels,
+        open_offers,
     })
 }
 
@@ -761,15 +776,16 @@ impl Store {
             .units)
     }
 
-    /// What a worker holds (open offers included): units used and allowed, and units used
-    /// per channel.
-    pub async fn worker_holdings(
-        &self,
-        worker_id: WorkerId,
-    ) -> Result<(Units, Vec<(String, u32)>)> {
+    /// What a worker holds (open offers included): units used and allowed, units used per
+    /// channel, and how many offers are open.
+    pub async fn worker_holdings(&self, worker_id: WorkerId) -> Result<Holdings> {
         let mut conn = self.reader.acquire().await?;
         let held = held_locked(&mut conn, Engine::Sqlite, worker_id).await?;
-        Ok((held.units, held.channels))
+        Ok(Holdings {
+            units: held.units,
+            channels: held.channels,
+            open_offers: held.open_offers,
+        })
     }
 
     /// Workers whose presence is `available`, in id order, at most [`ROUND_WORKERS_MAX`].

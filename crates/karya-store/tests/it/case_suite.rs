@@ -239,9 +239,10 @@ pub async fn exclusions_affinity_and_channel_caps_are_honoured(db: &TestDb) {
         }
     );
     assert_eq!(offer(&tenant, third, asha).await, OfferMade::AtCapacity);
-    let (units, channels) = store.worker_holdings(asha).await.unwrap();
-    assert_eq!((units.used, units.max), (2, 10));
-    assert_eq!(channels, vec![("research".to_string(), 2)]);
+    let held = store.worker_holdings(asha).await.unwrap();
+    assert_eq!((held.units.used, held.units.max), (2, 10));
+    assert_eq!(held.channels, vec![("research".to_string(), 2)]);
+    assert_eq!(held.open_offers, 1, "the drafting offer is open");
     // Another channel still has room.
     let tickets = routed_engagement(
         &tenant,

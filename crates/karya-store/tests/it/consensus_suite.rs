@@ -86,6 +86,32 @@ async fn claim(store: &Store, worker_id: WorkerId) -> Option<TaskId> {
         .map(|t| t.id)
 }
 
+/// The tasks of `ids` a bar keeps the worker from, as *Get next* reads them: with the tasks'
+/// cases, in one statement. Checked against [`Store::barred_tasks`] wherever that is asked.
+async fn barred_with_cases(
+    store: &Store,
+    tenant: &karya_store::Tenant,
+    worker_id: WorkerId,
+    ids: &[TaskId],
+) -> Vec<TaskId> {
+    let mut queries = Vec::new();
+    for id in ids {
+        let task = tenant.task(*id).await.unwrap();
+        queries.push(karya_store::CaseQuery {
+            task_id: task.id,
+            work_item_id: task.work_item_id,
+            step: task.step,
+        });
+    }
+    let (cases, mut barred) = store.worker_cases(worker_id, &queries).await.unwrap();
+    assert_eq!(cases.len(), ids.len(), "a case for every task");
+    barred.sort();
+    let mut alone = store.barred_tasks(worker_id, ids).await.unwrap();
+    alone.sort();
+    assert_eq!(barred, alone, "the same bars with the cases as alone");
+    barred
+}
+
 fn assignment() -> AssignmentId {
     AssignmentId::from_uuid(uuid())
 }
@@ -403,6 +429,10 @@ pub async fn gold_pause_bars_claims_until_lifted(db: &TestDb) {
             .unwrap(),
         vec![keying]
     );
+    assert_eq!(
+        barred_with_cases(store, &floor.tenant, keyer, &[keying, verifying]).await,
+        vec![keying]
+    );
     let message = rejected(tenant.assign_task(keying, keyer, assignment(), now()).await);
     assert_eq!(
         message,
@@ -486,6 +516,10 @@ pub async fn rework_excluded_maker_does_not_get_the_task(db: &TestDb) {
         store.barred_tasks(maker, &[task_id]).await.unwrap(),
         vec![task_id]
     );
+    assert_eq!(
+        barred_with_cases(store, &tenant, maker, &[task_id]).await,
+        vec![task_id]
+    );
     let message = rejected(
         tenant
             .assign_task(task_id, maker, assignment(), now())
@@ -499,6 +533,9 @@ pub async fn rework_excluded_maker_does_not_get_the_task(db: &TestDb) {
         .barred_tasks(other, &[task_id])
         .await
         .unwrap()
+        .is_empty());
+    assert!(barred_with_cases(store, &tenant, other, &[task_id])
+        .await
         .is_empty());
     assert_eq!(claim(store, other).await, Some(task_id));
 }
