@@ -517,7 +517,7 @@ pub async fn rework_excluded_maker_does_not_get_the_task(db: &TestDb) {
         vec![task_id]
     );
     assert_eq!(
-        barred_with_cases(store, &tenant, maker, &[task_id]).await,
+        barred_with_cases(store, tenant, maker, &[task_id]).await,
         vec![task_id]
     );
     let message = rejected(
@@ -534,7 +534,7 @@ pub async fn rework_excluded_maker_does_not_get_the_task(db: &TestDb) {
         .await
         .unwrap()
         .is_empty());
-    assert!(barred_with_cases(store, &tenant, other, &[task_id])
+    assert!(barred_with_cases(store, tenant, other, &[task_id])
         .await
         .is_empty());
     assert_eq!(claim(store, other).await, Some(task_id));
