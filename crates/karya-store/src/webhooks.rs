@@ -319,13 +319,15 @@ impl Tenant {
 impl Store {
     /// Claims up to `limit` (at most [`WEBHOOK_CLAIM_MAX`]) active endpoints whose next attempt
     /// is due and whose client has events past their cursor, most overdue first, and holds
-    /// them until `lease_until` so no other node delivers to them meanwhile.
+    /// them until `lease_until` so no other node delivers to them meanwhile. Events committed
+    /// and still queued (PostgreSQL) are linked first, so they count.
     pub async fn claim_due_webhooks(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueWebhook>> {
+        self.link_queued_events().await?;
         let lock = match self.engine {
             Engine::Postgres => " FOR UPDATE OF w SKIP LOCKED",
             Engine::Sqlite => "",
