@@ -92,43 +92,89 @@ impl Store {
         let mut tx = crate::tx::Tx::begin(self).await?;
         let mut changes = Vec::with_capacity(wanted.len());
         for (worker_id, from, since_us, to) in wanted {
-            let updated = sqlx::query(
-                "UPDATE worker_routing SET presence = $1, presence_since_us = $2, presence_by = 'shift'
-                 WHERE worker_id = $3 AND presence = $4 AND presence_since_us = $5",
-            )
-            .bind(to.code())
-            .bind(us(now))
-            .bind(worker_id.to_string())
-            .bind(from.code())
-            .bind(since_us)
-            .execute(&mut *tx)
-            .await?;
-            if updated.rows_affected() != 1 {
-                continue;
+            if let Some(change) = set_by_shift(&mut tx, worker_id, from, since_us, to, now).await? {
+                changes.push(change);
             }
-            append(
-                &mut tx,
-                FIRM_CHAIN,
-                EventKind::WorkerPresenceChanged,
-                &worker_id.to_string(),
-                &json!({"presence": to.code(), "from": from.code(), "by": PresenceSource::Shift.code()}),
-                now,
-            )
-            .await?;
-            let handed_over = match to {
-                Presence::Offline => hand_over(&mut tx, worker_id, now).await?,
-                _ => Vec::new(),
-            };
-            changes.push(ShiftChange {
-                worker_id,
-                from,
-                to,
-                handed_over,
-            });
         }
         tx.commit().await?;
         Ok(changes)
     }
+
+    /// Ends one worker's shift at `now`, as the shift pass does when the pattern says so: the
+    /// worker goes offline (by the shift) and the work they hold and have not submitted is
+    /// handed over to routing, in one transaction. For a caller that keeps the clock itself
+    /// (the demo's simulated firm). `None` when the worker is offline already.
+    pub async fn end_shift(
+        &self,
+        worker_id: WorkerId,
+        now: Timestamp,
+    ) -> Result<Option<ShiftChange>> {
+        let mut tx = crate::tx::Tx::begin(self).await?;
+        let row = sqlx::query(
+            "SELECT presence, presence_since_us FROM worker_routing WHERE worker_id = $1",
+        )
+        .bind(worker_id.to_string())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| crate::StoreError::not_found("worker routing profile", worker_id))?;
+        let presence: String = get(&row, "presence")?;
+        let from = Presence::parse(&presence)
+            .ok_or_else(|| anyhow::anyhow!("stored presence {presence:?}"))?;
+        if from == Presence::Offline {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let since_us: i64 = get(&row, "presence_since_us")?;
+        let change =
+            set_by_shift(&mut tx, worker_id, from, since_us, Presence::Offline, now).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+}
+
+/// Sets the presence the shift calls for, if the worker's row is still as read (`from` since
+/// `since_us`), with its event; going offline hands the worker's unsubmitted work over.
+async fn set_by_shift(
+    tx: &mut crate::tx::Tx,
+    worker_id: WorkerId,
+    from: Presence,
+    since_us: i64,
+    to: Presence,
+    now: Timestamp,
+) -> Result<Option<ShiftChange>> {
+    let updated = sqlx::query(
+        "UPDATE worker_routing SET presence = $1, presence_since_us = $2, presence_by = 'shift'
+         WHERE worker_id = $3 AND presence = $4 AND presence_since_us = $5",
+    )
+    .bind(to.code())
+    .bind(us(now))
+    .bind(worker_id.to_string())
+    .bind(from.code())
+    .bind(since_us)
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() != 1 {
+        return Ok(None);
+    }
+    append(
+        tx,
+        FIRM_CHAIN,
+        EventKind::WorkerPresenceChanged,
+        &worker_id.to_string(),
+        &json!({"presence": to.code(), "from": from.code(), "by": PresenceSource::Shift.code()}),
+        now,
+    )
+    .await?;
+    let handed_over = match to {
+        Presence::Offline => hand_over(tx, worker_id, now).await?,
+        _ => Vec::new(),
+    };
+    Ok(Some(ShiftChange {
+        worker_id,
+        from,
+        to,
+        handed_over,
+    }))
 }
 
 /// Releases to routing every task the worker holds and has not submitted, at the end of their

@@ -353,7 +353,7 @@ fn print_summary(summary: &Summary, url: &str, options: &DemoOptions) {
         summary.sites, summary.clients, summary.engagements, summary.workers
     );
     println!(
-        "  {} days of history, {} to {}: {} work items, {} tasks, {} offers ({} declined, {} timed out)",
+        "  {} days of history, {} to {}: {} work items, {} tasks, {} offers ({} declined, {} timed out), {} handed over at a shift's end",
         options.days,
         summary.from.strftime("%Y-%m-%d %H:%M UTC"),
         summary.to.strftime("%Y-%m-%d %H:%M UTC"),
@@ -361,7 +361,8 @@ fn print_summary(summary: &Summary, url: &str, options: &DemoOptions) {
         s.tasks,
         s.offers,
         s.declined,
-        s.expired
+        s.expired,
+        s.handed_over
     );
     println!(
         "  {} processor jobs, {} submissions, {} reviews ({} failed, sent to rework), {} decisions ({} settled on approval, {} undone by a policy change)",

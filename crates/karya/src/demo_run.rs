@@ -77,6 +77,8 @@ pub struct RunStats {
     pub offers: u32,
     pub declined: u32,
     pub expired: u32,
+    /// Tasks handed back to routing because their worker's shift ended before they were done.
+    pub handed_over: u32,
     pub submissions: u32,
     /// Processor jobs completed.
     pub jobs: u32,
@@ -662,15 +664,28 @@ impl Sim<'_> {
         let w = &mut self.workers[worker];
         w.on_shift = true;
         w.shift_started = self.now;
-        Ok(())
+        // Work that came to them off shift (rework of their own, an offer taken late) waited.
+        self.start_next(worker).await
     }
 
+    /// As the server's shift pass does: the worker goes offline and the work they hold and have
+    /// not submitted goes back to routing, for whoever is on shift; what they were doing is
+    /// dropped from their hands (its `WorkDone` comes stale).
     async fn shift_end(&mut self, worker: usize) -> anyhow::Result<()> {
         let id = self.workers[worker].id;
-        self.store
-            .set_presence(id, Presence::Offline, self.now)
-            .await?;
+        let ended = self.store.end_shift(id, self.now).await?;
         self.workers[worker].on_shift = false;
+        for (_, task_id) in ended.map(|change| change.handed_over).unwrap_or_default() {
+            let units = self.tasks.get(&task_id).map_or(1, |t| t.units);
+            let w = &mut self.workers[worker];
+            w.queue.retain(|t| *t != task_id);
+            if w.active == Some(task_id) {
+                w.active = None;
+            }
+            w.units = w.units.saturating_sub(units);
+            self.stats.handed_over += 1;
+            self.changed = true;
+        }
         Ok(())
     }
 
@@ -862,9 +877,9 @@ impl Sim<'_> {
         self.start_next(worker).await
     }
 
-    /// The worker starts the next task they hold, if they are free.
+    /// The worker starts the next task they hold, if they are on shift and free.
     async fn start_next(&mut self, worker: usize) -> anyhow::Result<()> {
-        if self.workers[worker].active.is_some() {
+        if !self.workers[worker].on_shift || self.workers[worker].active.is_some() {
             return Ok(());
         }
         let Some(task_id) = self.workers[worker].queue.pop_front() else {
@@ -907,6 +922,10 @@ impl Sim<'_> {
     }
 
     async fn work_done(&mut self, worker: usize, task_id: TaskId) -> anyhow::Result<()> {
+        if self.workers[worker].active != Some(task_id) {
+            // Handed over when the worker's shift ended: someone else does it now.
+            return Ok(());
+        }
         self.workers[worker].active = None;
         let Some(task) = self.tasks.get(&task_id) else {
             return self.start_next(worker).await;

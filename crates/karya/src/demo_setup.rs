@@ -144,7 +144,8 @@ fn issuer(code: &str) -> &'static str {
 
 /// What an engagement's tasks require: the skills and languages every human step shares at
 /// the level of the most demanding step (its team holds them all), and its expected handling
-/// capped at a shift's worth (longer work is held across shifts).
+/// capped at a shift's worth (routing prefers a worker with that much of the shift left; what
+/// is not done when a shift ends is handed over).
 fn requirements(pack: &pack::Pack, weight: u32) -> Requirements {
     let human: Vec<&pack::Step> = pack
         .steps

@@ -548,6 +548,51 @@ pub async fn shifts_drive_presence(db: &TestDb) {
         routed.presence_by,
         karya_core::workforce::PresenceSource::Shift
     );
+    // A shift ended by its caller (the demo keeps its own clock) hands over the same way: a
+    // started task and an assigned one go back to routing; a submitted one stays.
+    let started = task_on(&tenant, item(&tenant, engagement_id).await, "analysis").await;
+    let assigned = task_on(&tenant, item(&tenant, engagement_id).await, "analysis").await;
+    let submitted = task_on(&tenant, item(&tenant, engagement_id).await, "analysis").await;
+    for t in [started, assigned, submitted] {
+        assert!(matches!(
+            claim(store, &tenant, t, asha).await,
+            Claim::Assigned(_)
+        ));
+    }
+    for t in [started, submitted] {
+        tenant
+            .transition_task(t, TaskState::InProgress, now())
+            .await
+            .unwrap();
+    }
+    tenant
+        .submit_task(submitted, &karya_core::qa::Fields::new(), now())
+        .await
+        .unwrap();
+    let submitted_state = tenant.task(submitted).await.unwrap().state;
+    let ended = store
+        .end_shift(asha, at(24 + 12, 0))
+        .await
+        .unwrap()
+        .expect("asha was on shift");
+    assert_eq!(
+        (ended.from, ended.to),
+        (Presence::Available, Presence::Offline)
+    );
+    let mut handed: Vec<TaskId> = ended.handed_over.iter().map(|(_, t)| *t).collect();
+    handed.sort();
+    let mut expected = vec![started, assigned];
+    expected.sort();
+    assert_eq!(handed, expected);
+    for t in [started, assigned] {
+        assert_eq!(tenant.task(t).await.unwrap().state, TaskState::Ready);
+        assert_eq!(store.active_assignee(t).await.unwrap(), None);
+    }
+    assert_eq!(tenant.task(submitted).await.unwrap().state, submitted_state);
+    assert_eq!(presence(asha).await, Presence::Offline);
+    // Offline already: nothing to end.
+    assert_eq!(store.end_shift(asha, at(24 + 12, 5)).await.unwrap(), None);
+    assert_eq!(store.end_shift(nobody, at(24 + 12, 5)).await.unwrap(), None);
     assert_intact(store).await;
 }
 

@@ -5,8 +5,9 @@
 use std::collections::BTreeSet;
 use std::process::Output;
 
-use karya_core::lifecycle::WorkItemState;
+use karya_core::lifecycle::{TaskState, WorkItemState};
 use karya_core::service_line::ServiceLine;
+use karya_core::workforce::Presence;
 use karya_store::{PageRequest, Store, StoreOptions, WorkItemFilter};
 
 use crate::{karya, Scratch};
@@ -109,6 +110,7 @@ async fn demo_builds_a_verified_firm_with_work_in_every_line() {
     let mut decisions = 0;
     let mut reviews = 0;
     let mut events = 0;
+    let mut started = 0;
     for client in &clients {
         let tenant = store.tenant(client.id);
         let engagements = tenant.list_engagements(&all()).await.unwrap().items;
@@ -123,6 +125,25 @@ async fn demo_builds_a_verified_firm_with_work_in_every_line() {
             }
             for item in &items {
                 states.insert(item.state.code());
+                // Shifts hand unfinished work over: nobody off shift holds a started task.
+                for task in tenant.tasks_of(item.id).await.unwrap() {
+                    if task.state != TaskState::InProgress {
+                        continue;
+                    }
+                    let holder = store
+                        .active_assignee(task.id)
+                        .await
+                        .unwrap()
+                        .expect("a started task has its worker");
+                    let presence = store.routed_worker(holder).await.unwrap().presence;
+                    assert_ne!(
+                        presence,
+                        Presence::Offline,
+                        "task {} in progress with a worker off shift",
+                        task.id
+                    );
+                    started += 1;
+                }
                 if reviews == 0 && item.state == WorkItemState::Delivered {
                     for task in tenant.tasks_of(item.id).await.unwrap() {
                         reviews += tenant.reviews_of(task.id).await.unwrap().len();
@@ -151,6 +172,7 @@ async fn demo_builds_a_verified_firm_with_work_in_every_line() {
         "{states:?}"
     );
     assert!(reviews > 0, "delivered work was reviewed");
+    assert!(started > 0, "work in progress at the end of the history");
     assert!(decisions > 0, "decisions were taken");
     assert!(events > 0, "events were written");
     store.close().await;
