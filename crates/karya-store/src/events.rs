@@ -145,6 +145,10 @@ impl Linker {
                     due.insert(more);
                 }
                 for client in due {
+                    if pool.is_closed() {
+                        // The store was closed, which linked what was queued.
+                        return;
+                    }
                     if let Err(err) = link_pending(&pool, &client.to_string()).await {
                         // Committed and queued: the client's next change, a reader of its
                         // chain, an audit or the next start links them.
