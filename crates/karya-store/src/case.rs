@@ -102,10 +102,10 @@ fn history_for(rows: &[AssignmentRow], query: &CaseQuery) -> Vec<PriorWork> {
 /// an item of the JSON array `$1`, as [`HISTORY_SQL`] reads it) and of kind `excluded` (a
 /// worker stored as excluded from a task of the JSON array `$2`, with when, in
 /// `assigned_at_us`), and, `with_bars`, of kind `barred` (a task of `$2` a bar keeps the worker
-/// `$3` from, as [`crate::bars::barred_sql`] finds them). On SQLite each list drives its join (`CROSS JOIN` keeps the order), so
-/// the rows are found through the indexes on the items' tasks, the tasks' assignments and the
-/// tasks' exclusions however large the tables grow; PostgreSQL orders the join by its
-/// statistics.
+/// `$3` from, as [`crate::bars::barred_sql`] finds them). On SQLite each list drives its join
+/// (`CROSS JOIN` keeps the order), so the rows are found through the indexes on the items'
+/// tasks, the tasks' assignments and exclusions however large the tables grow; PostgreSQL
+/// orders the joins by its statistics.
 pub(crate) fn cases_sql(engine: Engine, with_bars: bool) -> String {
     let bars = match with_bars {
         true => format!(

@@ -212,7 +212,7 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     engine: Engine,
-    /// Where writes go. On SQLite a pool of exactly one connection, which `group` holds.
+    /// Where writes go. On SQLite a pool of exactly one connection, which the group writer holds.
     writer: AnyPool,
     /// How changes are written.
     writes: Writes,
