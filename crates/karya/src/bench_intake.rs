@@ -7,8 +7,10 @@
 //! item's SLA clock started with its due time on the engagement's calendar, one commit). Generating the file is not timed. Peak RSS is the process's high-water mark
 //! (`VmHWM`), which includes the rows held for the one transaction.
 //!
-//! Without `--db`, a fresh SQLite file in the temporary directory is used. The last line of the
-//! output is one JSON object `{"engine", "rows", "items_per_s", "peak_rss_mib"}`.
+//! The import goes to a fresh database made for the run and removed after it: a SQLite file in
+//! a temporary directory (the default), or, with `--db` naming a PostgreSQL server, a new
+//! database on that server. The last line of the output is one JSON object `{"engine", "rows",
+//! "items_per_s", "peak_rss_mib"}`.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -21,6 +23,8 @@ use karya_core::service_line::ServiceLine;
 use karya_server::intake::{self, Format};
 use karya_sim::rng::Rng;
 use karya_store::{NewEngagement, Store, StoreOptions};
+
+use crate::bench_lifecycle::Fresh;
 use serde_json::json;
 
 /// Runs the benchmark once and prints its figures.
@@ -47,10 +51,23 @@ async fn measure(
     let path = dir.join(format!("claims.{}", format.name()));
     generate(&path, format, rows)?;
     let file_bytes = std::fs::metadata(&path)?.len();
-    let url = db.unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.display()));
-    let store = Store::open(&url, &StoreOptions::default())
+    let (fresh, url) = Fresh::make(db.as_deref().unwrap_or("sqlite"), "intake").await?;
+    let outcome = import(rows, format, &path, file_bytes, &url).await;
+    fresh.remove().await;
+    outcome
+}
+
+/// Imports the generated file at `path` into the database at `url` and prints the figures.
+async fn import(
+    rows: usize,
+    format: Format,
+    path: &Path,
+    file_bytes: u64,
+    url: &str,
+) -> anyhow::Result<()> {
+    let store = Store::open(url, &StoreOptions::default())
         .await
-        .with_context(|| format!("cannot open {}", karya_store::redact_url(&url)))?;
+        .with_context(|| format!("cannot open {}", karya_store::redact_url(url)))?;
     let engine = store.engine().name();
 
     let client_id = ClientId::from_uuid(uuid::Uuid::now_v7());
@@ -76,12 +93,12 @@ async fn measure(
         "intake bench: {rows} rows, {} file of {:.1} MiB, {engine} at {}",
         format.name(),
         file_bytes as f64 / (1024.0 * 1024.0),
-        karya_store::redact_url(&url)
+        karya_store::redact_url(url)
     );
 
     let started = Instant::now();
     let parsed = tokio::task::block_in_place(|| {
-        let mut file = std::fs::File::open(&path)?;
+        let mut file = std::fs::File::open(path)?;
         let mut new_id = || WorkItemId::from_uuid(uuid::Uuid::now_v7());
         intake::parse(format, &mut file, engagement_id, &mut new_id).map_err(anyhow::Error::new)
     })?;

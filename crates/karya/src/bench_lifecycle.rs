@@ -194,13 +194,15 @@ impl Report {
 }
 
 /// A database made for this run, removed at the end.
-enum Fresh {
+pub(crate) enum Fresh {
     Sqlite { dir: std::path::PathBuf },
     Postgres { server: String, name: String },
 }
 
 impl Fresh {
-    async fn make(db: &str, purpose: &str) -> anyhow::Result<(Fresh, String)> {
+    /// Makes a fresh database for `purpose` from `--db` (`sqlite` or a PostgreSQL server's URL)
+    /// and returns it with its URL.
+    pub(crate) async fn make(db: &str, purpose: &str) -> anyhow::Result<(Fresh, String)> {
         let tag = uuid::Uuid::now_v7().simple().to_string();
         if db == "sqlite" || db.starts_with("sqlite:") {
             let dir = std::env::temp_dir().join(format!("karya-bench-{purpose}-{tag}"));
@@ -231,7 +233,7 @@ impl Fresh {
         ))
     }
 
-    async fn remove(self) {
+    pub(crate) async fn remove(self) {
         match self {
             Fresh::Sqlite { dir } => {
                 std::fs::remove_dir_all(dir).ok();

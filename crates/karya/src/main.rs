@@ -199,7 +199,8 @@ enum BenchCommand {
         /// File format: csv or jsonl.
         #[arg(long, default_value = "csv", value_parser = ["csv", "jsonl"])]
         format: String,
-        /// Database [default: a fresh SQLite file in a temporary directory].
+        /// sqlite (a fresh temporary file) or a PostgreSQL server URL (a fresh database is
+        /// created on it for the run and dropped afterwards) [default: sqlite].
         #[arg(long, value_name = "URL")]
         db: Option<String>,
     },

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `karya` binary: real processes, real sockets, real files.
 
 mod audit;
+mod bench;
 mod crash;
 mod demo;
 mod http;
