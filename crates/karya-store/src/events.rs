@@ -224,7 +224,7 @@ pub(crate) async fn link_all(
             .iter()
             .filter(|e| e.client_id == client_id)
             .collect();
-        let seq = link_client(conn, client_id, &events).await?;
+        let seq = link_events_of(conn, client_id, &events).await?;
         if client_id == last {
             last_seq = Some(seq);
         }
@@ -247,7 +247,7 @@ pub(crate) async fn link_queued_first(conn: &mut AnyConnection, client: &str) ->
 
 /// Links one client's events (in order) and returns the last one's sequence number. On
 /// PostgreSQL the events of other changes committed queued come first: they happened before.
-async fn link_client(
+async fn link_events_of(
     conn: &mut AnyConnection,
     client_id: ClientId,
     events: &[&PendingEvent],

@@ -4,12 +4,7 @@
 
 use sqlx::{Connection, Row};
 
-use crate::karya;
-
-fn admin_url() -> String {
-    std::env::var("KARYA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use crate::{admin_url, karya};
 
 /// The figures of a run: its output's last line.
 fn figures(args: &[&str]) -> serde_json::Value {
@@ -26,22 +21,17 @@ fn figures(args: &[&str]) -> serde_json::Value {
 /// Tables in the public schema of the database at `url`, and databases the bench left behind.
 async fn traces(url: &str) -> (i64, i64) {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let tables: i64 = sqlx::query(
-        "SELECT count(*) AS n FROM pg_tables WHERE schemaname = 'public' AND tablename = 'schema_migrations'",
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM pg_tables
+                 WHERE schemaname = 'public' AND tablename = 'schema_migrations') AS tables,
+                (SELECT count(*) FROM pg_database
+                 WHERE datname LIKE 'karya_bench_intake_%') AS databases",
     )
     .fetch_one(&mut conn)
     .await
-    .unwrap()
-    .get("n");
-    let databases: i64 = sqlx::query(
-        "SELECT count(*) AS n FROM pg_database WHERE datname LIKE 'karya_bench_intake_%'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .unwrap()
-    .get("n");
+    .unwrap();
     conn.close().await.unwrap();
-    (tables, databases)
+    (row.get("tables"), row.get("databases"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

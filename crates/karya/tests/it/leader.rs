@@ -17,18 +17,13 @@ use karya_store::{
 use sqlx::{Connection, Executor, Row};
 
 use crate::http::request;
-use crate::{Scratch, Server};
+use crate::{admin_url, Scratch, Server};
 
 /// How long a follower may take to lead after the leader dies: its session closes at once on
 /// SIGKILL and followers ask every second, so this is generous; the test fails past it.
 const TAKEOVER_BOUND: Duration = Duration::from_secs(20);
 /// How long to wait for the leader to offer every ready task.
 const OFFERS_BOUND: Duration = Duration::from_secs(20);
-
-fn admin_url() -> String {
-    std::env::var("KARYA_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
 
 fn database_url(admin_url: &str, name: &str) -> String {
     let base = admin_url

@@ -54,6 +54,12 @@ pub fn example_input(service_line: &str) -> serde_json::Value {
     serde_json::from_str(&loaded.pack.examples[0].input).unwrap()
 }
 
+/// The PostgreSQL server the tests make their databases on.
+pub fn admin_url() -> String {
+    std::env::var("KARYA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 pub fn karya() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_karya"));
     command
