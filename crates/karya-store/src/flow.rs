@@ -882,18 +882,20 @@ async fn enqueue(
     match next {
         Next::Task(step) => {
             let task_id = TaskId::from_uuid(id);
-            sqlx::query(
-                "INSERT INTO tasks (id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+            // Every caller commits next: the new task is written with the commit.
+            conn.write_at_commit(
+                crate::tx::Write::new(
+                    "INSERT INTO tasks (id, client_id, work_item_id, step, priority, state, created_at_us, updated_at_us)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                )
+                .bind(task_id.to_string())
+                .bind(item.client_id.to_string())
+                .bind(item.id.to_string())
+                .bind(step.name.as_str())
+                .bind(priority_rank(item.priority))
+                .bind(TaskState::Ready.code())
+                .bind(us(now)),
             )
-            .bind(task_id.to_string())
-            .bind(item.client_id.to_string())
-            .bind(item.id.to_string())
-            .bind(&step.name)
-            .bind(priority_rank(item.priority))
-            .bind(TaskState::Ready.code())
-            .bind(us(now))
-            .execute(&mut *conn)
             .await?;
             append(
                 conn,
@@ -1133,26 +1135,29 @@ async fn deliver(
         item.external_ref.as_deref(),
         &work_item_id,
     );
-    sqlx::query(
-        "INSERT INTO deliverables (id, client_id, work_item_id, name, media_type, content, sha256, bytes, created_at_us)
-         VALUES ($1, $2, $3, $4, 'application/json', $5, $6, $7, $8)",
+    // Read by later changes only: written with the commit.
+    let bytes = content.len();
+    conn.write_at_commit(
+        crate::tx::Write::new(
+            "INSERT INTO deliverables (id, client_id, work_item_id, name, media_type, content, sha256, bytes, created_at_us)
+             VALUES ($1, $2, $3, $4, 'application/json', $5, $6, $7, $8)",
+        )
+        .bind(id.to_string())
+        .bind(item.client_id.to_string())
+        .bind(work_item_id.as_str())
+        .bind(name.as_str())
+        .bind(content)
+        .bind(sha256.as_str())
+        .bind(bytes as i64)
+        .bind(us(now)),
     )
-    .bind(id.to_string())
-    .bind(item.client_id.to_string())
-    .bind(&work_item_id)
-    .bind(&name)
-    .bind(&content)
-    .bind(&sha256)
-    .bind(content.len() as i64)
-    .bind(us(now))
-    .execute(&mut *conn)
     .await?;
     append(
         conn,
         item.client_id,
         EventKind::DeliverableCreated,
         &id.to_string(),
-        &json!({"work_item_id": work_item_id, "name": name, "sha256": sha256, "bytes": content.len()}),
+        &json!({"work_item_id": work_item_id, "name": name, "sha256": sha256, "bytes": bytes}),
         now,
     )
     .await?;

@@ -381,28 +381,29 @@ async fn task_load(conn: &mut AnyConnection, task_id: TaskId) -> Result<(String,
 }
 
 async fn insert_explanation(
-    conn: &mut AnyConnection,
+    tx: &mut crate::tx::Tx,
     id: uuid::Uuid,
     client_id: ClientId,
     explanation: &Explanation,
     assignment_id: Option<AssignmentId>,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    // A new row nothing in the change reads: written with the commit.
+    tx.write_at_commit(
+        crate::tx::Write::new(
+            "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id.to_string())
+        .bind(client_id.to_string())
+        .bind(explanation.task_id.to_string())
+        .bind(explanation.winner.map(|w| w.to_string()))
+        .bind(assignment_id.map(|a| a.to_string()))
+        .bind(explanation.path.code())
+        .bind(explanation.rule.code())
+        .bind(explanation_json(explanation).to_string())
+        .bind(us(explanation.decided_at)),
     )
-    .bind(id.to_string())
-    .bind(client_id.to_string())
-    .bind(explanation.task_id.to_string())
-    .bind(explanation.winner.map(|w| w.to_string()))
-    .bind(assignment_id.map(|a| a.to_string()))
-    .bind(explanation.path.code())
-    .bind(explanation.rule.code())
-    .bind(explanation_json(explanation).to_string())
-    .bind(us(explanation.decided_at))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Takes a task back from the worker holding it and sends it to routing: the task moves from

@@ -473,22 +473,28 @@ async fn set_task_state(
     to: TaskState,
     now: Timestamp,
 ) -> Result<()> {
-    let updated = sqlx::query(
-        "UPDATE tasks SET state = $1, updated_at_us = $2 WHERE client_id = $3 AND id = $4 AND state = $5",
-    )
-    .bind(to.code())
-    .bind(us(now))
-    .bind(task.client_id.to_string())
-    .bind(task.id.to_string())
-    .bind(task.state.code())
-    .execute(&mut *conn)
-    .await?;
+    let updated = sqlx::query(SET_TASK_STATE)
+        .bind(to.code())
+        .bind(us(now))
+        .bind(task.client_id.to_string())
+        .bind(task.id.to_string())
+        .bind(task.state.code())
+        .execute(&mut *conn)
+        .await?;
     if updated.rows_affected() != 1 {
         return Err(StoreError::Conflict {
-            message: format!("task {} changed concurrently: reload and retry", task.id),
+            message: changed_concurrently(task.id),
         });
     }
     Ok(())
+}
+
+/// Stores a task's state `$1` (at `$2`) where it is still `$5` (client `$3`, task `$4`).
+const SET_TASK_STATE: &str =
+    "UPDATE tasks SET state = $1, updated_at_us = $2 WHERE client_id = $3 AND id = $4 AND state = $5";
+
+fn changed_concurrently(task_id: TaskId) -> String {
+    format!("task {task_id} changed concurrently: reload and retry")
 }
 
 /// Records one hop of a task (already stored by [`set_task_state`]): its event, and the
@@ -715,7 +721,18 @@ impl Tenant {
             _ => TaskState::Done,
         };
         TaskState::Submitted.transition(to).map_err(rejected)?;
-        set_task_state(&mut tx, &task, to, now).await?;
+        // The task's row is written once, with the commit: what follows reads its step and
+        // item, never its state.
+        tx.write_at_commit(
+            crate::tx::Write::new(SET_TASK_STATE)
+                .bind(to.code())
+                .bind(us(now))
+                .bind(task.client_id.to_string())
+                .bind(task.id.to_string())
+                .bind(task.state.code())
+                .expect_rows(1, changed_concurrently(task.id)),
+        )
+        .await?;
         record_transition(&mut tx, &mut task, TaskState::Submitted, now).await?;
 
         let outcome = match gold_expected {
@@ -1184,7 +1201,7 @@ impl Tenant {
 
 #[allow(clippy::too_many_arguments)]
 async fn insert_submission(
-    conn: &mut AnyConnection,
+    tx: &mut crate::tx::Tx,
     tenant: &Tenant,
     task: &Task,
     engagement_id: EngagementId,
@@ -1193,23 +1210,25 @@ async fn insert_submission(
     (outcome, rate_ppm, draw_ppm, reason): (&str, i64, i64, &str),
     now: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO qa_submissions (task_id, submission, client_id, engagement_id, step, worker_id,
-            outcome, rate_ppm, draw_ppm, reason, submitted_at_us)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    // Read by later changes only (the next submission's number, reports): written with the
+    // commit.
+    tx.write_at_commit(
+        crate::tx::Write::new(
+            "INSERT INTO qa_submissions (task_id, submission, client_id, engagement_id, step, worker_id,
+                outcome, rate_ppm, draw_ppm, reason, submitted_at_us)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(task.id.to_string())
+        .bind(i64::from(submission))
+        .bind(tenant.client_id.to_string())
+        .bind(engagement_id.to_string())
+        .bind(task.step.as_str())
+        .bind(worker_id.to_string())
+        .bind(outcome)
+        .bind(rate_ppm)
+        .bind(draw_ppm)
+        .bind(reason)
+        .bind(us(now)),
     )
-    .bind(task.id.to_string())
-    .bind(i64::from(submission))
-    .bind(tenant.client_id.to_string())
-    .bind(engagement_id.to_string())
-    .bind(&task.step)
-    .bind(worker_id.to_string())
-    .bind(outcome)
-    .bind(rate_ppm)
-    .bind(draw_ppm)
-    .bind(reason)
-    .bind(us(now))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    .await
 }

@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use crate::clients::page_of;
 use crate::events::append;
 use crate::rows::{get, is_foreign_key_violation, is_unique_violation, parse, timestamp, us};
+use crate::tx::Write;
 use crate::{Engine, Page, PageRequest, Result, Store, StoreError, Tenant};
 
 /// What it takes to open an engagement.
@@ -544,21 +545,19 @@ impl Tenant {
                         .into(),
             });
         }
-        let updated = sqlx::query(
-            "UPDATE tasks SET state = $1, updated_at_us = $2 WHERE client_id = $3 AND id = $4 AND state = $5",
+        // Written at commit, with the events: nothing below reads them.
+        tx.write_at_commit(
+            Write::new(
+                "UPDATE tasks SET state = $1, updated_at_us = $2 WHERE client_id = $3 AND id = $4 AND state = $5",
+            )
+            .bind(to.code())
+            .bind(us(now))
+            .bind(self.client_id.to_string())
+            .bind(id.to_string())
+            .bind(task.state.code())
+            .expect_rows(1, format!("task {id} changed concurrently: reload and retry")),
         )
-        .bind(to.code())
-        .bind(us(now))
-        .bind(self.client_id.to_string())
-        .bind(id.to_string())
-        .bind(task.state.code())
-        .execute(&mut *tx)
         .await?;
-        if updated.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                message: format!("task {id} changed concurrently: reload and retry"),
-            });
-        }
         append(
             &mut tx,
             self.client_id,
@@ -569,11 +568,12 @@ impl Tenant {
         )
         .await?;
         if task.state.is_held() && !to.is_held() {
-            sqlx::query("UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL")
-                .bind(us(now))
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await?;
+            tx.write_at_commit(
+                Write::new("UPDATE assignments SET released_at_us = $1 WHERE task_id = $2 AND released_at_us IS NULL")
+                    .bind(us(now))
+                    .bind(id.to_string()),
+            )
+            .await?;
             append(
                 &mut tx,
                 self.client_id,
@@ -650,40 +650,43 @@ pub(crate) async fn assign(
             .map_err(|err| StoreError::Rejected {
                 message: err.to_string(),
             })?;
-    let updated = sqlx::query(
-        "UPDATE tasks SET state = 'assigned', updated_at_us = $1 WHERE id = $2 AND state = $3",
+    // Both at commit: the claimers hold the task's row (or SQLite's one writer) meanwhile.
+    let task_id = task.id;
+    conn.write_at_commit(
+        Write::new(
+            "UPDATE tasks SET state = 'assigned', updated_at_us = $1 WHERE id = $2 AND state = $3",
+        )
+        .bind(us(now))
+        .bind(task.id.to_string())
+        .bind(task.state.code())
+        .expect_rows(
+            1,
+            format!("task {task_id} changed concurrently: reload and retry"),
+        ),
     )
-    .bind(us(now))
-    .bind(task.id.to_string())
-    .bind(task.state.code())
-    .execute(&mut *conn)
     .await?;
-    if updated.rows_affected() != 1 {
-        return Err(StoreError::Conflict {
-            message: format!("task {} changed concurrently: reload and retry", task.id),
-        });
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO assignments (id, task_id, client_id, worker_id, assigned_at_us) VALUES ($1, $2, $3, $4, $5)",
+    conn.write_at_commit(
+        Write::new(
+            "INSERT INTO assignments (id, task_id, client_id, worker_id, assigned_at_us) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(assignment_id.to_string())
+        .bind(task.id.to_string())
+        .bind(task.client_id.to_string())
+        .bind(worker_id.to_string())
+        .bind(us(now))
+        .map_error(move |err| {
+            if is_foreign_key_violation(err) {
+                Some(StoreError::not_found("worker", worker_id))
+            } else if is_unique_violation(err) {
+                Some(StoreError::Conflict {
+                    message: format!("task {task_id} is held by another worker"),
+                })
+            } else {
+                None
+            }
+        }),
     )
-    .bind(assignment_id.to_string())
-    .bind(task.id.to_string())
-    .bind(task.client_id.to_string())
-    .bind(worker_id.to_string())
-    .bind(us(now))
-    .execute(&mut *conn)
-    .await;
-    match inserted {
-        Err(err) if is_foreign_key_violation(&err) => {
-            return Err(StoreError::not_found("worker", worker_id))
-        }
-        Err(err) if is_unique_violation(&err) => {
-            return Err(StoreError::Conflict {
-                message: format!("task {} is held by another worker", task.id),
-            })
-        }
-        other => other?,
-    };
+    .await?;
     append(
         conn,
         task.client_id,

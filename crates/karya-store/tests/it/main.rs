@@ -104,6 +104,7 @@ conformance!(
     leave_is_booked_and_keeps_the_worker_off_shift,
     reassignment_property,
     documents_are_stored_exactly_and_scoped_to_the_client,
+    an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing,
 );
 
 /// Tests of what only one engine has.
@@ -125,6 +126,16 @@ mod postgres_only {
             return;
         };
         crate::suite::changes_read_their_queued_events_while_the_chain_is_busy(&db).await;
+        db.finish().await;
+    }
+
+    /// A conditional write left for the commit still guards the change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writes_at_commit_fail_the_change_when_their_row_moved() {
+        let Some(db) = crate::harness::TestDb::postgres().await else {
+            return;
+        };
+        crate::suite::writes_at_commit_fail_the_change_when_their_row_moved(&db).await;
         db.finish().await;
     }
 }

@@ -1269,3 +1269,137 @@ pub async fn changes_read_their_queued_events_while_the_chain_is_busy(db: &TestD
     );
     assert_intact(&db.store).await;
 }
+
+/// A change's last writes run with its commit (PostgreSQL): a task moved by someone else while
+/// a transition waits to write still fails the transition with a conflict, and nothing of it
+/// stays, its event included.
+pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) {
+    use sqlx::Connection;
+    let store = &db.store;
+    let tenant = client(store, "Acme").await;
+    let engagement_id = engagement(&tenant, "claims").await;
+    let item_id = item(&tenant, engagement_id).await;
+    let task = tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "check".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let worker_id = worker(store, "maker").await;
+    let claimed = store.claim_next_task(worker_id, id(), now()).await.unwrap();
+    assert_eq!(claimed.map(|t| t.id), Some(task.id));
+    let before = event_count(&tenant).await;
+
+    // Another session holds the task's row: the transition reads the task, then waits at its
+    // commit's statement for the row.
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut lock = holder.begin().await.unwrap();
+    sqlx::query("SELECT state FROM tasks WHERE id = $1 FOR UPDATE")
+        .bind(task.id.to_string())
+        .fetch_one(&mut *lock)
+        .await
+        .unwrap();
+    let start = {
+        let tenant = store.tenant(tenant.client_id());
+        let task_id = task.id;
+        tokio::spawn(async move {
+            tenant
+                .transition_task(task_id, TaskState::InProgress, now())
+                .await
+        })
+    };
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut waited = false;
+    for _ in 0..600 {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+               AND wait_event_type = 'Lock' AND query LIKE 'WITH w0 AS (UPDATE tasks%'",
+        )
+        .fetch_one(&mut watcher)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(waited, "the transition never waited for the task's row");
+    // The task is escalated meanwhile; the transition's update no longer finds it assigned.
+    sqlx::query("UPDATE tasks SET state = 'escalated' WHERE id = $1")
+        .bind(task.id.to_string())
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    lock.commit().await.unwrap();
+    let err = start.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict { message } if message.contains("changed concurrently")),
+        "{err:?}"
+    );
+    assert_eq!(
+        tenant.task(task.id).await.unwrap().state,
+        TaskState::Escalated
+    );
+    assert_eq!(
+        event_count(&tenant).await,
+        before,
+        "the failed transition left no event"
+    );
+    assert_eq!(
+        store.active_assignee(task.id).await.unwrap(),
+        Some(worker_id),
+        "the assignment is not released by a failed change"
+    );
+    holder.close().await.unwrap();
+    watcher.close().await.unwrap();
+    assert_intact(store).await;
+}
+
+/// A claim's writes read their database errors as the claim's: a worker who does not exist is
+/// not found, and nothing of the claim stays.
+pub async fn an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing(db: &TestDb) {
+    let store = &db.store;
+    let tenant = client(store, "Acme").await;
+    let engagement_id = engagement(&tenant, "claims").await;
+    let item_id = item(&tenant, engagement_id).await;
+    let task = tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "check".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let before = event_count(&tenant).await;
+    let nobody = WorkerId::from_uuid(uuid::Uuid::now_v7());
+    let err = tenant
+        .assign_task(
+            task.id,
+            nobody,
+            AssignmentId::from_uuid(uuid::Uuid::now_v7()),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotFound { kind: "worker", .. }),
+        "{err:?}"
+    );
+    assert_eq!(tenant.task(task.id).await.unwrap().state, TaskState::Ready);
+    assert_eq!(store.active_assignee(task.id).await.unwrap(), None);
+    assert_eq!(event_count(&tenant).await, before, "no event of the claim");
+    // The task is still there for a worker who exists.
+    let maker = worker(store, "maker").await;
+    let claimed = store.claim_next_task(maker, id(), now()).await.unwrap();
+    assert_eq!(claimed.map(|t| t.id), Some(task.id));
+    assert_intact(store).await;
+}
