@@ -68,6 +68,8 @@ struct Shared {
     /// Microseconds the connection was held, by changes and by commits, and by commits alone.
     busy_us: AtomicU64,
     commit_us: AtomicU64,
+    /// Told after each commit: it folds the log into the database file in the background.
+    checkpoints: crate::checkpoint::Checkpointer,
 }
 
 impl Shared {
@@ -112,7 +114,11 @@ struct Slot {
 }
 
 impl GroupWriter {
-    pub fn new(pool: AnyPool, acquire_timeout: Duration) -> GroupWriter {
+    pub fn new(
+        pool: AnyPool,
+        acquire_timeout: Duration,
+        checkpoints: crate::checkpoint::Checkpointer,
+    ) -> GroupWriter {
         GroupWriter {
             shared: Arc::new(Shared {
                 pool,
@@ -123,6 +129,7 @@ impl GroupWriter {
                 changes: AtomicU64::new(0),
                 busy_us: AtomicU64::new(0),
                 commit_us: AtomicU64::new(0),
+                checkpoints,
             }),
         }
     }
@@ -185,6 +192,7 @@ impl GroupWriter {
         if let Some(conn) = slot.conn.take() {
             conn.close().await.ok();
         }
+        self.shared.checkpoints.close().await;
     }
 
     /// Groups committed so far, the changes they carried, and how long the connection was
@@ -405,6 +413,7 @@ async fn commit_group(shared: &Shared, slot: &mut Slot) {
     };
     let outcome = match committed {
         Ok(()) => {
+            shared.checkpoints.committed();
             shared.commits.fetch_add(1, Ordering::Relaxed);
             shared
                 .changes

@@ -26,6 +26,7 @@
 pub mod attrs;
 mod bars;
 mod case;
+mod checkpoint;
 mod clients;
 mod consensus;
 mod decisions;
@@ -384,6 +385,7 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
     }
     let connect = AnyConnectOptions::from_str(&format!("sqlite://{path}?mode=rwc"))?
         .disable_statement_logging();
+    // `mapped`: a reader's connection; otherwise the writer's (or the checkpointer's).
     let pool_options = |max: u32, mapped: bool| {
         AnyPoolOptions::new()
             .max_connections(max)
@@ -411,12 +413,17 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
                     // reads as before. Writes always go through the log.
                     if mapped {
                         conn.execute(MMAP_PRAGMA).await?;
+                    } else {
+                        // No checkpoint inside the writer's commits: the checkpointer runs
+                        // them on a connection of its own (`checkpoint`).
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                     }
                     Ok(())
                 })
             })
     };
     let writer = pool_options(1, false).connect_with(connect.clone()).await?;
+    let checkpoints = pool_options(1, false).connect_with(connect.clone()).await?;
     let reader = pool_options(sqlite_readers(options.max_connections), true)
         .connect_with(connect)
         .await?;
@@ -425,6 +432,7 @@ async fn open_sqlite(url: &str, options: &StoreOptions) -> Result<Store> {
         writes: Writes::Group(group::GroupWriter::new(
             writer.clone(),
             options.acquire_timeout,
+            checkpoint::Checkpointer::start(checkpoints),
         )),
         writer,
         reader,
@@ -467,10 +475,13 @@ async fn check_sqlite_settings(store: &Store) -> Result<()> {
     let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
         .fetch_one(&store.writer)
         .await?;
+    let (autocheckpoint,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(&store.writer)
+        .await?;
     // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
-    if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 {
+    if !journal_mode.eq_ignore_ascii_case("wal") || synchronous < 2 || autocheckpoint != 0 {
         return Err(anyhow::anyhow!(
-            "sqlite settings did not take: journal_mode={journal_mode}, synchronous={synchronous} (want wal and full)"
+            "sqlite settings did not take: journal_mode={journal_mode}, synchronous={synchronous}, wal_autocheckpoint={autocheckpoint} (want wal, full and 0)"
         )
         .into());
     }

@@ -108,6 +108,16 @@ conformance!(
 );
 
 /// Tests of what only one engine has.
+mod sqlite_only {
+    /// Commits are checkpointed by a task of their own, not by the writer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn the_log_is_folded_into_the_database_file_in_the_background() {
+        let db = crate::harness::TestDb::sqlite().await;
+        crate::suite::the_log_is_folded_into_the_database_file_in_the_background(&db).await;
+        db.finish().await;
+    }
+}
+
 mod postgres_only {
     /// Events are queued with their change and linked after it commits (migration 17).
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1403,3 +1403,46 @@ pub async fn an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing(d
     assert_eq!(claimed.map(|t| t.id), Some(task.id));
     assert_intact(store).await;
 }
+
+/// SQLite: commits leave their pages in the write-ahead log (the writer runs no checkpoint),
+/// and the background checkpointer copies them into the database file soon after.
+pub async fn the_log_is_folded_into_the_database_file_in_the_background(db: &TestDb) {
+    use sqlx::Connection;
+    let path = db
+        .url
+        .strip_prefix("sqlite://")
+        .expect("a SQLite test database")
+        .to_string();
+    let store = &db.store;
+    let tenant = client(store, "Acme").await;
+    let engagement_id = engagement(&tenant, "claims").await;
+    // Let the checkpoint of the set-up pass, then measure from there.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let before = std::fs::metadata(&path).unwrap().len();
+    for _ in 0..300 {
+        item(&tenant, engagement_id).await;
+    }
+    let mut grown = 0;
+    for _ in 0..200 {
+        grown = std::fs::metadata(&path)
+            .unwrap()
+            .len()
+            .saturating_sub(before);
+        if grown >= 64 * 1024 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        grown >= 64 * 1024,
+        "the database file grew by {grown} bytes only: the log was not checkpointed"
+    );
+    let (autocheckpoint,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint")
+        .fetch_one(&mut sqlx::SqliteConnection::connect(&db.url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        autocheckpoint, 1000,
+        "a new connection keeps SQLite's default"
+    );
+}
