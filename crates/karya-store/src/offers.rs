@@ -380,7 +380,7 @@ async fn task_load(conn: &mut AnyConnection, task_id: TaskId) -> Result<(String,
     load_of(get(&row, "requirements")?)
 }
 
-async fn insert_explanation(
+pub(crate) async fn insert_explanation(
     tx: &mut crate::tx::Tx,
     id: uuid::Uuid,
     client_id: ClientId,

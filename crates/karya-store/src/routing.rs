@@ -974,37 +974,9 @@ impl Tenant {
         assignment_id: Option<AssignmentId>,
     ) -> Result<()> {
         let mut tx = crate::tx::Tx::begin(&self.store).await?;
-        self.insert_explanation(&mut *tx, id, explanation, assignment_id)
+        crate::offers::insert_explanation(&mut tx, id, self.client_id, explanation, assignment_id)
             .await?;
         tx.commit().await
-    }
-
-    async fn insert_explanation<'c, E>(
-        &self,
-        executor: E,
-        id: uuid::Uuid,
-        explanation: &Explanation,
-        assignment_id: Option<AssignmentId>,
-    ) -> Result<()>
-    where
-        E: sqlx::Executor<'c, Database = sqlx::Any>,
-    {
-        sqlx::query(
-            "INSERT INTO routing_explanations (id, client_id, task_id, worker_id, assignment_id, path, rule, explanation, decided_at_us)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(id.to_string())
-        .bind(self.client_id.to_string())
-        .bind(explanation.task_id.to_string())
-        .bind(explanation.winner.map(|w| w.to_string()))
-        .bind(assignment_id.map(|a| a.to_string()))
-        .bind(explanation.path.code())
-        .bind(explanation.rule.code())
-        .bind(explanation_json(explanation).to_string())
-        .bind(us(explanation.decided_at))
-        .execute(executor)
-        .await?;
-        Ok(())
     }
 
     /// The explanations of a task's routing decisions, oldest first.

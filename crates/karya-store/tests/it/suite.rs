@@ -1277,19 +1277,7 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
     use sqlx::Connection;
     let store = &db.store;
     let tenant = client(store, "Acme").await;
-    let engagement_id = engagement(&tenant, "claims").await;
-    let item_id = item(&tenant, engagement_id).await;
-    let task = tenant
-        .create_task(
-            &NewTask {
-                id: id(),
-                work_item_id: item_id,
-                step: "check".into(),
-            },
-            now(),
-        )
-        .await
-        .unwrap();
+    let task = ready_task(&tenant).await;
     let worker_id = worker(store, "maker").await;
     let claimed = store.claim_next_task(worker_id, id(), now()).await.unwrap();
     assert_eq!(claimed.map(|t| t.id), Some(task.id));
@@ -1366,19 +1354,7 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
 pub async fn an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing(db: &TestDb) {
     let store = &db.store;
     let tenant = client(store, "Acme").await;
-    let engagement_id = engagement(&tenant, "claims").await;
-    let item_id = item(&tenant, engagement_id).await;
-    let task = tenant
-        .create_task(
-            &NewTask {
-                id: id(),
-                work_item_id: item_id,
-                step: "check".into(),
-            },
-            now(),
-        )
-        .await
-        .unwrap();
+    let task = ready_task(&tenant).await;
     let before = event_count(&tenant).await;
     let nobody = WorkerId::from_uuid(uuid::Uuid::now_v7());
     let err = tenant
@@ -1445,4 +1421,21 @@ pub async fn the_log_is_folded_into_the_database_file_in_the_background(db: &Tes
         autocheckpoint, 1000,
         "a new connection keeps SQLite's default"
     );
+}
+
+/// A ready task of a new item in a new engagement of `tenant`.
+async fn ready_task(tenant: &Tenant) -> karya_core::model::Task {
+    let engagement_id = engagement(tenant, "claims").await;
+    let item_id = item(tenant, engagement_id).await;
+    tenant
+        .create_task(
+            &NewTask {
+                id: id(),
+                work_item_id: item_id,
+                step: "check".into(),
+            },
+            now(),
+        )
+        .await
+        .unwrap()
 }
