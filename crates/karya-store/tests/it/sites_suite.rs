@@ -49,7 +49,8 @@ async fn routed_worker(store: &Store, name: &str, site_id: Option<SiteId>) -> Wo
     worker_id
 }
 
-async fn ready_task(tenant: &Tenant) -> TaskId {
+/// A ready task of a new item in an engagement of its own.
+pub(crate) async fn ready_task(tenant: &Tenant) -> TaskId {
     let engagement_id = engagement(tenant, &format!("lane {}", uuid::Uuid::now_v7())).await;
     let item_id = item(tenant, engagement_id).await;
     tenant

@@ -1277,10 +1277,10 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
     use sqlx::Connection;
     let store = &db.store;
     let tenant = client(store, "Acme").await;
-    let task = ready_task(&tenant).await;
+    let task_id = crate::sites_suite::ready_task(&tenant).await;
     let worker_id = worker(store, "maker").await;
     let claimed = store.claim_next_task(worker_id, id(), now()).await.unwrap();
-    assert_eq!(claimed.map(|t| t.id), Some(task.id));
+    assert_eq!(claimed.map(|t| t.id), Some(task_id));
     let before = event_count(&tenant).await;
 
     // Another session holds the task's row: the transition reads the task, then waits at its
@@ -1288,13 +1288,12 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
     let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let mut lock = holder.begin().await.unwrap();
     sqlx::query("SELECT state FROM tasks WHERE id = $1 FOR UPDATE")
-        .bind(task.id.to_string())
+        .bind(task_id.to_string())
         .fetch_one(&mut *lock)
         .await
         .unwrap();
     let start = {
         let tenant = store.tenant(tenant.client_id());
-        let task_id = task.id;
         tokio::spawn(async move {
             tenant
                 .transition_task(task_id, TaskState::InProgress, now())
@@ -1320,7 +1319,7 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
     assert!(waited, "the transition never waited for the task's row");
     // The task is escalated meanwhile; the transition's update no longer finds it assigned.
     sqlx::query("UPDATE tasks SET state = 'escalated' WHERE id = $1")
-        .bind(task.id.to_string())
+        .bind(task_id.to_string())
         .execute(&mut *lock)
         .await
         .unwrap();
@@ -1331,7 +1330,7 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
         "{err:?}"
     );
     assert_eq!(
-        tenant.task(task.id).await.unwrap().state,
+        tenant.task(task_id).await.unwrap().state,
         TaskState::Escalated
     );
     assert_eq!(
@@ -1340,7 +1339,7 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
         "the failed transition left no event"
     );
     assert_eq!(
-        store.active_assignee(task.id).await.unwrap(),
+        store.active_assignee(task_id).await.unwrap(),
         Some(worker_id),
         "the assignment is not released by a failed change"
     );
@@ -1354,12 +1353,12 @@ pub async fn writes_at_commit_fail_the_change_when_their_row_moved(db: &TestDb) 
 pub async fn an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing(db: &TestDb) {
     let store = &db.store;
     let tenant = client(store, "Acme").await;
-    let task = ready_task(&tenant).await;
+    let task_id = crate::sites_suite::ready_task(&tenant).await;
     let before = event_count(&tenant).await;
     let nobody = WorkerId::from_uuid(uuid::Uuid::now_v7());
     let err = tenant
         .assign_task(
-            task.id,
+            task_id,
             nobody,
             AssignmentId::from_uuid(uuid::Uuid::now_v7()),
             now(),
@@ -1370,13 +1369,13 @@ pub async fn an_assignment_to_a_missing_worker_is_not_found_and_leaves_nothing(d
         matches!(&err, StoreError::NotFound { kind: "worker", .. }),
         "{err:?}"
     );
-    assert_eq!(tenant.task(task.id).await.unwrap().state, TaskState::Ready);
-    assert_eq!(store.active_assignee(task.id).await.unwrap(), None);
+    assert_eq!(tenant.task(task_id).await.unwrap().state, TaskState::Ready);
+    assert_eq!(store.active_assignee(task_id).await.unwrap(), None);
     assert_eq!(event_count(&tenant).await, before, "no event of the claim");
     // The task is still there for a worker who exists.
     let maker = worker(store, "maker").await;
     let claimed = store.claim_next_task(maker, id(), now()).await.unwrap();
-    assert_eq!(claimed.map(|t| t.id), Some(task.id));
+    assert_eq!(claimed.map(|t| t.id), Some(task_id));
     assert_intact(store).await;
 }
 
@@ -1421,21 +1420,4 @@ pub async fn the_log_is_folded_into_the_database_file_in_the_background(db: &Tes
         autocheckpoint, 1000,
         "a new connection keeps SQLite's default"
     );
-}
-
-/// A ready task of a new item in a new engagement of `tenant`.
-async fn ready_task(tenant: &Tenant) -> karya_core::model::Task {
-    let engagement_id = engagement(tenant, "claims").await;
-    let item_id = item(tenant, engagement_id).await;
-    tenant
-        .create_task(
-            &NewTask {
-                id: id(),
-                work_item_id: item_id,
-                step: "check".into(),
-            },
-            now(),
-        )
-        .await
-        .unwrap()
 }
